@@ -1,0 +1,338 @@
+"""One Engine.IO v4 session: handshake, heartbeat, polling, WebSocket and the upgrade between them.
+
+States and transitions (``transport`` / ``upgrade``)::
+
+    polling  ──ws with sid──▶ polling+probe ──2probe──▶ upgrading ──5──▶ websocket
+       ▲                          │ probe closed, timeout      │ probe closed, timeout
+       └──────────────────────────┴────────────────────────────┘
+    any ──close()──▶ closed (final)
+
+Invariants: at most one polling GET is pending; while upgrading, a pending GET is answered with a
+NOOP and never with queued packets (they wait for the WebSocket); heartbeats start after the
+handshake; ``EngineListener.on_engine_close`` is called exactly once.
+
+Nothing here reads a clock or touches a socket: callers pass ``now`` (seconds, monotonic).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from jupyter_rt.errors import ProtocolError
+from jupyter_rt.protocol import engineio
+from jupyter_rt.protocol.engineio import Packet, PacketType
+
+if TYPE_CHECKING:
+    from jupyter_rt.engine.engine import Engine
+
+log = logging.getLogger("jupyter_rt")
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What the HTTP request that opened the session carried."""
+
+    headers: Mapping[str, str]
+    """Request headers, lower-case names."""
+    query: Mapping[str, str]
+    """The first value of each query argument."""
+    remote_address: str
+    url: str
+    user: Mapping[str, object] | None
+    """The authenticated user (``username``, ``display_name``, ``color``) when in Jupyter."""
+    issued: float
+    """Wall-clock time of the handshake, in seconds since the epoch."""
+
+
+class Transport(Protocol):
+    """A WebSocket as the engine sees it; the I/O layer implements it."""
+
+    def write(self, frames: Sequence[str | bytes]) -> None:
+        """Send the frames in order (text for ``str``, binary for ``bytes``). Never blocks."""
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes written but not yet taken by the kernel (the engine limits it)."""
+
+    def close(self) -> None:
+        """Close the WebSocket. Later writes are ignored."""
+
+
+class EngineListener(Protocol):
+    """The layer above the engine (the Socket.IO server). Called on the event loop thread."""
+
+    def on_engine_open(self, session: EngineSession) -> None: ...
+
+    def on_engine_message(self, session: EngineSession, data: str | bytes) -> None: ...
+
+    def on_engine_close(self, session: EngineSession, reason: str) -> None: ...
+
+
+class EngineSession:
+    """One client's Engine.IO session. Created by :meth:`Engine.open`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sid: str,
+        handshake: Handshake,
+        credential: str | None,
+        transport: str,
+    ) -> None:
+        self.sid = sid
+        self.handshake = handshake
+        self.credential = credential
+        self.transport = transport
+        """``"polling"`` or ``"websocket"``; changes once, when an upgrade completes."""
+        self.closed = False
+        self._engine = engine
+        self._outbox: list[Packet] = []
+        self._outbox_bytes = 0
+        self._wake_poll: Callable[[], None] | None = None
+        self._websocket: Transport | None = None
+        self._probe: Transport | None = None
+        self._upgrading = False
+        self._ping_due: float | None = None
+        self._pong_deadline: float | None = None
+        self._upgrade_deadline: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<EngineSession {self.sid} {self.transport}{' closed' if self.closed else ''}>"
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, messages: Sequence[str | bytes]) -> None:
+        """Queue Engine.IO MESSAGE packets in order. Does nothing once the session is closed."""
+        if self.closed:
+            return
+        websocket = self._websocket
+        if websocket is not None:
+            websocket.write([engineio.message_frame(m) for m in messages])
+            if websocket.buffered_amount > self._engine.max_buffered_bytes:
+                self._refuse_slow_consumer(websocket.buffered_amount)
+            return
+        for message in messages:
+            self._queue(Packet(PacketType.MESSAGE, message))
+
+    def _queue(self, packet: Packet) -> None:
+        self._outbox.append(packet)
+        self._outbox_bytes += len(packet.data) + 1
+        if self._outbox_bytes > self._engine.max_buffered_bytes:
+            self._refuse_slow_consumer(self._outbox_bytes)
+        elif self._wake_poll is not None:
+            self._wake_poll()
+
+    def _refuse_slow_consumer(self, pending: int) -> None:
+        log.warning(
+            "Closing session %s: %d bytes wait to be sent, over the limit of %d",
+            self.sid,
+            pending,
+            self._engine.max_buffered_bytes,
+        )
+        self.close("transport error", notify=False)
+
+    def close(self, reason: str = "forced close", *, notify: bool = True) -> None:
+        """Close the session and tell the listener ``reason``.
+
+        With ``notify`` the client is sent a CLOSE packet and will not reconnect; without it the
+        transport is just dropped, which official clients answer by reconnecting.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        self._engine._forget(self)
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+        if self._websocket is not None:
+            if notify:
+                self._websocket.write([engineio.encode_frame(engineio.CLOSE)])
+            self._websocket.close()
+        elif notify:
+            self._outbox.append(engineio.CLOSE)
+        else:
+            self._outbox.clear()
+        if self._wake_poll is not None:
+            self._wake_poll()
+        self._engine.listener.on_engine_close(self, reason)
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def start_poll(self, wake: Callable[[], None]) -> str | None:
+        """Begin a polling GET; returns an error message for an HTTP 400, else ``None``.
+
+        ``wake`` is called (maybe many times) when :meth:`take_poll_body` may have something.
+        The caller must call :meth:`end_poll` once the GET is answered.
+        """
+        if self.closed or self.transport != "polling":
+            return "Bad request: the session is not polling"
+        if self._wake_poll is not None:
+            log.warning("Closing session %s: a second concurrent polling GET", self.sid)
+            self.close("transport error")
+            return "Bad request: a GET is already pending"
+        self._wake_poll = wake
+        if self._outbox or self._upgrading:
+            wake()
+        return None
+
+    def take_poll_body(self) -> str | None:
+        """The body to answer the pending GET with, or ``None`` to keep waiting.
+
+        Once the session is closed and nothing is left to send, the caller answers HTTP 400.
+        """
+        if self._upgrading and not self.closed:
+            return engineio.encode_payload([engineio.NOOP])
+        if not self._outbox:
+            return None
+        limit = self._engine.max_poll_packets
+        batch, self._outbox = self._outbox[:limit], self._outbox[limit:]
+        self._outbox_bytes = sum(len(p.data) + 1 for p in self._outbox)
+        return engineio.encode_payload(batch)
+
+    def end_poll(self) -> None:
+        """The pending GET was answered."""
+        self._wake_poll = None
+
+    def abort_poll(self) -> None:
+        """The client went away while its GET was pending: the session ends."""
+        self._wake_poll = None
+        self.close("transport close", notify=False)
+
+    def receive_payload(self, body: bytes, now: float) -> str | None:
+        """Handle a polling POST body; returns an error message for an HTTP 400, else ``None``."""
+        if self.closed or self.transport != "polling":
+            return "Bad request: the session is not polling"
+        try:
+            packets = engineio.decode_payload(body, max_bytes=self._engine.max_payload)
+        except ProtocolError as exc:
+            return self._protocol_error(exc)
+        for packet in packets:
+            if packet.type is PacketType.UPGRADE:
+                return self._protocol_error(ProtocolError("UPGRADE packet sent over polling"))
+            self._receive(packet, now)
+        return None
+
+    def _protocol_error(self, exc: ProtocolError) -> str:
+        log.warning("Closing session %s: %s", self.sid, exc)
+        self.close("parse error")
+        return f"Bad request: {exc}"
+
+    # -- websocket --------------------------------------------------------------------------
+
+    def attach_probe(self, websocket: Transport, now: float) -> str | None:
+        """A WebSocket came with this session's sid to upgrade it; returns a refusal or ``None``."""
+        if self.closed or self.transport != "polling" or self._probe is not None:
+            return "Bad request: the session cannot be upgraded"
+        self._probe = websocket
+        self._upgrade_deadline = now + self._engine.upgrade_timeout
+        self._engine._schedule(self, self._upgrade_deadline)
+        return None
+
+    def receive_frame(self, websocket: Transport, frame: str | bytes, now: float) -> None:
+        """Handle one WebSocket frame from ``websocket`` (the session's or its upgrade probe)."""
+        if self.closed:
+            return
+        if websocket is self._probe:
+            self._receive_probe_frame(frame, now)
+            return
+        if websocket is not self._websocket:
+            return
+        try:
+            packet = engineio.decode_frame(frame)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        if packet.type is PacketType.PING and packet.data == "probe":
+            return
+        self._receive(packet, now)
+
+    def _receive_probe_frame(self, frame: str | bytes, now: float) -> None:
+        probe = self._probe
+        assert probe is not None
+        if frame == "2probe" and not self._upgrading:
+            probe.write([engineio.encode_frame(engineio.PROBE_PONG)])
+            self._upgrading = True
+            if self._wake_poll is not None:
+                self._wake_poll()
+        elif frame == "5" and self._upgrading:
+            self._probe = None
+            self._upgrading = False
+            self._upgrade_deadline = None
+            self._websocket = probe
+            self.transport = "websocket"
+            if self._wake_poll is not None:
+                self._wake_poll()
+            pending, self._outbox, self._outbox_bytes = self._outbox, [], 0
+            if pending:
+                probe.write([engineio.encode_frame(p) for p in pending])
+        else:
+            log.warning("Session %s: unexpected frame during upgrade, closing the probe", self.sid)
+            self._cancel_upgrade()
+
+    def _cancel_upgrade(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+        self._probe = None
+        self._upgrading = False
+        self._upgrade_deadline = None
+        if self._outbox and self._wake_poll is not None:
+            self._wake_poll()
+
+    def websocket_closed(self, websocket: Transport) -> None:
+        """``websocket`` was closed by the peer or the network."""
+        if websocket is self._probe:
+            self._cancel_upgrade()
+        elif websocket is self._websocket and not self.closed:
+            self._websocket = None
+            self.close("transport close", notify=False)
+
+    # -- both -------------------------------------------------------------------------------
+
+    def _receive(self, packet: Packet, now: float) -> None:
+        if self.closed:
+            return
+        kind = packet.type
+        if kind is PacketType.MESSAGE:
+            self._engine.listener.on_engine_message(self, packet.data)
+        elif kind is PacketType.PONG:
+            self._pong_deadline = None
+            self._schedule_ping(now)
+        elif kind is PacketType.CLOSE:
+            self.close("transport close", notify=False)
+        elif kind is PacketType.OPEN or kind is PacketType.UPGRADE:
+            self._protocol_error(ProtocolError(f"unexpected {kind.name} packet from a client"))
+        # PING and NOOP from a client need no answer in v4.
+
+    def _opened(self, open_packet: Packet, now: float) -> None:
+        if self._websocket is not None:
+            self._websocket.write([engineio.encode_frame(open_packet)])
+        else:
+            self._outbox.append(open_packet)
+        self._schedule_ping(now)
+
+    def _schedule_ping(self, now: float) -> None:
+        self._ping_due = now + self._engine.ping_interval
+        self._engine._schedule(self, self._ping_due)
+
+    def _on_timer(self, now: float) -> None:
+        """Run whatever is due at ``now``: a ping, a ping timeout or an upgrade timeout."""
+        if self.closed:
+            return
+        if self._pong_deadline is not None and now >= self._pong_deadline:
+            self.close("ping timeout", notify=False)
+            return
+        if self._upgrade_deadline is not None and now >= self._upgrade_deadline:
+            log.info("Session %s: upgrade timed out", self.sid)
+            self._cancel_upgrade()
+        if self._ping_due is not None and now >= self._ping_due:
+            self._ping_due = None
+            self._pong_deadline = now + self._engine.ping_timeout
+            self._engine._schedule(self, self._pong_deadline)
+            websocket = self._websocket
+            if websocket is not None:
+                websocket.write([engineio.encode_frame(engineio.PING)])
+            else:
+                self._queue(engineio.PING)

@@ -1,0 +1,131 @@
+"""Engine.IO v4 packets, WebSocket frames and HTTP long-polling payloads.
+
+A packet is one type digit and its data. On a WebSocket each packet is one frame: a text frame
+``"4hello"`` or a binary frame holding a binary MESSAGE's bytes as they are. A polling payload
+joins packets with the record separator ``\\x1e``; binary data travels as ``"b"`` + base64.
+
+Every decoder raises :class:`~jupyter_rt.errors.ProtocolError` for malformed input and nothing else.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from base64 import b64decode, b64encode
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from jupyter_rt.errors import ProtocolError
+
+PROTOCOL_VERSION = "4"
+RECORD_SEPARATOR = "\x1e"
+
+
+class PacketType(IntEnum):
+    """Engine.IO packet types, as sent on the wire (one ASCII digit)."""
+
+    OPEN = 0
+    CLOSE = 1
+    PING = 2
+    PONG = 3
+    MESSAGE = 4
+    UPGRADE = 5
+    NOOP = 6
+
+
+_TYPE_BY_CHAR = {str(int(t)): t for t in PacketType}
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One Engine.IO packet. Only a MESSAGE may carry ``bytes``."""
+
+    type: PacketType
+    data: str | bytes = ""
+
+
+CLOSE = Packet(PacketType.CLOSE)
+PING = Packet(PacketType.PING)
+NOOP = Packet(PacketType.NOOP)
+PROBE_PONG = Packet(PacketType.PONG, "probe")
+
+
+def open_packet(
+    sid: str,
+    *,
+    upgrades: Sequence[str],
+    ping_interval: float,
+    ping_timeout: float,
+    max_payload: int,
+) -> Packet:
+    """The handshake packet. Times are in seconds and go out as exact integer milliseconds."""
+    handshake = {
+        "sid": sid,
+        "upgrades": list(upgrades),
+        "pingInterval": round(ping_interval * 1000),
+        "pingTimeout": round(ping_timeout * 1000),
+        "maxPayload": max_payload,
+    }
+    return Packet(PacketType.OPEN, json.dumps(handshake, separators=(",", ":")))
+
+
+def encode_frame(packet: Packet) -> str | bytes:
+    """One WebSocket frame: text for text packets, the raw bytes for a binary MESSAGE."""
+    if isinstance(packet.data, bytes):
+        return packet.data
+    return _CHAR_BY_TYPE[packet.type] + packet.data
+
+
+_CHAR_BY_TYPE = {t: str(int(t)) for t in PacketType}
+
+
+def message_frame(data: str | bytes) -> str | bytes:
+    """The WebSocket frame of a MESSAGE packet carrying ``data`` (the hot path of every send)."""
+    if isinstance(data, str):
+        return "4" + data
+    return data
+
+
+def decode_frame(frame: str | bytes) -> Packet:
+    """Decode one WebSocket frame. A binary frame is a binary MESSAGE."""
+    if isinstance(frame, bytes):
+        return Packet(PacketType.MESSAGE, frame)
+    if not frame:
+        raise ProtocolError("empty Engine.IO packet")
+    packet_type = _TYPE_BY_CHAR.get(frame[0])
+    if packet_type is None:
+        raise ProtocolError(f"unknown Engine.IO packet type {frame[0]!r}")
+    return Packet(packet_type, frame[1:])
+
+
+def encode_payload(packets: Iterable[Packet]) -> str:
+    """A polling response body: packets joined by ``\\x1e``, binary as ``b`` + base64."""
+    return RECORD_SEPARATOR.join(_encode_polling_packet(p) for p in packets)
+
+
+def _encode_polling_packet(packet: Packet) -> str:
+    if isinstance(packet.data, bytes):
+        return "b" + b64encode(packet.data).decode("ascii")
+    return _CHAR_BY_TYPE[packet.type] + packet.data
+
+
+def decode_payload(body: bytes, *, max_bytes: int) -> list[Packet]:
+    """Decode a polling request body of at most ``max_bytes`` bytes into its packets."""
+    if len(body) > max_bytes:
+        raise ProtocolError(f"payload of {len(body)} bytes is over the limit of {max_bytes}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("payload is not valid UTF-8") from exc
+    packets = []
+    for chunk in text.split(RECORD_SEPARATOR):
+        if chunk.startswith("b"):
+            try:
+                data = b64decode(chunk[1:], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ProtocolError("invalid base64 in binary packet") from exc
+            packets.append(Packet(PacketType.MESSAGE, data))
+        else:
+            packets.append(decode_frame(chunk))
+    return packets
