@@ -1,0 +1,80 @@
+"""Fixtures shared by every test folder. Helpers live in :mod:`tests.helpers`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import (
+    Process,
+    RedisServer,
+    artifact_dir,
+    free_port,
+    require_binary,
+    require_node_packages,
+)
+
+# Jupyter server fixtures (jp_serverapp, jp_fetch, jp_ws_fetch, ...) for tests/jupyter and others.
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_port()
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """``test-artifacts/<test id>/``: screenshots and logs worth keeping after the run."""
+    return artifact_dir(request.node.nodeid)
+
+
+@pytest.fixture
+def spawn(artifacts: Path) -> Iterator[Callable[..., Process]]:
+    """Start subprocesses that are stopped (by PID, with their children) at teardown.
+
+    ``proc = spawn(["node", "client.js"], name="client", cwd=NODE_DIR)``; logs go to the
+    test's artifacts folder.
+    """
+    started: list[Process] = []
+
+    def start(argv: Sequence[Any], *, name: str | None = None, **kwargs: Any) -> Process:
+        label = name or Path(str(argv[0])).name
+        kwargs.setdefault("log_path", artifacts / f"{label}-{len(started)}.log")
+        proc = Process(argv, name=label, **kwargs)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def node_bin() -> str:
+    """Path of ``node``; skips (fails under JUPYTER_RT_REQUIRE_ALL) when missing."""
+    return require_binary("node")
+
+
+@pytest.fixture(scope="session")
+def node_dir() -> Path:
+    """``tests/node`` with the official Socket.IO packages installed (else skip/fail)."""
+    return require_node_packages("socket.io-client", "socket.io", "ws")
+
+
+@pytest.fixture(scope="session")
+def chromium_bin() -> str:
+    """Path of a Chromium binary for Playwright's ``executable_path``."""
+    return require_binary("chromium")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One ``redis-server`` for the session; use a unique channel prefix or db per test."""
+    server = RedisServer(require_binary("redis-server")).start()
+    yield server
+    server.stop()
