@@ -1,0 +1,256 @@
+"""A jupyter_rt server with the handlers the interop tests drive.
+
+Run it as ``python -m tests.interop.server_app --port N``; it prints ``READY`` once it listens.
+The official clients (``tests/node/scenarios.mjs`` and python-socketio) talk to it over real
+sockets. What the server saw (connections, disconnect reasons, recorded events) is kept in memory
+and served as JSON at ``GET /_interop/log?tag=...`` so a test can assert on the server side too.
+
+Every test client sends ``auth={"tag": "<unique>"}``; the log is filtered by that tag.
+
+Namespaces and events:
+
+``/`` (and ``/custom``, and the dynamic ``/dyn-<digits>``)
+    ``echo *args``            acks with the same arguments (binary included)
+    ``noop``                  acks with no argument
+    ``whoami``                acks ``{id, nsp, auth, query, rooms}``
+    ``ask {event, args, timeout}``  ``socket.call(event, *args, timeout)``; acks ``{"reply": ...}``
+                              or ``{"error": "AckTimeout", "elapsed": seconds}``
+    ``join room`` / ``leave room``  acks the socket's rooms afterwards
+    ``broadcast {room, event, data, exclude_sender}``  to the room, from the socket
+                              (sender excluded) or from the server (sender included); acks
+    ``everyone {event, data}``  emits to every socket of the namespace; acks
+    ``push-binary``           emits ``bin`` with bytes in it; acks
+    ``burst {n, event}``      emits ``event`` n times with ``i`` then acks ``n``
+    ``tick i``                stores ``i``;  ``ticks`` acks the stored list
+    ``record *args``          appends to the log
+    ``disconnect-me``         the server disconnects the socket (client sees a server disconnect)
+    ``drop-transport``        the server drops the transport without a close packet
+                              (the client reconnects)
+``/guarded``
+    middleware refuses unless ``auth.token == "letmein"``, with message ``not authorized`` and
+    data ``{"code": 4001, "hint": "send a token"}``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import re
+import sys
+import time
+from typing import Any
+
+import tornado.web
+
+import jupyter_rt
+import jupyter_rt.tornado
+from jupyter_rt.errors import AckTimeout, ConnectionRefused
+
+LOG: list[dict[str, Any]] = []
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _nsp_name(socket: Any) -> str:
+    nsp = socket.nsp
+    return nsp if isinstance(nsp, str) else str(nsp.name)
+
+
+def _tag(socket: Any) -> Any:
+    auth = socket.handshake.auth
+    return auth.get("tag") if isinstance(auth, dict) else None
+
+
+def _record(socket: Any, kind: str, **fields: Any) -> None:
+    LOG.append(
+        {
+            "kind": kind,
+            "tag": _tag(socket),
+            "nsp": _nsp_name(socket),
+            "id": socket.id,
+            "time": time.time(),
+            **fields,
+        }
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def drop_transport(socket: Any) -> None:
+    """Close the socket's Engine.IO session without a close packet, as a crash would."""
+    for attr in ("conn", "session", "engine_session", "_session", "_conn"):
+        session = getattr(socket, attr, None)
+        if session is not None and hasattr(session, "close"):
+            session.close("forced close", notify=False)
+            return
+    raise RuntimeError("no way to reach the socket's Engine.IO session")
+
+
+def attach_handlers(io: Any, socket: Any) -> None:
+    """Register the test events on one connected socket."""
+    socket.data["ticks"] = []
+
+    @socket.on("echo")
+    async def echo(*args: Any) -> Any:
+        return args
+
+    @socket.on("noop")
+    def noop(*args: Any) -> None:
+        return None
+
+    @socket.on("whoami")
+    def whoami(*args: Any) -> Any:
+        return {
+            "id": socket.id,
+            "nsp": _nsp_name(socket),
+            "auth": socket.handshake.auth,
+            "query": dict(socket.handshake.query),
+            "rooms": sorted(socket.rooms),
+        }
+
+    @socket.on("ask")
+    async def ask(spec: dict[str, Any]) -> Any:
+        start = time.monotonic()
+        try:
+            reply = await socket.call(
+                spec["event"], *spec.get("args", []), timeout=spec.get("timeout", 5)
+            )
+        except AckTimeout:
+            return {"error": "AckTimeout", "elapsed": time.monotonic() - start}
+        return {"reply": reply}
+
+    @socket.on("join")
+    async def join(room: str) -> Any:
+        await _maybe_await(socket.join(room))
+        return sorted(socket.rooms)
+
+    @socket.on("leave")
+    async def leave(room: str) -> Any:
+        await _maybe_await(socket.leave(room))
+        return sorted(socket.rooms)
+
+    @socket.on("broadcast")
+    async def broadcast(spec: dict[str, Any]) -> Any:
+        if spec.get("exclude_sender"):
+            await socket.broadcast.to(spec["room"]).emit(spec["event"], spec["data"])
+        else:
+            await io.of(_nsp_name(socket)).to(spec["room"]).emit(spec["event"], spec["data"])
+        return "sent"
+
+    @socket.on("everyone")
+    async def everyone(spec: dict[str, Any]) -> Any:
+        await io.of(_nsp_name(socket)).emit(spec["event"], spec["data"])
+        return "sent"
+
+    @socket.on("push-binary")
+    async def push_binary(*args: Any) -> Any:
+        await socket.emit(
+            "bin", {"data": bytes(range(256)), "nested": [b"\x00\xff", "text"]}, b"second"
+        )
+        return "pushed"
+
+    @socket.on("burst")
+    async def burst(spec: dict[str, Any]) -> Any:
+        for i in range(spec["n"]):
+            await socket.emit(spec.get("event", "item"), i)
+        return spec["n"]
+
+    @socket.on("tick")
+    def tick(i: Any) -> None:
+        socket.data["ticks"].append(i)
+
+    @socket.on("ticks")
+    def ticks(*args: Any) -> Any:
+        return socket.data["ticks"]
+
+    @socket.on("record")
+    def record(*args: Any) -> Any:
+        _record(socket, "record", args=_jsonable(list(args)))
+        return "recorded"
+
+    @socket.on("disconnect-me")
+    async def disconnect_me(*args: Any) -> None:
+        await _maybe_await(socket.disconnect())
+
+    @socket.on("drop-transport")
+    def drop(*args: Any) -> None:
+        asyncio.get_running_loop().call_later(0.05, drop_transport, socket)
+
+    @socket.on("disconnect")
+    def on_disconnect(reason: str, *rest: Any) -> None:
+        _record(socket, "disconnect", reason=reason)
+
+
+def build_server(ping_interval: float = 25, ping_timeout: float = 20) -> Any:
+    io = jupyter_rt.Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
+
+    def setup(nsp: Any) -> None:
+        @nsp.on("connection")
+        async def on_connection(socket: Any) -> None:
+            _record(
+                socket, "connect", auth=socket.handshake.auth, query=dict(socket.handshake.query)
+            )
+            attach_handlers(io, socket)
+
+    setup(io.of("/"))
+    setup(io.of("/custom"))
+    setup(io.of(re.compile(r"^/dyn-\d+$")))
+
+    guarded = io.of("/guarded")
+
+    async def require_token(socket: Any) -> None:
+        auth = socket.handshake.auth
+        if not isinstance(auth, dict) or auth.get("token") != "letmein":
+            raise ConnectionRefused("not authorized", {"code": 4001, "hint": "send a token"})
+
+    guarded.use(require_token)
+    setup(guarded)
+    return io
+
+
+class LogHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        tag = self.get_query_argument("tag", None)
+        entries = [e for e in LOG if tag is None or e["tag"] == tag]
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(entries))
+
+
+def make_app(io: Any) -> tornado.web.Application:
+    app = tornado.web.Application([(r"/_interop/log", LogHandler)])
+    jupyter_rt.tornado.mount(app, io, path="/socket.io/")
+    return app
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ping-interval", type=float, default=25)
+    parser.add_argument("--ping-timeout", type=float, default=20)
+    opts = parser.parse_args(argv)
+    io = build_server(opts.ping_interval, opts.ping_timeout)
+    app = make_app(io)
+    app.listen(opts.port, address="127.0.0.1")
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,223 @@
+"""The official npm ``socket.io-client`` 4.8 against a real jupyter_rt server.
+
+Each test runs one scenario of ``tests/node/scenarios.mjs`` in ``node`` (bounded in time) and
+asserts on what the client reported and on what the server logged.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.interop.support import NodeRun, ServerProcess, connects, disconnects, run_node
+
+pytestmark = [pytest.mark.interop, pytest.mark.node, pytest.mark.timeout(60)]
+
+TRANSPORTS = ["polling", "websocket", "upgrade"]
+BOTH = ["polling", "websocket"]
+
+
+def hexbytes(data: bytes) -> dict[str, str]:
+    return {"bytes": data.hex()}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_connect_echo_and_handshake(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("basic", interop_server.url, tag=tag, transport=transport)
+    expected_first = "websocket" if transport == "websocket" else "polling"
+    assert r["firstTransport"] == expected_first
+    assert r["finalTransport"] == ("polling" if transport == "polling" else "websocket")
+    if transport == "upgrade":
+        assert r["upgraded"] is True
+    # The socket id is the per-namespace id from the CONNECT reply, not the Engine.IO sid.
+    assert r["whoami"]["id"] == r["socketId"]
+    assert r["socketId"] != r["engineId"]
+    assert r["whoami"]["nsp"] == "/"
+    assert r["whoami"]["auth"] == {"tag": tag, "hello": "world", "n": 7}
+    assert r["whoami"]["query"]["flavor"] == "vanilla"
+    assert r["whoami"]["query"]["EIO"] == "4"
+    assert r["whoami"]["rooms"] == [r["socketId"]]
+    # Emitted while the upgrade probe was under way: none lost, acked in order.
+    assert r["early"] == [[i] for i in range(10)]
+    assert r["echo"] == [1, "two", {"three": [3, None, True]}]
+    assert r["noop"] == []
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert [c["auth"] for c in connects(log)] == [{"tag": tag, "hello": "world", "n": 7}]
+    assert disconnects(log) == ["client namespace disconnect"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_acks_both_ways(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    r = run_node("acks", interop_server.url, tag=tag, transport=transport)
+    assert r["answer"] == {"reply": {"answer": 42}}
+    assert r["sum"] == {"reply": 5}
+    assert r["bin"] == {"reply": hexbytes(bytes([1, 2, 3, 250]))}
+    assert r["timedOut"]["error"] == "AckTimeout"
+    assert 0.4 <= r["timedOut"]["elapsed"] < 3
+    assert r["late"]["error"] == "AckTimeout"
+    # An ack that arrives after the server gave up is dropped; the connection carries on.
+    assert r["afterLate"] == ["still here"]
+    assert r["connected"] is True
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_binary_both_ways(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    r = run_node("binary", interop_server.url, tag=tag, transport=transport)
+    assert r["transport"] == ("polling" if transport == "polling" else "websocket")
+    assert r["echoed"][0] == {
+        "name": "blob",
+        "data": hexbytes(bytes([0, 1, 2, 253, 254, 255])),
+        "list": [hexbytes(b"abc"), "x", hexbytes(bytes([9, 8, 7]))],
+    }
+    assert r["echoed"][1] == {"length": 100_000, "same": True}
+    assert r["echoed"][2] == "text"
+    assert r["pushAck"] == ["pushed"]
+    assert r["bin"] == [
+        {"data": hexbytes(bytes(range(256))), "nested": [hexbytes(b"\x00\xff"), "text"]},
+        hexbytes(b"second"),
+    ]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_namespaces_share_one_connection(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("namespaces", interop_server.url, tag=tag, transport=transport)
+    out = r["outcomes"]
+    for path in ("/", "/custom", "/dyn-42"):
+        assert out[path]["connected"] is True, (path, out[path])
+        assert out[path]["whoami"]["nsp"] == path
+        assert out[path]["whoami"]["id"] == out[path]["socketId"]
+    # Three namespace sockets, three different ids, one Engine.IO session.
+    assert len({out[p]["socketId"] for p in ("/", "/custom", "/dyn-42")}) == 3
+    assert len({out[p]["engineId"] for p in ("/", "/custom", "/dyn-42")}) == 1
+    for path in ("/nope", "/dyn-abc"):
+        assert out[path] == {"connected": False, "error": "Invalid namespace", "data": None}
+    nsps = sorted(c["nsp"] for c in connects(interop_server.log(tag)))
+    assert nsps == ["/", "/custom", "/dyn-42"]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_middleware_refusal_reaches_connect_error(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("middleware", interop_server.url, tag=tag, transport=transport)
+    assert r["refused"] == {
+        "message": "not authorized",
+        "data": {"code": 4001, "hint": "send a token"},
+        "connectError": True,
+    }
+    assert r["whoami"]["nsp"] == "/guarded"
+    assert r["whoami"]["auth"] == {"tag": tag, "token": "letmein"}
+    # The refused client never reached the connection handler.
+    assert connects(interop_server.log(f"{tag}-refused")) == []
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_rooms_and_broadcasts(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    r = run_node("rooms", interop_server.url, tag=tag, transport=transport)
+    seen = r["seen"]
+    assert "r1" in r["rooms"]["A"] and "r1" in r["rooms"]["B"] and "r2" in r["rooms"]["C"]
+    assert "r1" not in r["left"]
+    m = [["marker", i] for i in (1, 2, 3, 4)]
+    assert seen["A"] == [
+        m[0],
+        ["room-msg", "to-room"],
+        m[1],
+        ["room-msg", "after-leave"],
+        m[2],
+        m[3],
+    ]
+    assert seen["B"] == [
+        ["room-msg", "from-a-excluded"],
+        m[0],
+        ["room-msg", "to-room"],
+        m[1],
+        m[2],
+        m[3],
+    ]
+    # C alone in r2 broadcasting with itself excluded: nobody gets it.
+    assert seen["C"] == [m[0], m[1], m[2], m[3]]
+    # D joined a room called r1 in /custom: broadcasts to r1 in / do not reach it.
+    assert seen["D"] == [["marker", "custom"]]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_burst_of_40_each_way(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    r = run_node("burst", interop_server.url, tag=tag, transport=transport, n=40)
+    assert r["transport"] == transport
+    assert r["count"] == 40
+    # The ack was sent after the 40 events, so it arrives after them.
+    assert r["itemsAtAck"] == 40
+    assert r["items"] == list(range(40))
+    assert r["ticks"] == list(range(40))
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_server_disconnect(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    r = run_node("server-disconnect", interop_server.url, tag=tag, transport=transport)
+    assert r["reason"] == "io server disconnect"
+    # A server disconnect is final: the client does not reconnect.
+    assert r["connects"] == 1
+    assert r["active"] is False
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log) == ["server namespace disconnect"]
+    assert len(connects(log)) == 1
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_client_disconnect_reason(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    r = run_node("client-disconnect", interop_server.url, tag=tag, transport=transport)
+    assert r["reason"] == "io client disconnect"
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log) == ["client namespace disconnect"]
+    assert [e["id"] for e in log if e["kind"] == "disconnect"] == [r["id"]]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_engine_close_is_transport_close(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    run_node("engine-close", interop_server.url, tag=tag, transport=transport)
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log) == ["transport close"]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_client_vanishing_is_noticed_promptly(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # The server's ping timeout is 25 + 20 s; a closed TCP connection must be noticed long before.
+    run_node("vanish", interop_server.url, tag=tag, transport=transport)
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)), timeout=8)
+    assert disconnects(log) in (["transport close"], ["transport error"])
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_reconnects_after_server_drops_transport(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("reconnect", interop_server.url, tag=tag, transport=transport)
+    assert len(r["ids"]) == 2 and r["ids"][0] != r["ids"][1]
+    assert r["reasons"] in (["transport close"], ["transport error"])
+    assert r["echo"] == ["after reconnect"]
+    assert r["transport"] == transport
+    log = interop_server.wait_log(tag, lambda e: len(disconnects(e)) >= 2)
+    assert [c["id"] for c in connects(log)] == r["ids"]
+
+
+@pytest.mark.slow
+def test_reconnects_after_server_restart(fresh_server: ServerProcess, tag: str) -> None:
+    run = NodeRun("survive-restart", fresh_server.url, tag=tag, transport="websocket")
+    try:
+        assert "connected" in run.next_event(timeout=10)
+        fresh_server.stop()
+        assert run.next_event(timeout=10)["disconnected"] == "transport close"
+        fresh_server.start()
+        r = run.finish(timeout=25)
+    finally:
+        run.kill()
+    assert len(r["ids"]) == 2 and r["ids"][0] != r["ids"][1]
+    assert r["echo"] == ["after restart"]
+    assert [c["id"] for c in connects(fresh_server.log(tag))] == [r["ids"][1]]

@@ -1,0 +1,428 @@
+// Interop scenarios for the official npm socket.io-client, driven by tests/interop/test_node_client.py.
+//
+//   node scenarios.mjs <scenario> <url> '<json options>'
+//
+// Options: {"transport": "polling" | "websocket" | "upgrade", "tag": "<unique>", ...}.
+// Progress lines are printed as `EVENT <json>`; the outcome as one final line
+// `RESULT {"ok": true, "result": ...}` or `RESULT {"ok": false, "error": ..., "wire": [...]}`.
+// "wire" lists the Engine.IO packets each client saw, so a failure shows what was on the wire.
+// Every wait is bounded; the whole scenario is bounded by options.deadline (ms, default 20000).
+
+import { io, Manager } from "socket.io-client";
+
+const [, , name, url, rawOptions] = process.argv;
+const options = rawOptions ? JSON.parse(rawOptions) : {};
+const tag = options.tag ?? `t${process.pid}`;
+const started = Date.now();
+const wire = [];
+const WIRE_MAX = 400;
+
+function describe(data) {
+  if (typeof data === "string") return data.length > 160 ? `${data.slice(0, 160)}…(${data.length})` : data;
+  if (data === undefined) return undefined;
+  const length = data.byteLength ?? data.length;
+  return `<binary ${length}>`;
+}
+
+const tapped = new WeakSet();
+function tapEngine(label, engine) {
+  if (!engine || tapped.has(engine)) return;
+  tapped.add(engine);
+  const rec = (dir) => (packet) => {
+    if (wire.length < WIRE_MAX) {
+      wire.push({ t: Date.now() - started, c: label, dir, type: packet.type, data: describe(packet.data) });
+    }
+  };
+  engine.on("packet", rec("in"));
+  engine.on("packetCreate", rec("out"));
+  engine.on("upgrade", (t) => wire.push({ t: Date.now() - started, c: label, upgrade: t.name }));
+}
+
+function tapManager(label, manager) {
+  tapEngine(label, manager.engine);
+  manager.on("open", () => tapEngine(label, manager.engine));
+}
+
+function event(payload) {
+  process.stdout.write(`EVENT ${JSON.stringify(payload)}\n`);
+}
+
+function transportOptions() {
+  switch (options.transport ?? "upgrade") {
+    case "polling":
+      return { transports: ["polling"] };
+    case "websocket":
+      return { transports: ["websocket"] };
+    case "upgrade":
+      return { transports: ["polling", "websocket"], upgrade: true };
+    default:
+      throw new Error(`unknown transport ${options.transport}`);
+  }
+}
+
+function clientOptions(extra = {}) {
+  return { forceNew: true, reconnection: false, timeout: 5000, ...transportOptions(), ...extra };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function within(ms, promise, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// Connect one socket; resolves with it, rejects with {message, data} on connect_error.
+function connect(path = "/", extra = {}, label = path) {
+  const socket = io(`${url}${path === "/" ? "" : path}`, clientOptions({ auth: { tag }, ...extra }));
+  tapManager(label, socket.io);
+  return within(
+    6000,
+    new Promise((resolve, reject) => {
+      const onConnect = () => {
+        socket.off("connect_error", onError);
+        resolve(socket);
+      };
+      const onError = (err) => {
+        socket.off("connect", onConnect);
+        socket.close();
+        reject(Object.assign(new Error(err.message), { data: err.data, connectError: true }));
+      };
+      socket.once("connect", onConnect);
+      socket.once("connect_error", onError);
+    }),
+    `connect to ${path}`,
+  );
+}
+
+// Settles a socket's connection attempt as {connected, error, data}.
+function outcome(socket) {
+  return within(
+    6000,
+    new Promise((resolve) => {
+      const onConnect = () => {
+        socket.off("connect_error", onError);
+        resolve({ connected: true });
+      };
+      const onError = (err) => {
+        socket.off("connect", onConnect);
+        resolve({ connected: false, error: err.message, data: err.data ?? null });
+      };
+      socket.once("connect", onConnect);
+      socket.once("connect_error", onError);
+    }),
+    `connection outcome of ${socket.nsp}`,
+  );
+}
+
+// Emit with an ack callback; resolves with the ack's arguments as an array.
+function ack(socket, ev, ...args) {
+  return within(
+    5000,
+    new Promise((resolve) => socket.emit(ev, ...args, (...reply) => resolve(reply))),
+    `ack of ${ev} on ${socket.nsp}`,
+  );
+}
+
+function once(socket, ev, ms = 5000) {
+  return within(ms, new Promise((resolve) => socket.once(ev, (...args) => resolve(args))), `${ev} on ${socket.nsp}`);
+}
+
+function waitUntil(predicate, ms, what) {
+  return within(
+    ms,
+    new Promise((resolve) => {
+      const check = () => (predicate() ? resolve() : setTimeout(check, 10));
+      check();
+    }),
+    what,
+  );
+}
+
+function hex(value) {
+  if (value instanceof ArrayBuffer) return Buffer.from(value).toString("hex");
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex");
+  return null;
+}
+
+// Replace binary values by {bytes: hex} so the result is JSON.
+function plain(value) {
+  const h = hex(value);
+  if (h !== null) return { bytes: h };
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
+function waitUpgrade(socket) {
+  const engine = socket.io.engine;
+  if (engine.transport.name === "websocket") return Promise.resolve(true);
+  return within(5000, new Promise((resolve) => engine.once("upgrade", () => resolve(true))), "upgrade to websocket");
+}
+
+const transportName = (socket) => socket.io.engine.transport.name;
+
+const scenarios = {
+  // Connect, check identity/auth/query, echo with several args, empty ack, final transport.
+  async basic() {
+    const socket = await connect("/", { auth: { tag, hello: "world", n: 7 }, query: { flavor: "vanilla" } });
+    const firstTransport = transportName(socket);
+    // Emitted at once: with "upgrade" these travel while the probe is under way.
+    const early = await Promise.all([...Array(10).keys()].map((i) => ack(socket, "echo", i)));
+    let upgraded = false;
+    if ((options.transport ?? "upgrade") === "upgrade") upgraded = await waitUpgrade(socket);
+    const whoami = (await ack(socket, "whoami"))[0];
+    const echo = await ack(socket, "echo", 1, "two", { three: [3, null, true] });
+    const noop = await ack(socket, "noop", "x");
+    const result = {
+      socketId: socket.id,
+      engineId: socket.io.engine.id,
+      firstTransport,
+      finalTransport: transportName(socket),
+      upgraded,
+      whoami,
+      early,
+      echo,
+      noop,
+    };
+    socket.disconnect();
+    await sleep(50);
+    return result;
+  },
+
+  // Acks in both directions, server call() with timeout, multi-arg and binary acks, a late ack.
+  async acks() {
+    const socket = await connect("/");
+    socket.on("question", (x, cb) => cb({ answer: x * 2 }));
+    socket.on("sum", (a, b, cb) => cb(a + b));
+    socket.on("question-bin", (cb) => cb(Buffer.from([1, 2, 3, 250])));
+    socket.on("silent", () => {});
+    socket.on("late", (cb) => setTimeout(() => cb("too late"), 800));
+    const answer = (await ack(socket, "ask", { event: "question", args: [21], timeout: 5 }))[0];
+    const sum = (await ack(socket, "ask", { event: "sum", args: [2, 3], timeout: 5 }))[0];
+    const bin = plain((await ack(socket, "ask", { event: "question-bin", args: [], timeout: 5 }))[0]);
+    const timedOut = (await ack(socket, "ask", { event: "silent", args: [], timeout: 0.5 }))[0];
+    const late = (await ack(socket, "ask", { event: "late", args: [], timeout: 0.3 }))[0];
+    await sleep(700); // the late ack arrives after the server gave up on it
+    const afterLate = await ack(socket, "echo", "still here");
+    const result = { answer, sum, bin, timedOut, late, afterLate, connected: socket.connected, transport: transportName(socket) };
+    socket.disconnect();
+    return result;
+  },
+
+  // Binary both ways: nested buffers echoed back in an ack, binary pushed by the server.
+  async binary() {
+    const socket = await connect("/");
+    if ((options.transport ?? "upgrade") === "upgrade") await waitUpgrade(socket);
+    const big = Buffer.alloc(100_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 256;
+    const payload = {
+      name: "blob",
+      data: Buffer.from([0, 1, 2, 253, 254, 255]),
+      list: [Buffer.from("abc"), "x", new Uint8Array([9, 8, 7])],
+    };
+    const echoed = plain(await ack(socket, "echo", payload, big, "text"));
+    const pushed = once(socket, "bin");
+    const pushAck = await ack(socket, "push-binary");
+    const bin = plain(await pushed);
+    const result = {
+      echoed: [echoed[0], { length: echoed[1].bytes.length / 2, same: echoed[1].bytes === big.toString("hex") }, echoed[2]],
+      pushAck,
+      bin,
+      transport: transportName(socket),
+    };
+    socket.disconnect();
+    return result;
+  },
+
+  // Several namespaces over one Manager (one Engine.IO connection), unknown and dynamic ones.
+  async namespaces() {
+    const manager = new Manager(url, clientOptions());
+    tapManager("manager", manager);
+    const paths = ["/", "/custom", "/dyn-42", "/nope", "/dyn-abc"];
+    const sockets = Object.fromEntries(paths.map((p) => [p, manager.socket(p, { auth: { tag } })]));
+    const outcomes = {};
+    await Promise.all(paths.map(async (p) => { outcomes[p] = await outcome(sockets[p]); }));
+    for (const p of paths) {
+      if (!outcomes[p].connected) continue;
+      outcomes[p].whoami = (await ack(sockets[p], "whoami"))[0];
+      outcomes[p].socketId = sockets[p].id;
+      outcomes[p].engineId = manager.engine.id;
+    }
+    const result = { outcomes, transport: manager.engine.transport.name };
+    for (const s of Object.values(sockets)) s.disconnect();
+    return result;
+  },
+
+  // Middleware refusal reaches connect_error with message and data; the right token gets in.
+  async middleware() {
+    let refused = null;
+    try {
+      const s = await connect("/guarded", { auth: { tag: `${tag}-refused`, token: "wrong" } });
+      s.disconnect();
+    } catch (err) {
+      refused = { message: err.message, data: err.data ?? null, connectError: !!err.connectError };
+    }
+    const ok = await connect("/guarded", { auth: { tag, token: "letmein" } });
+    const whoami = (await ack(ok, "whoami"))[0];
+    ok.disconnect();
+    return { refused, whoami };
+  },
+
+  // Rooms and broadcasts; "marker" broadcasts to everyone mark the end of each step, so what a
+  // client did not get before a marker it will never get.
+  async rooms() {
+    const names = ["A", "B", "C"];
+    const clients = {};
+    const seen = { A: [], B: [], C: [], D: [] };
+    for (const n of names) clients[n] = await connect("/", { auth: { tag: `${tag}-${n}` } }, n);
+    clients.D = await connect("/custom", { auth: { tag: `${tag}-D` } }, "D");
+    for (const [n, s] of Object.entries(clients)) s.onAny((ev, data) => seen[n].push([ev, data]));
+    const rooms = {
+      A: (await ack(clients.A, "join", "r1"))[0],
+      B: (await ack(clients.B, "join", "r1"))[0],
+      C: (await ack(clients.C, "join", "r2"))[0],
+      D: (await ack(clients.D, "join", "r1"))[0],
+    };
+    let markers = 0;
+    const mark = async () => {
+      markers += 1;
+      const m = markers;
+      await ack(clients.A, "everyone", { event: "marker", data: m });
+      await waitUntil(
+        () => names.every((n) => seen[n].some(([ev, d]) => ev === "marker" && d === m)),
+        5000,
+        `marker ${m} at A, B and C`,
+      );
+    };
+    await ack(clients.A, "broadcast", { room: "r1", event: "room-msg", data: "from-a-excluded", exclude_sender: true });
+    await mark();
+    await ack(clients.A, "broadcast", { room: "r1", event: "room-msg", data: "to-room", exclude_sender: false });
+    await mark();
+    const left = (await ack(clients.B, "leave", "r1"))[0];
+    await ack(clients.A, "broadcast", { room: "r1", event: "room-msg", data: "after-leave", exclude_sender: false });
+    await mark();
+    await ack(clients.C, "broadcast", { room: "r2", event: "room-msg", data: "c-alone-excluded", exclude_sender: true });
+    await mark();
+    await ack(clients.D, "everyone", { event: "marker", data: "custom" });
+    await waitUntil(() => seen.D.some(([ev]) => ev === "marker"), 5000, "custom marker at D");
+    await sleep(100);
+    const result = { rooms, left, seen };
+    for (const s of Object.values(clients)) s.disconnect();
+    return result;
+  },
+
+  // 40 events each way; over polling they are batched into a few HTTP requests.
+  async burst() {
+    const n = options.n ?? 40;
+    const socket = await connect("/");
+    const items = [];
+    socket.on("item", (i) => items.push(i));
+    const [count] = await ack(socket, "burst", { n, event: "item" });
+    const itemsAtAck = items.length;
+    await waitUntil(() => items.length >= n, 5000, `${n} items`).catch(() => {});
+    for (let i = 0; i < n; i++) socket.emit("tick", i);
+    const [ticks] = await ack(socket, "ticks");
+    const result = { count, itemsAtAck, items, ticks, transport: transportName(socket) };
+    socket.disconnect();
+    return result;
+  },
+
+  // The server disconnects the socket: the client sees "io server disconnect" and stays away.
+  async "server-disconnect"() {
+    const socket = await connect("/", { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+    let connects = 1;
+    socket.on("connect", () => { connects += 1; });
+    const gone = once(socket, "disconnect");
+    socket.emit("disconnect-me");
+    const [reason] = await gone;
+    await sleep(1000); // a reconnecting client would be back by now
+    const result = { reason, connects, active: socket.active, connected: socket.connected };
+    socket.close();
+    return result;
+  },
+
+  // The client disconnects; the server records the reason.
+  async "client-disconnect"() {
+    const socket = await connect("/");
+    const id = socket.id;
+    const gone = once(socket, "disconnect");
+    socket.disconnect();
+    const [reason] = await gone;
+    await sleep(100);
+    return { id, reason };
+  },
+
+  // The client closes its Engine.IO connection without a Socket.IO DISCONNECT.
+  async "engine-close"() {
+    const socket = await connect("/");
+    const id = socket.id;
+    socket.io.engine.close();
+    await sleep(300);
+    return { id };
+  },
+
+  // The client process ends abruptly while connected; nothing is closed politely.
+  async vanish() {
+    const socket = await connect("/");
+    if ((options.transport ?? "upgrade") === "upgrade") await waitUpgrade(socket);
+    process.stdout.write(`RESULT ${JSON.stringify({ ok: true, result: { id: socket.id } })}\n`, () => process.exit(0));
+    await sleep(5000);
+    return { id: socket.id };
+  },
+
+  // The server drops the transport without a close packet; the client reconnects by itself.
+  async reconnect() {
+    const socket = await connect("/", { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 300 });
+    const ids = [socket.id];
+    const reasons = [];
+    socket.on("disconnect", (reason) => reasons.push(reason));
+    const back = within(8000, new Promise((resolve) => socket.once("connect", resolve)), "reconnection");
+    socket.emit("drop-transport");
+    await back;
+    ids.push(socket.id);
+    const echo = await ack(socket, "echo", "after reconnect");
+    const result = { ids, reasons, echo, transport: transportName(socket) };
+    socket.disconnect();
+    return result;
+  },
+
+  // Stays connected while the test restarts the server, then checks the client came back.
+  async "survive-restart"() {
+    const socket = await connect("/", { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 500 });
+    const ids = [socket.id];
+    const reasons = [];
+    socket.on("disconnect", (reason) => {
+      reasons.push(reason);
+      event({ disconnected: reason });
+    });
+    const back = within(15000, new Promise((resolve) => socket.once("connect", resolve)), "reconnection after restart");
+    event({ connected: socket.id });
+    await back;
+    ids.push(socket.id);
+    const echo = await ack(socket, "echo", "after restart");
+    const result = { ids, reasons, echo };
+    socket.disconnect();
+    return result;
+  },
+};
+
+async function main() {
+  const scenario = scenarios[name];
+  if (!scenario) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(", ")}`);
+  return within(options.deadline ?? 20000, scenario(), `scenario ${name}`);
+}
+
+main().then(
+  (result) => {
+    process.stdout.write(`RESULT ${JSON.stringify({ ok: true, result })}\n`, () => process.exit(0));
+  },
+  (err) => {
+    const failure = { ok: false, error: String(err?.stack ?? err), data: err?.data ?? null, wire };
+    process.stdout.write(`RESULT ${JSON.stringify(failure)}\n`, () => process.exit(1));
+  },
+);
