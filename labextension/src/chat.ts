@@ -1,0 +1,329 @@
+// Copyright (c) jupyter_rt contributors
+// Distributed under the terms of the Modified BSD License.
+
+/**
+ * `ChatWidget`: the talk's multi-room chat on `/chat`.
+ *
+ * Server events (see jupyter_rt.apps.chat): `nameAttempt name` → `nameResult
+ * {success, name | message}`; `join {newRoom}` → `joinResult {room}`;
+ * `message {room, text}` out, `message {text}` in; `rooms` → the list of rooms (as an
+ * ack, or as a `rooms` event back). Input lines starting with `/` are commands:
+ * `/nick NAME` and `/join ROOM`.
+ *
+ * Every message is rendered with `textContent`: chat text is untrusted.
+ */
+
+import type { Socket } from 'socket.io-client';
+
+import { clear, h } from './dom';
+import type { KernelToBrowser } from './messages';
+import { SocketModel } from './model';
+import { SocketView } from './view';
+
+/** One line in the message list. */
+export interface IChatLine {
+  kind: 'mine' | 'other' | 'system';
+  text: string;
+}
+
+const MAX_LINES = 200;
+const ROOMS_POLL_MS = 2000;
+
+/** Room names out of a `rooms` answer: a list, or a `{room: members}` / 0.9-style map. */
+export function roomNames(value: unknown, namespace: string): string[] {
+  let names: string[] = [];
+  if (Array.isArray(value)) {
+    names = value.filter((v): v is string => typeof v === 'string');
+  } else if (value !== null && typeof value === 'object') {
+    const prefix = `${namespace.replace(/\/$/, '')}/`;
+    for (const key of Object.keys(value as Record<string, unknown>)) {
+      let name = key;
+      if (name.startsWith(prefix)) {
+        name = name.slice(prefix.length);
+      } else if (name.startsWith('/')) {
+        name = name.slice(1);
+      }
+      if (name) {
+        names.push(name);
+      }
+    }
+  }
+  return Array.from(new Set(names)).sort((a, b) => a.localeCompare(b));
+}
+
+export class ChatModel extends SocketModel {
+  defaults(): Backbone.ObjectHash {
+    return {
+      ...super.defaults(),
+      _model_name: 'ChatModel',
+      _view_name: 'ChatView',
+      namespace: '/chat',
+      room: 'Lobby',
+      nickname: '',
+      rooms: []
+    };
+  }
+
+  /** The message list (newest last), shared by every view of this model. */
+  lines!: IChatLine[];
+  /** The room to get into after the server's welcome (`null` once done). */
+  private _wantedRoom!: string | null;
+  /** The nickname the user chose, re-claimed after a reconnect. */
+  private _wantedNick!: string | null;
+  private _poll!: number | null;
+
+  initialize(
+    attributes: Backbone.ObjectHash,
+    options: Parameters<SocketModel['initialize']>[1]
+  ): void {
+    this.lines = [];
+    this._wantedRoom = null;
+    this._wantedNick = null;
+    this._poll = null;
+    super.initialize(attributes, options);
+    const nick = String(this.get('nickname') || '');
+    this._wantedNick = nick && !nick.startsWith('Guest') ? nick : null;
+    this.once('destroy', () => this._stopPolling(), this);
+  }
+
+  /** Handle one line of input: a `/command` or a message to the current room. */
+  input(text: string): void {
+    const line = text.trim();
+    if (!line) {
+      return;
+    }
+    if (line.startsWith('/')) {
+      this._command(line);
+      return;
+    }
+    const room = String(this.get('room') || '');
+    this.emitToServer('message', [{ room, text: line }]);
+    const nick = String(this.get('nickname') || 'me');
+    this.addLine('mine', `${nick}: ${line}`);
+  }
+
+  addLine(kind: IChatLine['kind'], text: string): void {
+    this.lines.push({ kind, text });
+    if (this.lines.length > MAX_LINES) {
+      this.lines.splice(0, this.lines.length - MAX_LINES);
+    }
+    this.trigger('lines:changed', this.lines);
+  }
+
+  /** Ask the server for the room list. */
+  requestRooms(): void {
+    const socket = this.socket;
+    if (socket === null || !socket.connected) {
+      return;
+    }
+    // Not logged: it runs every couple of seconds.
+    socket.timeout(ROOMS_POLL_MS).emit('rooms', (err: Error | null, value: unknown) => {
+      if (!err) {
+        this._setRooms(value);
+      }
+    });
+  }
+
+  protected onConnected(_socket: Socket): void {
+    // The server greets a new socket with a guest name and `Lobby`; then we move on.
+    const current = String(this.get('room') || '');
+    this._wantedRoom = current || null;
+    if (this._wantedNick !== null) {
+      this.emitToServer('nameAttempt', [this._wantedNick]);
+    }
+    this._startPolling();
+    this.requestRooms();
+  }
+
+  protected onDisconnected(reason: string): void {
+    this._stopPolling();
+    this.addLine('system', `Disconnected (${reason}).`);
+  }
+
+  protected onServerEvent(
+    event: string,
+    args: unknown[],
+    _ack: ((...args: unknown[]) => void) | null
+  ): boolean {
+    const data = (args[0] ?? {}) as Record<string, unknown>;
+    switch (event) {
+      case 'nameResult':
+        if (data.success) {
+          const name = String(data.name ?? '');
+          this.setStatus({ nickname: name });
+          this.addLine('system', `You are now known as ${name}.`);
+        } else {
+          this.addLine('system', String(data.message ?? 'That name is not available.'));
+        }
+        break;
+      case 'joinResult': {
+        const room = String(data.room ?? '');
+        const wanted = this._wantedRoom;
+        this._wantedRoom = null;
+        if (wanted !== null && wanted !== room) {
+          this.emitToServer('join', [{ newRoom: wanted }]);
+          break;
+        }
+        this.setStatus({ room });
+        this.addLine('system', `Room changed: ${room}.`);
+        this.requestRooms();
+        break;
+      }
+      case 'message':
+        this.addLine('other', String(data.text ?? ''));
+        break;
+      case 'rooms':
+        this._setRooms(args[0]);
+        break;
+      default:
+        return false;
+    }
+    return false;
+  }
+
+  protected onKernelMessage(msg: KernelToBrowser): void {
+    if (msg.kind === 'chat') {
+      this.input(String(msg.text ?? ''));
+    }
+  }
+
+  private _command(line: string): void {
+    const [command, ...rest] = line.slice(1).split(/\s+/);
+    const arg = rest.join(' ').trim();
+    switch (command.toLowerCase()) {
+      case 'nick':
+        if (!arg) {
+          this.addLine('system', 'Usage: /nick NAME');
+          return;
+        }
+        this._wantedNick = arg;
+        this.emitToServer('nameAttempt', [arg]);
+        return;
+      case 'join':
+        if (!arg) {
+          this.addLine('system', 'Usage: /join ROOM');
+          return;
+        }
+        this.emitToServer('join', [{ newRoom: arg }]);
+        return;
+      default:
+        this.addLine('system', 'Unrecognized command.');
+    }
+  }
+
+  private _setRooms(value: unknown): void {
+    const rooms = roomNames(value, this.namespace);
+    const before = JSON.stringify(this.get('rooms') || []);
+    if (JSON.stringify(rooms) !== before) {
+      this.setStatus({ rooms });
+    }
+  }
+
+  private _startPolling(): void {
+    this._stopPolling();
+    this._poll = window.setInterval(() => this.requestRooms(), ROOMS_POLL_MS);
+  }
+
+  private _stopPolling(): void {
+    if (this._poll !== null) {
+      window.clearInterval(this._poll);
+      this._poll = null;
+    }
+  }
+}
+
+export class ChatView extends SocketView {
+  declare model: ChatModel;
+  private nickEl!: HTMLElement;
+  private roomEl!: HTMLElement;
+  private roomsEl!: HTMLUListElement;
+  private messagesEl!: HTMLOListElement;
+  private inputEl!: HTMLInputElement;
+
+  render(): void {
+    super.render();
+    this.el.classList.add('jrt-chat');
+    this.el.dataset.testid = 'jrt-chat';
+    this.nickEl = h('span', { cls: 'jrt-chat-nick' });
+    this.roomEl = h('span', { cls: 'jrt-chat-room' });
+    this.roomsEl = h('ul', { cls: 'jrt-chat-rooms' });
+    this.messagesEl = h('ol', { cls: 'jrt-chat-messages' });
+    this.inputEl = h('input', {
+      cls: 'jrt-chat-input',
+      attrs: {
+        type: 'text',
+        placeholder: 'Message, /nick NAME or /join ROOM',
+        autocomplete: 'off',
+        'aria-label': 'Chat input'
+      }
+    });
+    const send = h('button', {
+      cls: 'jrt-chat-send',
+      text: 'Send',
+      attrs: { type: 'submit' }
+    });
+    const form = h('form', { cls: 'jrt-chat-form' }, [this.inputEl, send]);
+    form.addEventListener('submit', event => {
+      event.preventDefault();
+      this.model.input(this.inputEl.value);
+      this.inputEl.value = '';
+    });
+    // Keep JupyterLab's notebook shortcuts away from the input.
+    this.inputEl.addEventListener('keydown', event => event.stopPropagation());
+
+    this.el.append(
+      h('div', { cls: 'jrt-header' }, [
+        this.statusEl,
+        h('span', { cls: 'jrt-chat-label', text: 'nick ' }),
+        this.nickEl,
+        h('span', { cls: 'jrt-chat-label', text: 'room ' }),
+        this.roomEl
+      ]),
+      h('div', { cls: 'jrt-chat-body' }, [this.messagesEl, this.roomsEl]),
+      form
+    );
+    this.listenTo(this.model, 'change:nickname', this.renderHeader);
+    this.listenTo(this.model, 'change:room', this.renderHeader);
+    this.listenTo(this.model, 'change:rooms', this.renderRooms);
+    this.listenTo(this.model, 'lines:changed', this.renderLines);
+    this.renderHeader();
+    this.renderRooms();
+    this.renderLines();
+  }
+
+  private renderHeader(): void {
+    this.nickEl.textContent = String(this.model.get('nickname') || '');
+    this.roomEl.textContent = String(this.model.get('room') || '');
+  }
+
+  private renderRooms(): void {
+    clear(this.roomsEl);
+    const current = String(this.model.get('room') || '');
+    for (const room of (this.model.get('rooms') as string[]) || []) {
+      const li = h('li', { cls: 'jrt-chat-room-item', text: room });
+      li.dataset.room = room;
+      if (room === current) {
+        li.classList.add('jrt-current');
+      }
+      li.addEventListener('click', () => this.model.input(`/join ${room}`));
+      this.roomsEl.appendChild(li);
+    }
+  }
+
+  private renderLines(): void {
+    const el = this.messagesEl;
+    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
+    clear(el);
+    for (const line of this.model.lines) {
+      const li = h('li', {
+        cls: ['jrt-chat-message', `jrt-chat-${line.kind}`],
+        text: line.text
+      });
+      li.dataset.kind = line.kind;
+      el.appendChild(li);
+    }
+    if (atBottom) {
+      el.scrollTop = el.scrollHeight;
+    }
+  }
+}

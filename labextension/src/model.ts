@@ -1,0 +1,348 @@
+// Copyright (c) jupyter_rt contributors
+// Distributed under the terms of the Modified BSD License.
+
+/**
+ * The base of every jupyter_rt widget model: it owns one socket.io-client socket.
+ *
+ * The socket belongs to the model, not to a view: a widget shown twice is still one
+ * client, and a widget not shown at all still emits and receives for the kernel. The
+ * socket opens when the model is created and closes when the model is closed.
+ *
+ * Subclasses override `onServerEvent` (events from the server), `onConnected`
+ * (after every (re)connect) and `onKernelMessage` (their own message kinds).
+ */
+
+import { DOMWidgetModel, WidgetModel } from '@jupyter-widgets/base';
+import type { Socket } from 'socket.io-client';
+
+import { deconstruct, reconstruct } from './binary';
+import { currentTransport, openSocket, TransportName } from './connection';
+import { preview } from './dom';
+import type { BrowserToKernel, KernelToBrowser } from './messages';
+import { MODULE_NAME, MODULE_VERSION } from './version';
+
+/** One line of a model's event log. */
+export interface ILogEntry {
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** `in`: from the server; `out`: to the server; `ack`: an ack; `sys`: status. */
+  dir: 'in' | 'out' | 'ack' | 'sys' | 'error';
+  text: string;
+}
+
+type AckCallback = (...args: unknown[]) => void;
+
+/** Events that socket.io-client reserves on a socket; never forwarded from `onAny`. */
+const LIFECYCLE = new Set(['connect', 'disconnect', 'connect_error']);
+
+/** Hard cap on the log, whatever `log_limit` says. */
+const LOG_HARD_LIMIT = 1000;
+
+export class SocketModel extends DOMWidgetModel {
+  defaults(): Backbone.ObjectHash {
+    return {
+      ...super.defaults(),
+      _model_module: MODULE_NAME,
+      _model_module_version: MODULE_VERSION,
+      _view_module: MODULE_NAME,
+      _view_module_version: MODULE_VERSION,
+      namespace: '/',
+      transports: null,
+      auth: {},
+      autoconnect: true,
+      connected: false,
+      transport: '',
+      sid: '',
+      error: '',
+      log_limit: 50,
+      _listen: []
+    };
+  }
+
+  /** The socket, once opened. */
+  socket!: Socket | null;
+  /** The event log, newest last, capped at `log_limit`. Views listen to `log:changed`. */
+  log!: ILogEntry[];
+  /** Acks the server asked for, waiting on the kernel's reply, by browser-chosen id. */
+  private _pendingReplies!: Map<number, AckCallback>;
+  private _nextReply!: number;
+
+  initialize(
+    attributes: Backbone.ObjectHash,
+    options: Parameters<WidgetModel['initialize']>[1]
+  ): void {
+    super.initialize(attributes, options);
+    this.socket = null;
+    this.log = [];
+    this._pendingReplies = new Map();
+    this._nextReply = 1;
+    this.on('msg:custom', this._handleCustom, this);
+    this.on('change:log_limit', () => this._trimLog(), this);
+    this.once('destroy', () => this.closeSocket(), this);
+    if (this.get('autoconnect') !== false) {
+      // After the subclass has finished its own initialize.
+      void Promise.resolve().then(() => this.openSocket());
+    }
+  }
+
+  /** The namespace this model connects to. */
+  get namespace(): string {
+    return String(this.get('namespace') || '/');
+  }
+
+  /** Open the socket (no-op when it is open or opening). */
+  openSocket(): void {
+    if (this.socket !== null) {
+      if (!this.socket.active) {
+        this.socket.connect();
+      }
+      return;
+    }
+    const transports = this.get('transports') as TransportName[] | null;
+    const socket = openSocket({
+      namespace: this.namespace,
+      transports: transports && transports.length > 0 ? transports : null,
+      auth: (this.get('auth') as Record<string, unknown>) || {}
+    });
+    this.socket = socket;
+    socket.on('connect', () => {
+      this.setStatus({
+        connected: true,
+        sid: socket.id ?? '',
+        transport: currentTransport(socket),
+        error: ''
+      });
+      this.addLog('sys', `connected to ${this.namespace} via ${currentTransport(socket)}`);
+      this._forwardLifecycle('connect', []);
+      this.onConnected(socket);
+    });
+    socket.on('disconnect', (reason: string) => {
+      this.setStatus({ connected: false, sid: '' });
+      this.addLog('sys', `disconnected: ${reason}`);
+      this._forwardLifecycle('disconnect', [reason]);
+      this.onDisconnected(reason);
+    });
+    socket.on('connect_error', (err: Error & { data?: unknown }) => {
+      const message = err.message || String(err);
+      this.setStatus({ connected: false, error: message });
+      this.addLog('error', `connect error: ${message}`);
+      this._forwardLifecycle('connect_error', [
+        err.data === undefined ? { message } : { message, data: err.data }
+      ]);
+    });
+    socket.io.on('open', () => {
+      const engine = socket.io.engine;
+      engine.on('upgrade', () => {
+        this.setStatus({ transport: currentTransport(socket) });
+        this.addLog('sys', `upgraded to ${currentTransport(socket)}`);
+      });
+    });
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (LIFECYCLE.has(event)) {
+        return;
+      }
+      let ack: AckCallback | null = null;
+      if (args.length > 0 && typeof args[args.length - 1] === 'function') {
+        ack = args.pop() as AckCallback;
+      }
+      this.addLog('in', `${event} ${preview(args)}`);
+      const handled = this.onServerEvent(event, args, ack);
+      if (this.listensTo(event)) {
+        this._forwardEvent(event, args, handled ? null : ack);
+      } else if (ack !== null && !handled) {
+        // Nobody will answer: acknowledge with nothing rather than let the server wait.
+        ack();
+      }
+    });
+    socket.connect();
+  }
+
+  /** Close the socket for good (the model is going away or the kernel asked). */
+  closeSocket(): void {
+    if (this.socket !== null) {
+      this.socket.disconnect();
+      this.socket.io.engine?.close();
+    }
+    for (const reply of this._pendingReplies.values()) {
+      reply();
+    }
+    this._pendingReplies.clear();
+  }
+
+  /** Set status attributes locally and sync them to the kernel. */
+  setStatus(values: Record<string, unknown>): void {
+    this.set(values);
+    this.saveIfLive();
+  }
+
+  /** Push local changes to the kernel when there is one. */
+  saveIfLive(): void {
+    if (this.comm_live) {
+      this.save_changes();
+    }
+  }
+
+  /** Whether the kernel asked for `event` (or for everything, `*`). */
+  listensTo(event: string): boolean {
+    const listen = (this.get('_listen') as string[]) || [];
+    return listen.includes(event) || listen.includes('*');
+  }
+
+  /**
+   * Emit to the server and log it. `callback` gets the ack (with `timeoutMs`, an error
+   * first, as socket.io-client's `timeout()` does).
+   */
+  emitToServer(
+    event: string,
+    args: unknown[],
+    callback?: (err: Error | null, ...resp: unknown[]) => void,
+    timeoutMs?: number
+  ): void {
+    const socket = this.socket;
+    this.addLog('out', `${event} ${preview(args)}`);
+    if (socket === null) {
+      callback?.(new Error('disconnected'));
+      return;
+    }
+    if (callback === undefined) {
+      socket.emit(event, ...args);
+    } else if (timeoutMs !== undefined) {
+      socket.timeout(timeoutMs).emit(event, ...args, callback);
+    } else {
+      socket.emit(event, ...args, (...resp: unknown[]) => callback(null, ...resp));
+    }
+  }
+
+  /** Append to the event log (capped) and tell the views. */
+  addLog(dir: ILogEntry['dir'], text: string): void {
+    this.log.push({ time: Date.now(), dir, text: text.slice(0, 400) });
+    this._trimLog();
+    this.trigger('log:changed', this.log);
+  }
+
+  /** Hook: a server event arrived; return true when the model answered its ack itself. */
+  protected onServerEvent(
+    _event: string,
+    _args: unknown[],
+    _ack: AckCallback | null
+  ): boolean {
+    return false;
+  }
+
+  /** Hook: the socket (re)connected. */
+  protected onConnected(_socket: Socket): void {
+    // Subclasses join rooms, ask for state, etc.
+  }
+
+  /** Hook: the socket disconnected. */
+  protected onDisconnected(_reason: string): void {
+    // Subclasses clear state.
+  }
+
+  /** Hook: a kernel message of a kind this class does not know. */
+  protected onKernelMessage(
+    _msg: KernelToBrowser,
+    _buffers: (ArrayBuffer | ArrayBufferView)[] | undefined
+  ): void {
+    // Subclasses handle their own kinds.
+  }
+
+  /** Send a message to the kernel, with binary values as comm buffers. */
+  protected sendToKernel(msg: BrowserToKernel): void {
+    if (!this.comm_live) {
+      return;
+    }
+    const { json, buffers } = deconstruct(msg);
+    this.send(json as never, {}, buffers);
+  }
+
+  private _trimLog(): void {
+    const limit = Math.max(
+      0,
+      Math.min(Number(this.get('log_limit')) || 0, LOG_HARD_LIMIT)
+    );
+    if (this.log.length > limit) {
+      this.log.splice(0, this.log.length - limit);
+    }
+  }
+
+  private _forwardLifecycle(
+    event: 'connect' | 'disconnect' | 'connect_error',
+    args: unknown[]
+  ): void {
+    if (this.listensTo(event)) {
+      this.sendToKernel({ kind: 'lifecycle', event, args });
+    }
+  }
+
+  private _forwardEvent(
+    event: string,
+    args: unknown[],
+    ack: AckCallback | null
+  ): void {
+    let id: number | null = null;
+    if (ack !== null) {
+      id = this._nextReply++;
+      this._pendingReplies.set(id, ack);
+    }
+    this.sendToKernel({ kind: 'event', event, args, ack: id });
+  }
+
+  private _handleCustom(
+    content: unknown,
+    buffers: (ArrayBuffer | ArrayBufferView)[] | undefined
+  ): void {
+    const msg = reconstruct(content, buffers) as KernelToBrowser;
+    if (msg === null || typeof msg !== 'object') {
+      return;
+    }
+    switch (msg.kind) {
+      case 'emit': {
+        const args = Array.isArray(msg.args) ? msg.args : [];
+        if (msg.ack === null || msg.ack === undefined) {
+          this.emitToServer(msg.event, args);
+          return;
+        }
+        const ackId = msg.ack;
+        const timeoutMs =
+          typeof msg.timeout === 'number' ? Math.max(0, msg.timeout * 1000) : undefined;
+        this.emitToServer(
+          msg.event,
+          args,
+          (err, ...resp) => {
+            if (err) {
+              const error = /timed out|timeout/i.test(err.message)
+                ? 'timeout'
+                : err.message || 'error';
+              this.addLog('error', `no ack for ${msg.event}: ${error}`);
+              this.sendToKernel({ kind: 'ack', ack: ackId, args: [], error });
+            } else {
+              this.addLog('ack', `${msg.event} → ${preview(resp)}`);
+              this.sendToKernel({ kind: 'ack', ack: ackId, args: resp, error: null });
+            }
+          },
+          timeoutMs
+        );
+        return;
+      }
+      case 'reply': {
+        const reply = this._pendingReplies.get(msg.ack);
+        if (reply !== undefined) {
+          this._pendingReplies.delete(msg.ack);
+          reply(...(Array.isArray(msg.args) ? msg.args : []));
+        }
+        return;
+      }
+      case 'connect':
+        this.openSocket();
+        return;
+      case 'disconnect':
+        if (this.socket !== null) {
+          this.socket.disconnect();
+        }
+        return;
+      default:
+        this.onKernelMessage(msg, buffers);
+    }
+  }
+}
