@@ -49,7 +49,7 @@ apt_install() {
 
 ensure_node() {
     command -v node >/dev/null 2>&1 && return 0
-    apt_install nodejs npm || return 1
+    apt_install nodejs || return 1
 }
 
 # ------------------------------------------------------------------------------ python env
@@ -78,6 +78,16 @@ ensure_venv() {
     PY="$VENV/bin/python"
 }
 
+quiet_pip() {
+    # Drop pip's notes about configured local indexes that are absent; keep everything else.
+    { grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory" || true; }
+}
+
+quiet_yarn() {
+    # Keep yarn's warnings and errors, drop its per-package progress lines.
+    { grep -v -E "YN0013|YN0000: (│|┌|└)" || true; }
+}
+
 pip_install() {
     # Reinstall only when the packaging metadata or the interpreter changed.
     local stamp="$VENV/.jupyter_rt-install" want
@@ -87,10 +97,11 @@ pip_install() {
         say "python packages up to date (pyproject.toml unchanged)"
         return 0
     fi
-    "$PY" -m pip install -q --upgrade pip
+    say "pip install -e \".[test]\""
+    "$PY" -m pip install -q --upgrade pip 2>&1 | quiet_pip
     # The labextension is built by build_labextension below, with clear logs and a staleness check;
     # a plain `pip install .` builds it through hatch-jupyter-builder instead.
-    HATCH_JUPYTER_BUILDER_SKIP_NPM=1 "$PY" -m pip install -q -e ".[test]"
+    HATCH_JUPYTER_BUILDER_SKIP_NPM=1 "$PY" -m pip install -q -e ".[test]" 2>&1 | quiet_pip
     echo "$want" >"$stamp"
 }
 
@@ -113,7 +124,7 @@ build_labextension() {
     if labextension_stale; then
         ensure_node || { lab_failed "node is missing"; return 0; }
         say "building the JupyterLab extension (jlpm install && jlpm build in labextension/)"
-        if ! (cd labextension && jlpm install && jlpm build); then
+        if ! (cd labextension && jlpm install | quiet_yarn && jlpm build); then
             lab_failed "the labextension build failed"
             return 0
         fi
@@ -163,7 +174,7 @@ test_tools() {
     if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
         missing+=(chromium fonts-liberation)
     fi
-    command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}" || warn "tests needing ${missing[*]} will be skipped"
     fi
@@ -175,7 +186,7 @@ test_tools() {
             continue
         fi
         say "jlpm install in $dir"
-        (cd "$dir" && jlpm install >/dev/null) || die "jlpm install failed in $dir (is yarn.lock committed?)"
+        (cd "$dir" && jlpm install | quiet_yarn) || die "jlpm install failed in $dir (is yarn.lock committed?)"
     done
     done_phase
 }
@@ -210,7 +221,9 @@ cmd="${1:-}"
 case "$cmd" in
     lab)
         setup
-        args=(--ServerApp.root_dir="$ROOT/$( [ -d notebooks ] && echo notebooks || echo . )")
+        root_dir="$ROOT"
+        [ -d notebooks ] && root_dir="$ROOT/notebooks"
+        args=(--ServerApp.root_dir="$root_dir")
         [ -n "$IS_ROOT" ] && args+=(--allow-root)
         [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && args+=(--no-browser)
         say "starting: jupyter lab ${args[*]} $*"
