@@ -247,6 +247,12 @@ class EngineIOHandler(websocket.WebSocketHandler):
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish("ok")
 
+    def _refuse_method(self, *args: Any, **kwargs: Any) -> None:
+        # Engine.IO answers methods it does not know with a 400, not Tornado's 405.
+        self._refuse(Refusal(400, "Bad request method"))
+
+    put = patch = delete = _refuse_method
+
     def on_connection_close(self) -> None:
         if self._polling is not None:
             # The client went away while its GET was pending.
