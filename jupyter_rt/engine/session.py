@@ -302,6 +302,10 @@ class EngineSession:
             self._schedule_ping(now)
         elif kind is PacketType.CLOSE:
             self.close("transport close", notify=False)
+            if self._wake_poll is not None:
+                # Like Node's engine.io: end the client's pending GET cleanly with a NOOP.
+                self._outbox.append(engineio.NOOP)
+                self._wake_poll()
         elif kind is PacketType.OPEN or kind is PacketType.UPGRADE:
             self._protocol_error(ProtocolError(f"unexpected {kind.name} packet from a client"))
         # PING and NOOP from a client need no answer in v4.
