@@ -6,7 +6,8 @@
     ├── ProtocolError        the peer sent something malformed or over a limit
     ├── AckTimeout           no acknowledgement arrived in time
     ├── ConnectionRefused    middleware or a connection handler refused a client
-    └── NotConnected         the socket or session is already closed
+    ├── NotConnected         the socket or session is already closed
+    └── LimitExceeded        a server-side call went over a configured limit (rooms per socket...)
 
 A ``ProtocolError`` is always the peer's fault: the server closes that peer's session and logs the
 reason; nobody else is affected.
@@ -42,3 +43,7 @@ class ConnectionRefused(RealtimeError):
 
 class NotConnected(RealtimeError):
     """The socket or session is closed; nothing can be sent on it."""
+
+
+class LimitExceeded(RealtimeError):
+    """A call would go over a configured limit (rooms per socket, name length, namespaces)."""

@@ -1,0 +1,224 @@
+"""The adapter: who is in which room, and delivery of broadcasts.
+
+Mirrors Node's ``socket.io-adapter``. :class:`Adapter` is the in-memory implementation every
+adapter builds on: a cluster adapter (Redis, ...) overrides the methods that may cross processes
+(``broadcast``, ``broadcast_with_ack``, ``add_sockets``, ``del_sockets``, ``disconnect_sockets``,
+``fetch_sockets``, ``server_side_emit``, ``server_count``), does its remote part, and calls the base
+method for the local part. ``opts.flags.local`` asks for the local part only.
+
+One adapter serves one namespace; ``Server(adapter=...)`` takes a callable ``(namespace) ->
+Adapter`` (an adapter class fits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jupyter_rt.errors import LimitExceeded
+from jupyter_rt.protocol.socketio import Packet, encode
+from jupyter_rt.server._util import log
+
+if TYPE_CHECKING:
+    from jupyter_rt.server.namespace import Namespace
+    from jupyter_rt.server.socket import Socket, SocketHandle
+
+__all__ = ["Adapter", "BroadcastFlags", "BroadcastOptions", "MemoryAdapter"]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastFlags:
+    """``volatile``: drop for clients that cannot take it now. ``local``: this server only.
+    ``timeout``: seconds to wait for acks (broadcasts with acks)."""
+
+    volatile: bool = False
+    local: bool = False
+    timeout: float | None = None
+
+
+_NO_FLAGS = BroadcastFlags()
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    """Who a broadcast reaches: members of any of ``rooms`` (everyone when empty), minus members
+    of any of ``except_``."""
+
+    rooms: frozenset[str] = frozenset()
+    except_: frozenset[str] = frozenset()
+    flags: BroadcastFlags = _NO_FLAGS
+
+
+class Adapter:
+    """Rooms and broadcasts of one namespace, in memory (the base of every adapter).
+
+    ``rooms`` maps a room to its socket ids, ``sids`` a socket id to its rooms (every socket is
+    in the room named by its own id). Read them, never change them from outside.
+    """
+
+    def __init__(self, nsp: Namespace) -> None:
+        self.nsp = nsp
+        self.rooms: dict[str, set[str]] = {}
+        self.sids: dict[str, set[str]] = {}
+
+    def init(self) -> None:
+        """Called once when the namespace is created."""
+
+    def close(self) -> None:
+        """Called when the namespace goes away (a dynamic namespace left empty, server close)."""
+
+    async def server_count(self) -> int:
+        """How many servers share this namespace (1 without a cluster)."""
+        return 1
+
+    # -- local membership ---------------------------------------------------------------------
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        """Add socket ``sid`` to ``rooms``."""
+        own = self.sids.get(sid)
+        if own is None:
+            own = self.sids[sid] = set()
+        for room in rooms:
+            own.add(room)
+            members = self.rooms.get(room)
+            if members is None:
+                self.rooms[room] = {sid}
+            else:
+                members.add(sid)
+
+    def delete(self, sid: str, room: str) -> None:
+        """Remove socket ``sid`` from ``room``."""
+        own = self.sids.get(sid)
+        if own is not None:
+            own.discard(room)
+        members = self.rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.rooms[room]
+
+    def delete_all(self, sid: str) -> None:
+        """Remove socket ``sid`` from every room (it is disconnecting)."""
+        own = self.sids.pop(sid, None)
+        if own is None:
+            return
+        for room in own:
+            members = self.rooms.get(room)
+            if members is not None:
+                members.discard(sid)
+                if not members:
+                    del self.rooms[room]
+
+    def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """Local socket ids in any of ``rooms`` (all local sockets when empty)."""
+        return {s.id for s in self._apply(BroadcastOptions(frozenset(rooms)))}
+
+    def socket_rooms(self, sid: str) -> set[str] | None:
+        """The rooms of local socket ``sid``, or ``None`` if unknown."""
+        own = self.sids.get(sid)
+        return None if own is None else set(own)
+
+    # -- operations on the sockets a BroadcastOptions selects ---------------------------------
+
+    def _apply(self, opts: BroadcastOptions) -> list[Socket]:
+        """The local sockets ``opts`` selects, as a snapshot."""
+        sockets = self.nsp.sockets
+        excluded: set[str] = set()
+        for room in opts.except_:
+            members = self.rooms.get(room)
+            if members:
+                excluded.update(members)
+        rooms = opts.rooms
+        if not rooms:
+            if not excluded:
+                return list(sockets.values())
+            return [s for sid, s in sockets.items() if sid not in excluded]
+        if len(rooms) == 1:
+            for room in rooms:
+                members = self.rooms.get(room)
+                if not members:
+                    return []
+                ids: Iterable[str] = members
+        else:
+            union: set[str] = set()
+            for room in rooms:
+                members = self.rooms.get(room)
+                if members:
+                    union.update(members)
+            ids = union
+        return [
+            socket
+            for sid in ids
+            if sid not in excluded and (socket := sockets.get(sid)) is not None
+        ]
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Send ``packet`` to the sockets ``opts`` selects. It is encoded once for all of them."""
+        targets = self._apply(opts)
+        if not targets:
+            return
+        frames = encode(packet)
+        if opts.flags.volatile:
+            for socket in targets:
+                socket._send_volatile(frames)
+        else:
+            for socket in targets:
+                socket._session.send(frames)
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        """Send ``packet`` asking each recipient for an ack.
+
+        ``client_count_callback(n)`` is called once per server with how many sockets it sent to;
+        ``ack(args)`` once per socket that acknowledges.
+        """
+        packet = dataclasses.replace(packet, id=self.nsp._next_ack_id())
+        targets = self._apply(opts)
+        if targets:
+            frames = encode(packet)
+            assert packet.id is not None
+            for socket in targets:
+                socket._acks[packet.id] = ack
+                socket._session.send(frames)
+        client_count_callback(len(targets))
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:
+        """The sockets ``opts`` selects (local ones are :class:`Socket` objects)."""
+        return list(self._apply(opts))
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the sockets ``opts`` selects join ``rooms``."""
+        rooms = list(rooms)
+        for socket in self._apply(opts):
+            try:
+                socket.join(rooms)
+            except LimitExceeded as exc:
+                log.warning("Socket %s cannot join %d rooms: %s", socket.id, len(rooms), exc)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the sockets ``opts`` selects leave ``rooms``."""
+        rooms = list(rooms)
+        for socket in self._apply(opts):
+            socket.leave(rooms)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        """Disconnect the sockets ``opts`` selects (``close``: their whole connection)."""
+        for socket in self._apply(opts):
+            socket.disconnect(close)
+
+    def server_side_emit(self, packet: list[Any]) -> None:
+        """Send ``[event, *args]`` to the namespace's handlers on the *other* servers.
+
+        Without a cluster there are none, so this does nothing.
+        """
+
+
+class MemoryAdapter(Adapter):
+    """The default adapter: one process, everything in memory."""

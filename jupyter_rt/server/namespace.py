@@ -1,0 +1,318 @@
+"""Namespaces: ``io.of("/chat")``, and dynamic ones, ``io.of(re.compile(r"^/doc-\\w+$"))``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from jupyter_rt.protocol.socketio import Packet
+from jupyter_rt.server._util import SENT, call_handler, check_event, log
+from jupyter_rt.server.adapter import Adapter, BroadcastOptions
+from jupyter_rt.server.broadcast import BroadcastOperator
+
+if TYPE_CHECKING:
+    from jupyter_rt.server.server import Server
+    from jupyter_rt.server.socket import Socket, SocketHandle
+
+__all__ = ["Middleware", "Namespace", "ParentNamespace"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+Middleware = Callable[["Socket"], "Awaitable[None] | None"]
+"""``def mw(socket)`` or ``async def mw(socket)``: return to accept, raise
+:class:`~jupyter_rt.errors.ConnectionRefused` to refuse."""
+
+_CONNECTION_EVENTS = frozenset({"connection", "connect"})
+
+
+class Namespace:
+    """A namespace: its sockets, middleware, connection handlers and adapter.
+
+    ``on("connection")`` (or ``"connect"``) handlers get each new :class:`Socket`, sync or async.
+    Any other event name registers a handler for :meth:`server_side_emit` from other servers.
+    Broadcasting methods (``emit``, ``to``, ``fetch_sockets``...) act on the whole namespace.
+    """
+
+    def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
+        self.server = server
+        self.name = name
+        self.parent = parent
+        self.sockets: dict[str, Socket] = {}
+        """Connected sockets of this server, by id."""
+        self._middlewares: list[Middleware] = []
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._ids = 0
+        self._connecting = 0
+        self.adapter: Adapter = self._make_adapter()
+        self.adapter.init()
+
+    def _make_adapter(self) -> Adapter:
+        return self.server._adapter_factory(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} sockets={len(self.sockets)}>"
+
+    def _next_ack_id(self) -> int:
+        ack_id = self._ids
+        self._ids = ack_id + 1
+        return ack_id
+
+    # -- registration -------------------------------------------------------------------------
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Run ``middleware(socket)`` before a socket connects; usable as a decorator.
+
+        Middleware runs in registration order, sync or async; the socket is not connected yet
+        (it cannot emit), but ``socket.handshake`` is set and ``socket.data`` can be filled.
+        Raise :class:`~jupyter_rt.errors.ConnectionRefused` to refuse: the client gets a
+        CONNECT_ERROR with its message and data. Any other exception refuses with
+        ``"Internal server error"`` and is logged.
+        """
+        self._middlewares.append(middleware)
+        return middleware
+
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Register a handler; usable as a decorator (``@nsp.on("connection")``)."""
+
+        def register(fn: H) -> H:
+            key = "connection" if event in _CONNECTION_EVENTS else event
+            self._handlers.setdefault(key, []).append(fn)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        """Remove ``handler`` for ``event``, or all of them."""
+        key = "connection" if event in _CONNECTION_EVENTS else event
+        if handler is None:
+            self._handlers.pop(key, None)
+        elif handler in self._handlers.get(key, ()):
+            self._handlers[key].remove(handler)
+
+    def _middleware_chain(self) -> list[Middleware]:
+        if self.parent is None:
+            return self._middlewares
+        return [*self.parent._middlewares, *self._middlewares]
+
+    def _connection_handlers(self) -> list[Callable[..., Any]]:
+        own = self._handlers.get("connection", [])
+        if self.parent is None:
+            return list(own)
+        return [*self.parent._handlers.get("connection", ()), *own]
+
+    # -- membership ---------------------------------------------------------------------------
+
+    def _add(self, socket: Socket) -> None:
+        self.sockets[socket.id] = socket
+        self.adapter.add_all(socket.id, (socket.id,))
+
+    def _remove(self, socket: Socket) -> None:
+        self.sockets.pop(socket.id, None)
+        self._maybe_cleanup()
+
+    def _maybe_cleanup(self) -> None:
+        parent = self.parent
+        if (
+            parent is not None
+            and not self.sockets
+            and self._connecting == 0
+            and self.server.cleanup_empty_child_namespaces
+        ):
+            parent._remove_child(self)
+
+    @property
+    def rooms(self) -> dict[str, list[str]]:
+        """A snapshot in the format of Socket.IO 0.9's ``manager.rooms``.
+
+        The namespace's sockets under its name (``""`` for ``/``), each room under the namespace
+        name + ``/`` + the room (``"/Lobby"`` in ``/``, ``"/chat/Cellar"`` in ``/chat``). Rooms
+        named after a socket id (each socket's own room) are left out. Local sockets only; see
+        :meth:`fetch_rooms` for a cluster.
+        """
+        prefix = "" if self.name == "/" else self.name
+        out = {prefix: list(self.sockets)}
+        sids = self.adapter.sids
+        for room, members in self.adapter.rooms.items():
+            if room not in sids:
+                out[f"{prefix}/{room}"] = list(members)
+        return out
+
+    async def fetch_rooms(self) -> dict[str, list[str]]:
+        """Like :attr:`rooms`, across every server of the cluster (through ``fetch_sockets``)."""
+        prefix = "" if self.name == "/" else self.name
+        sockets = await self.fetch_sockets()
+        ids = {s.id for s in sockets}
+        out: dict[str, list[str]] = {prefix: [s.id for s in sockets]}
+        for socket in sockets:
+            for room in socket.rooms:
+                if room not in ids:
+                    out.setdefault(f"{prefix}/{room}", []).append(socket.id)
+        return out
+
+    # -- broadcasting -------------------------------------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.adapter)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """The members of ``room`` (one name or several)."""
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Everyone but the members of ``room``."""
+        return self._operator().except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Everyone, dropping the packet for clients that cannot take it now."""
+        return self._operator().volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Everyone on this server only."""
+        return self._operator().local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Everyone, with a default ack timeout for :meth:`BroadcastOperator.call`."""
+        return self._operator().timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> Awaitable[None]:
+        """Send ``event`` to every socket of the namespace (encoded once)."""
+        return self._operator().emit(event, *args)
+
+    def send(self, *args: Any) -> Awaitable[None]:
+        """``emit("message", *args)``."""
+        return self.emit("message", *args)
+
+    async def call(self, event: str, *args: Any, timeout: float) -> list[Any]:
+        """Emit to every socket and collect their acks (see :meth:`BroadcastOperator.call`)."""
+        return await self._operator().call(event, *args, timeout=timeout)
+
+    async def fetch_sockets(self) -> list[SocketHandle]:
+        """Every socket of the namespace (local ones as :class:`Socket`)."""
+        return await self._operator().fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket join ``rooms``."""
+        self._operator().sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket leave ``rooms``."""
+        self._operator().sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket (``close``: their whole connections)."""
+        self._operator().disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> Awaitable[None]:
+        """Run this namespace's ``event`` handlers on the *other* servers of the cluster."""
+        check_event(event)
+        if event in _CONNECTION_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        self.adapter.server_side_emit([event, *args])
+        return SENT
+
+    def _on_server_side_emit(self, packet: list[Any]) -> None:
+        """Called by a cluster adapter with ``[event, *args]`` from another server."""
+        if not packet or not isinstance(packet[0], str) or packet[0] in _CONNECTION_EVENTS:
+            log.warning("Dropping a malformed server-side event in %s", self.name)
+            return
+        for handler in list(self._handlers.get(packet[0], ())):
+            call_handler(self.server._tasks, handler, packet[1:], what="server-side handler")
+
+
+class _ParentAdapter(Adapter):
+    """Broadcasts of a :class:`ParentNamespace` reach every child namespace."""
+
+    nsp: ParentNamespace
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        for child in list(self.nsp.children):
+            child.adapter.broadcast(_renamed(packet, child.name), opts)
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:
+        out: list[SocketHandle] = []
+        for child in list(self.nsp.children):
+            out.extend(await child.adapter.fetch_sockets(opts))
+        return out
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        for child in list(self.nsp.children):
+            child.adapter.add_sockets(opts, rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        for child in list(self.nsp.children):
+            child.adapter.del_sockets(opts, rooms)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        for child in list(self.nsp.children):
+            child.adapter.disconnect_sockets(opts, close)
+
+
+def _renamed(packet: Packet, nsp: str) -> Packet:
+    return Packet(packet.type, nsp, packet.data, packet.id)
+
+
+class ParentNamespace(Namespace):
+    """Namespaces created on demand for names that match a pattern.
+
+    ``io.of(re.compile(r"^/doc-\\w+$"))`` (or ``io.of(lambda name: ...)``) returns one. Its
+    middleware and connection handlers apply to every child (also to children created before they
+    were registered); ``emit`` and the other broadcasting methods reach every child. A child is
+    dropped once its last socket leaves (``Server(cleanup_empty_child_namespaces=False)`` keeps
+    them). ``server_side_emit`` and acks are not supported on the parent itself.
+    """
+
+    def __init__(self, server: Server, matcher: re.Pattern[str] | Callable[[str], bool]) -> None:
+        self.matcher = matcher
+        self.children: set[Namespace] = set()
+        label = matcher.pattern if isinstance(matcher, re.Pattern) else repr(matcher)
+        super().__init__(server, f"<dynamic {label}>")
+
+    def _make_adapter(self) -> Adapter:
+        return _ParentAdapter(self)
+
+    def matches(self, name: str) -> bool:
+        """Whether a client connecting to ``name`` gets a child (a pattern must match all of it)."""
+        if isinstance(self.matcher, re.Pattern):
+            return self.matcher.fullmatch(name) is not None
+        try:
+            return bool(self.matcher(name))
+        except Exception:
+            log.exception("Error in namespace matcher %r", self.matcher)
+            return False
+
+    def _create_child(self, name: str) -> Namespace:
+        child = Namespace(self.server, name, parent=self)
+        self.children.add(child)
+        self.server._nsps[name] = child
+        return child
+
+    def _remove_child(self, child: Namespace) -> None:
+        self.children.discard(child)
+        if self.server._nsps.get(child.name) is child:
+            del self.server._nsps[child.name]
+        child.adapter.close()
+
+    @property
+    def rooms(self) -> dict[str, list[str]]:
+        """The :attr:`Namespace.rooms` of every child, merged."""
+        out: dict[str, list[str]] = {}
+        for child in list(self.children):
+            out.update(child.rooms)
+        return out
+
+    async def call(self, event: str, *args: Any, timeout: float) -> list[Any]:
+        raise NotImplementedError("broadcast acks are not supported on a dynamic parent")
+
+    def server_side_emit(self, event: str, *args: Any) -> Awaitable[None]:
+        raise NotImplementedError("server_side_emit is not supported on a dynamic parent")

@@ -1,0 +1,428 @@
+"""The Socket.IO server: namespaces over Engine.IO sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from jupyter_rt.errors import ConnectionRefused, ProtocolError
+from jupyter_rt.protocol.socketio import (
+    DEFAULT_MAX_ATTACHMENTS,
+    Decoder,
+    Packet,
+    PacketType,
+    encode_fields,
+)
+from jupyter_rt.server._util import EngineSessionLike, TaskGroup, log
+from jupyter_rt.server.adapter import Adapter, MemoryAdapter
+from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
+from jupyter_rt.server.socket import Socket, SocketHandshake
+
+if TYPE_CHECKING:
+    from jupyter_rt.server.broadcast import BroadcastOperator
+    from jupyter_rt.server.socket import SocketHandle
+
+__all__ = ["AdapterFactory", "Server"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+AdapterFactory = Callable[[Namespace], Adapter]
+"""Builds the adapter of a namespace; an :class:`Adapter` subclass fits."""
+
+_INVALID_NAMESPACE = {"message": "Invalid namespace"}
+
+
+class Server:
+    """A Socket.IO v5 server.
+
+    Mount it with ``jupyter_rt.tornado.mount(app, io)``; the engine layer reads ``ping_interval``,
+    ``ping_timeout`` (seconds), ``max_payload`` (bytes), ``connect_timeout`` and ``transports``.
+    The methods that act on "everyone" (``on``, ``use``, ``emit``, ``to``, ``fetch_sockets``...)
+    act on the main namespace ``/``, as ``io.sockets`` does in Node: middleware registered with
+    ``io.use`` guards ``/`` only; use ``io.of(name).use`` for other namespaces.
+
+    Limits: ``max_attachments`` per packet, ``max_name_length`` for namespace and room names,
+    ``max_rooms_per_socket``, ``max_dynamic_namespaces`` alive at once, ``max_queued_events``
+    per socket while its connection handlers run. A client that breaks the protocol or a limit is
+    disconnected (reason ``"parse error"``) and the reason is logged on the ``jupyter_rt`` logger.
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25,
+        ping_timeout: float = 20,
+        max_payload: int = 1_000_000,
+        connect_timeout: float = 45,
+        transports: Sequence[str] = ("polling", "websocket"),
+        adapter: AdapterFactory | None = None,
+        max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
+        max_name_length: int = 256,
+        max_rooms_per_socket: int = 1000,
+        max_dynamic_namespaces: int = 10_000,
+        max_queued_events: int = 1000,
+        cleanup_empty_child_namespaces: bool = True,
+    ) -> None:
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_payload = max_payload
+        self.connect_timeout = connect_timeout
+        self.transports = tuple(transports)
+        self.max_attachments = max_attachments
+        self.max_name_length = max_name_length
+        self.max_rooms_per_socket = max_rooms_per_socket
+        self.max_dynamic_namespaces = max_dynamic_namespaces
+        self.max_queued_events = max_queued_events
+        self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
+        self._adapter_factory: AdapterFactory = adapter or MemoryAdapter
+        self._nsps: dict[str, Namespace] = {}
+        self._parents: list[ParentNamespace] = []
+        self._clients: dict[str, Client] = {}
+        self._tasks = TaskGroup()
+        self.sockets = self.of("/")
+        """The main namespace ``/`` (Node's ``io.sockets``)."""
+
+    def __repr__(self) -> str:
+        return f"<Server namespaces={len(self._nsps)} clients={len(self._clients)}>"
+
+    # -- namespaces ---------------------------------------------------------------------------
+
+    @overload
+    def of(self, name: str) -> Namespace: ...
+    @overload
+    def of(self, name: re.Pattern[str] | Callable[[str], bool]) -> ParentNamespace: ...
+    def of(self, name: str | re.Pattern[str] | Callable[[str], bool]) -> Namespace:
+        """The namespace ``name`` (created if needed; a leading ``/`` is added if missing).
+
+        With a compiled pattern or a predicate, a :class:`ParentNamespace`: clients connecting to
+        a matching name get a namespace made for it on demand.
+        """
+        if isinstance(name, str):
+            if not name.startswith("/"):
+                name = "/" + name
+            nsp = self._nsps.get(name)
+            if nsp is None:
+                if len(name) > self.max_name_length:
+                    raise ValueError(f"namespace name longer than {self.max_name_length}")
+                nsp = self._nsps[name] = Namespace(self, name)
+            return nsp
+        for parent in self._parents:
+            if parent.matcher is name or (
+                isinstance(name, re.Pattern)
+                and isinstance(parent.matcher, re.Pattern)
+                and parent.matcher.pattern == name.pattern
+                and parent.matcher.flags == name.flags
+            ):
+                return parent
+        parent = ParentNamespace(self, name)
+        self._parents.append(parent)
+        return parent
+
+    @property
+    def namespaces(self) -> dict[str, Namespace]:
+        """The namespaces by name (dynamic children included), as a snapshot."""
+        return dict(self._nsps)
+
+    def _namespace_for(self, name: str) -> Namespace | None:
+        nsp = self._nsps.get(name)
+        if nsp is not None:
+            return nsp
+        for parent in self._parents:
+            if parent.matches(name):
+                children = sum(len(p.children) for p in self._parents)
+                if children >= self.max_dynamic_namespaces:
+                    log.warning("Refusing namespace %s: %d dynamic namespaces", name, children)
+                    return None
+                return parent._create_child(name)
+        return None
+
+    # -- the main namespace -------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
+        """``@io.on("connection")``: handlers of the main namespace ``/``."""
+        if handler is None:
+            return self.sockets.on(event)
+        return self.sockets.on(event, handler)
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Middleware of the main namespace ``/`` (see :meth:`Namespace.use`)."""
+        return self.sockets.use(middleware)
+
+    def emit(self, event: str, *args: Any) -> Awaitable[None]:
+        """Send ``event`` to every socket of ``/``."""
+        return self.sockets.emit(event, *args)
+
+    def send(self, *args: Any) -> Awaitable[None]:
+        """``emit("message", *args)`` to ``/``."""
+        return self.sockets.send(*args)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Members of ``room`` in ``/``."""
+        return self.sockets.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Everyone in ``/`` but the members of ``room``."""
+        return self.sockets.except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Everyone in ``/``, volatile."""
+        return self.sockets.volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Everyone in ``/`` on this server only."""
+        return self.sockets.local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Everyone in ``/``, with an ack timeout for ``call``."""
+        return self.sockets.timeout(seconds)
+
+    async def call(self, event: str, *args: Any, timeout: float) -> list[Any]:
+        """Emit to every socket of ``/`` and collect their acks."""
+        return await self.sockets.call(event, *args, timeout=timeout)
+
+    async def fetch_sockets(self) -> list[SocketHandle]:
+        """Every socket of ``/``."""
+        return await self.sockets.fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket of ``/`` join ``rooms``."""
+        self.sockets.sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make every socket of ``/`` leave ``rooms``."""
+        self.sockets.sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of ``/``."""
+        self.sockets.disconnect_sockets(close)
+
+    def server_side_emit(self, event: str, *args: Any) -> Awaitable[None]:
+        """Run ``/``'s ``event`` handlers on the other servers of the cluster."""
+        return self.sockets.server_side_emit(event, *args)
+
+    @property
+    def rooms(self) -> dict[str, list[str]]:
+        """Every namespace's :attr:`Namespace.rooms`, merged (Socket.IO 0.9's ``manager.rooms``).
+
+        ``{"": [ids in /], "/Lobby": [...], "/chat": [ids in /chat], "/chat/Cellar": [...]}``.
+        """
+        out: dict[str, list[str]] = {}
+        for nsp in list(self._nsps.values()):
+            out.update(nsp.rooms)
+        return out
+
+    async def close(self) -> None:
+        """Disconnect everyone (reason ``"server shutting down"``) without telling the clients
+        not to come back: they reconnect to the next server that listens."""
+        for client in list(self._clients.values()):
+            client.close("server shutting down", notify=False)
+        for nsp in list(self._nsps.values()):
+            nsp.adapter.close()
+
+    # -- the engine listener ------------------------------------------------------------------
+
+    def on_engine_open(self, session: EngineSessionLike) -> None:
+        """A new Engine.IO session: wait for its namespace CONNECTs."""
+        self._clients[session.sid] = Client(self, session)
+
+    def on_engine_message(self, session: EngineSessionLike, data: str | bytes) -> None:
+        """An Engine.IO MESSAGE from the session."""
+        client = self._clients.get(session.sid)
+        if client is not None:
+            client.receive(data)
+
+    def on_engine_close(self, session: EngineSessionLike, reason: str) -> None:
+        """The session is gone: its sockets disconnect with ``reason``."""
+        client = self._clients.pop(session.sid, None)
+        if client is not None:
+            client.on_close(reason)
+
+
+class Client:
+    """One Engine.IO session and the sockets it opened on namespaces (Node's ``Client``)."""
+
+    __slots__ = ("_connecting", "_timer", "closed", "decoder", "server", "session", "sockets")
+
+    def __init__(self, server: Server, session: EngineSessionLike) -> None:
+        self.server = server
+        self.session = session
+        self.decoder = Decoder(
+            max_attachments=server.max_attachments, max_name_length=server.max_name_length
+        )
+        self.sockets: dict[str, Socket] = {}
+        self._connecting: dict[str, list[Packet]] = {}
+        self.closed = False
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            server.connect_timeout, self._connect_timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"<Client {self.session.sid} {sorted(self.sockets)}>"
+
+    # -- input --------------------------------------------------------------------------------
+
+    def receive(self, data: str | bytes) -> None:
+        """Take one Engine.IO message; a protocol error closes this client only."""
+        if self.closed:
+            return
+        try:
+            packet = self.decoder.feed(data)
+            if packet is not None:
+                self._on_packet(packet)
+        except ProtocolError as exc:
+            log.warning("Closing session %s: %s", self.session.sid, exc)
+            self.close("parse error")
+
+    def _on_packet(self, packet: Packet) -> None:
+        ptype = packet.type
+        name = packet.nsp
+        if ptype == PacketType.CONNECT:
+            if name in self.sockets or name in self._connecting:
+                log.debug("Session %s: CONNECT to %s again, ignored", self.session.sid, name)
+                return
+            self._connect(name, packet.data if packet.data is not None else {})
+        elif ptype == PacketType.DISCONNECT:
+            socket = self.sockets.get(name)
+            if socket is not None:
+                socket._on_close("client namespace disconnect")
+            else:
+                self._connecting.pop(name, None)
+        elif ptype == PacketType.CONNECT_ERROR:
+            raise ProtocolError("a client cannot send CONNECT_ERROR")
+        else:
+            socket = self.sockets.get(name)
+            if socket is not None:
+                socket._on_packet(packet)
+                return
+            queue = self._connecting.get(name)
+            if queue is not None and packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
+                self.check_queue(len(queue))
+                queue.append(packet)
+            else:
+                log.debug("Session %s: packet for %s, not connected", self.session.sid, name)
+
+    def check_queue(self, length: int) -> None:
+        """Refuse a client that sends too much before its connection handlers are done."""
+        if length >= self.server.max_queued_events:
+            raise ProtocolError(f"more than {length} events before the connection was ready")
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    def _connect(self, name: str, auth: dict[str, Any]) -> None:
+        nsp = self.server._namespace_for(name)
+        if nsp is None:
+            self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
+            return
+        handshake = SocketHandshake.build(self.session, auth)
+        socket = Socket(nsp, self, handshake, secrets.token_urlsafe(15))
+        self._connecting[name] = []
+        nsp._connecting += 1
+        self._run_middlewares(socket, 0)
+
+    def _run_middlewares(self, socket: Socket, start: int) -> None:
+        chain = socket.nsp._middleware_chain()
+        for index in range(start, len(chain)):
+            try:
+                result = chain[index](socket)
+            except Exception as exc:
+                self._refuse(socket, exc)
+                return
+            if isinstance(result, Awaitable):
+                self.server._tasks.spawn(self._await_middleware(result, socket, index + 1))
+                return
+        self._establish(socket)
+
+    async def _await_middleware(self, result: Awaitable[Any], socket: Socket, nxt: int) -> None:
+        try:
+            await result
+        except Exception as exc:
+            self._refuse(socket, exc)
+            return
+        self._run_middlewares(socket, nxt)
+
+    def _refuse(self, socket: Socket, exc: Exception) -> None:
+        nsp = socket.nsp
+        nsp._connecting -= 1
+        waiting = self._connecting.pop(nsp.name, None) is not None
+        if isinstance(exc, ConnectionRefused):
+            log.info("Refused socket %s on %s: %s", socket.id, nsp.name, exc.message)
+            body: dict[str, Any] = {"message": exc.message}
+            if exc.data is not None:
+                body["data"] = exc.data
+        else:
+            log.error("Error in middleware of %s", nsp.name, exc_info=exc)
+            body = {"message": "Internal server error"}
+        if waiting and not self.closed:
+            try:
+                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, body)
+            except (TypeError, ValueError):
+                log.exception("Cannot encode the refusal data of %s", nsp.name)
+                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, {"message": exc.args[0]})
+            self.session.send(frames)
+        nsp._maybe_cleanup()
+
+    def _establish(self, socket: Socket) -> None:
+        nsp = socket.nsp
+        nsp._connecting -= 1
+        queued = self._connecting.pop(nsp.name, None)
+        if queued is None or self.closed:  # the client left or gave up meanwhile
+            nsp._maybe_cleanup()
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        nsp._add(socket)
+        self.sockets[nsp.name] = socket
+        socket.connected = True
+        self.session.send(encode_fields(PacketType.CONNECT, nsp.name, {"sid": socket.id}))
+        socket._start(queued)
+
+    def _connect_timeout(self) -> None:
+        self._timer = None
+        if not self.sockets and not self.closed:
+            log.info("Closing session %s: no namespace connected in time", self.session.sid)
+            self.close("forced close")
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def _remove(self, socket: Socket) -> None:
+        if self.sockets.get(socket.nsp.name) is socket:
+            del self.sockets[socket.nsp.name]
+
+    def disconnect_all(self) -> None:
+        """Disconnect every socket of this client (each is told), then close the session."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.close("forced close")
+
+    def close(self, reason: str, *, notify: bool = True) -> None:
+        """Disconnect the sockets with ``reason`` and close the Engine.IO session."""
+        self.on_close(reason)
+        if self.server._clients.get(self.session.sid) is self:
+            del self.server._clients[self.session.sid]
+        self.session.close(reason, notify=notify)
+
+    def on_close(self, reason: str) -> None:
+        """The session is closed: every socket disconnects with ``reason``."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.decoder.reset()
+        self._connecting.clear()
+        for socket in list(self.sockets.values()):
+            socket._on_close(reason)
+        self.sockets.clear()

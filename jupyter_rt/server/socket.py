@@ -1,0 +1,549 @@
+"""One client's connection to one namespace, and handles on sockets anywhere in a cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+
+from jupyter_rt.errors import AckTimeout, ConnectionRefused, LimitExceeded, NotConnected
+from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
+from jupyter_rt.server._util import (
+    SENT,
+    EngineSessionLike,
+    ack_args,
+    ack_value,
+    call_handler,
+    check_event,
+    log,
+    room_names,
+)
+from jupyter_rt.server.adapter import BroadcastOptions
+from jupyter_rt.server.broadcast import BroadcastOperator
+
+if TYPE_CHECKING:
+    from jupyter_rt.server.adapter import Adapter
+    from jupyter_rt.server.namespace import Namespace
+    from jupyter_rt.server.server import Client, Server
+
+__all__ = ["RemoteSocket", "Socket", "SocketHandle", "SocketHandshake"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+_EVENT = PacketType.EVENT
+_ACK = PacketType.ACK
+
+
+@dataclass(frozen=True, slots=True)
+class SocketHandshake:
+    """What a socket connected with (Node's ``socket.handshake``).
+
+    ``auth`` is the object the client sent with its namespace CONNECT; ``headers`` and ``query``
+    come from the HTTP request that opened the connection (header names lower-case); ``user`` is
+    the authenticated Jupyter user when hosted in Jupyter. ``issued`` is in milliseconds since the
+    epoch, ``time`` the same as an ISO 8601 string.
+    """
+
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    auth: Mapping[str, Any]
+    address: str
+    url: str
+    time: str
+    issued: int
+    xdomain: bool
+    secure: bool
+    user: Mapping[str, object] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The handshake in Node's shape (for cluster adapters)."""
+        out = {
+            "headers": dict(self.headers),
+            "time": self.time,
+            "address": self.address,
+            "xdomain": self.xdomain,
+            "secure": self.secure,
+            "issued": self.issued,
+            "url": self.url,
+            "query": dict(self.query),
+            "auth": dict(self.auth),
+        }
+        if self.user is not None:
+            out["user"] = dict(self.user)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SocketHandshake:
+        """Build from Node's shape; missing or malformed fields get empty values."""
+
+        def mapping(key: str) -> dict[str, Any]:
+            value = data.get(key)
+            return dict(value) if isinstance(value, Mapping) else {}
+
+        user = data.get("user")
+        issued = data.get("issued")
+        return cls(
+            headers=mapping("headers"),
+            query=mapping("query"),
+            auth=mapping("auth"),
+            address=str(data.get("address", "")),
+            url=str(data.get("url", "")),
+            time=str(data.get("time", "")),
+            issued=int(issued) if isinstance(issued, (int, float)) else 0,
+            xdomain=bool(data.get("xdomain", False)),
+            secure=bool(data.get("secure", False)),
+            user=dict(user) if isinstance(user, Mapping) else None,
+        )
+
+    @classmethod
+    def build(cls, session: EngineSessionLike, auth: Mapping[str, Any]) -> SocketHandshake:
+        engine = session.handshake
+        issued = engine.issued
+        headers = engine.headers
+        url = engine.url
+        return cls(
+            headers=headers,
+            query=engine.query,
+            auth=auth,
+            address=engine.remote_address,
+            url=url,
+            time=datetime.fromtimestamp(issued, tz=timezone.utc).isoformat(),
+            issued=int(issued * 1000),
+            xdomain=bool(headers.get("origin")),
+            secure=url.startswith(("https:", "wss:")),
+            user=engine.user,
+        )
+
+
+class _CallAck:
+    """The ack of a :meth:`Socket.call`: resolves its future, fails it on disconnect."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+
+    def __call__(self, args: list[Any]) -> None:
+        if not self.future.done():
+            self.future.set_result(ack_value(args))
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+class Socket:
+    """A client connected to a namespace.
+
+    Handlers registered with :meth:`on` get the event's arguments; what a handler returns is the
+    acknowledgement (``None`` → no argument, a tuple → several). Reserved events: ``"disconnect"``
+    and ``"disconnecting"`` (handlers get the reason string; ``disconnecting`` runs while the
+    socket is still in its rooms).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_acks",
+        "_any",
+        "_client",
+        "_handlers",
+        "_pending_handlers",
+        "_queue",
+        "_session",
+        "connected",
+        "data",
+        "handshake",
+        "id",
+        "nsp",
+        "server",
+    )
+
+    def __init__(
+        self, nsp: Namespace, client: Client, handshake: SocketHandshake, sid: str
+    ) -> None:
+        self.id = sid
+        """The socket id (per namespace; not the Engine.IO session id)."""
+        self.nsp = nsp
+        self.server: Server = nsp.server
+        self.handshake = handshake
+        self.data: dict[str, Any] = {}
+        """Free for the application (Node's ``socket.data``); fetch_sockets returns it too."""
+        self.connected = False
+        self._client = client
+        self._session = client.session
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._any: list[Callable[..., Any]] = []
+        self._acks: dict[int, Callable[[list[Any]], None]] = {}
+        self._queue: list[Packet] | None = None
+        self._pending_handlers = 0
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "disconnected"
+        return f"<Socket {self.id} {self.nsp.name} {state}>"
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms the socket is in, its own id included."""
+        return frozenset(self.nsp.adapter.sids.get(self.id, ()))
+
+    @property
+    def conn(self) -> EngineSessionLike:
+        """The Engine.IO session under this socket (shared by the client's namespaces)."""
+        return self._session
+
+    @property
+    def transport(self) -> str:
+        """``"polling"`` or ``"websocket"``."""
+        return self._session.transport
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Everyone in the namespace but this socket; chain ``.to(room)`` to narrow."""
+        return BroadcastOperator(self.nsp.adapter, except_=frozenset((self.id,)))
+
+    @property
+    def volatile(self) -> VolatileSocket:
+        """``socket.volatile.emit(...)``: dropped if the client cannot take it right now."""
+        return VolatileSocket(self)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Members of ``room`` but this socket."""
+        return self.broadcast.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Everyone but this socket and the members of ``room``."""
+        return self.broadcast.except_(room)
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
+        """Register a sync or async handler for ``event``; usable as a decorator.
+
+        With several handlers for one event, all run and the first one's result is the ack.
+        """
+
+        def register(fn: H) -> H:
+            self._handlers.setdefault(event, []).append(fn)
+            if self._queue:
+                self._deliver_ready()
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
+        """Remove ``handler`` for ``event``, or all of them."""
+        if handler is None:
+            self._handlers.pop(event, None)
+            return
+        handlers = self._handlers.get(event)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+
+    def on_any(self, handler: H) -> H:
+        """Call ``handler(event, *args)`` for every incoming event (before its own handlers)."""
+        self._any.append(handler)
+        return handler
+
+    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
+        """Remove a catch-all handler, or all of them."""
+        if handler is None:
+            self._any.clear()
+        elif handler in self._any:
+            self._any.remove(handler)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def emit(
+        self, event: str, *args: Any, callback: Callable[..., Any] | None = None
+    ) -> Awaitable[None]:
+        """Send ``event`` with ``args`` to this client (``bytes`` anywhere go as binary).
+
+        It is sent at once; the result may be awaited or ignored. ``callback(*ack_args)`` (sync or
+        async) runs when the client acknowledges. Emitting on a disconnected socket does nothing.
+        """
+        check_event(event)
+        if not self.connected:
+            return SENT
+        ack_id = None
+        if callback is not None:
+            ack_id = self.nsp._next_ack_id()
+            tasks = self.server._tasks
+
+            def on_ack(args: list[Any]) -> None:
+                call_handler(tasks, callback, args, what="ack callback")
+
+            self._acks[ack_id] = on_ack
+        self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id))
+        return SENT
+
+    def send(self, *args: Any) -> Awaitable[None]:
+        """``emit("message", *args)``."""
+        return self.emit("message", *args)
+
+    async def call(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Emit ``event`` and wait for the client's ack; returns the ack's value.
+
+        One argument → that value, none → ``None``, several → a tuple. Raises
+        :class:`~jupyter_rt.errors.AckTimeout` after ``timeout`` seconds (``None``: wait until
+        disconnect) and :class:`~jupyter_rt.errors.NotConnected` if the socket is or gets
+        disconnected first.
+        """
+        check_event(event)
+        if not self.connected:
+            raise NotConnected(f"socket {self.id} is disconnected")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        ack_id = self.nsp._next_ack_id()
+        ack = _CallAck(future)
+        self._acks[ack_id] = ack
+        self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id))
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(
+                timeout, ack.fail, AckTimeout(f"no ack for {event!r} within {timeout} s")
+            )
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._acks.pop(ack_id, None)
+
+    def _send_volatile(self, frames: list[str | bytes]) -> None:
+        session = self._session
+        if getattr(session, "writable", True):
+            session.send(frames)
+
+    # -- rooms --------------------------------------------------------------------------------
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        """Join one room or several. Raises LimitExceeded past ``max_rooms_per_socket``."""
+        server = self.server
+        names = room_names(rooms, server.max_name_length)
+        if not self.connected:
+            return
+        adapter = self.nsp.adapter
+        own = adapter.sids.get(self.id, set())
+        new = sum(1 for name in set(names) if name not in own)
+        if len(own) - 1 + new > server.max_rooms_per_socket:
+            raise LimitExceeded(f"a socket can be in at most {server.max_rooms_per_socket} rooms")
+        adapter.add_all(self.id, names)
+
+    def leave(self, rooms: str | Iterable[str]) -> None:
+        """Leave one room or several."""
+        names = room_names(rooms, self.server.max_name_length)
+        adapter = self.nsp.adapter
+        for name in names:
+            adapter.delete(self.id, name)
+
+    # -- disconnecting ------------------------------------------------------------------------
+
+    def disconnect(self, close: bool = False) -> None:
+        """Disconnect from this namespace (the client is told; it will not reconnect).
+
+        ``close=True`` closes the whole connection, all the client's namespaces.
+        """
+        if not self.connected:
+            return
+        if close:
+            self._client.disconnect_all()
+            return
+        self._session.send(encode_fields(PacketType.DISCONNECT, self.nsp.name, None))
+        self._on_close("server namespace disconnect")
+
+    def _on_close(self, reason: str) -> None:
+        """Leave everything and run the disconnect handlers."""
+        if not self.connected:
+            return
+        tasks = self.server._tasks
+        for handler in self._handlers.get("disconnecting", ()):
+            call_handler(tasks, handler, (reason,), what="disconnecting handler")
+        self.nsp.adapter.delete_all(self.id)
+        self.connected = False
+        self._queue = None
+        self._client._remove(self)
+        acks = self._acks
+        self._acks = {}
+        for ack in acks.values():
+            if isinstance(ack, _CallAck):
+                ack.fail(NotConnected(f"socket {self.id} disconnected ({reason})"))
+        for handler in self._handlers.get("disconnect", ()):
+            call_handler(tasks, handler, (reason,), what="disconnect handler")
+        self.nsp._remove(self)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _start(self, queued: list[Packet]) -> None:
+        """Run the connection handlers; hold incoming events until they have returned."""
+        self._queue = queued
+        tasks = self.server._tasks
+        for handler in self.nsp._connection_handlers():
+            try:
+                result = handler(self)
+            except ConnectionRefused as exc:
+                log.info("Connection handler refused socket %s: %s", self.id, exc.message)
+                self.disconnect()
+                return
+            except Exception:
+                log.exception("Error in connection handler %r", handler)
+                continue
+            if isinstance(result, Awaitable):
+                self._pending_handlers += 1
+                tasks.spawn(self._await_connection_handler(result, handler))
+        if self._pending_handlers == 0:
+            self._release_queue()
+
+    async def _await_connection_handler(
+        self, awaitable: Awaitable[Any], handler: Callable[..., Any]
+    ) -> None:
+        try:
+            await awaitable
+        except ConnectionRefused as exc:
+            log.info("Connection handler refused socket %s: %s", self.id, exc.message)
+            self.disconnect()
+        except Exception:
+            log.exception("Error in connection handler %r", handler)
+        finally:
+            self._pending_handlers -= 1
+            if self._pending_handlers == 0:
+                self._release_queue()
+
+    def _release_queue(self) -> None:
+        queue = self._queue
+        self._queue = None
+        if queue:
+            for packet in queue:
+                if not self.connected:
+                    return
+                self._dispatch(packet)
+
+    def _deliver_ready(self) -> None:
+        """While connection handlers run: deliver queued events that now have a handler."""
+        queue = self._queue
+        while queue and queue[0].data[0] in self._handlers:
+            self._dispatch(queue.pop(0))
+
+    def _on_packet(self, packet: Packet) -> None:
+        ptype = packet.type
+        if ptype == _EVENT or ptype == PacketType.BINARY_EVENT:
+            queue = self._queue
+            if queue is None or (not queue and packet.data[0] in self._handlers):
+                self._dispatch(packet)
+            else:
+                self._client.check_queue(len(queue))
+                queue.append(packet)
+        else:  # ACK, BINARY_ACK
+            assert packet.id is not None
+            ack = self._acks.pop(packet.id, None)
+            if ack is not None:
+                ack(packet.data)
+
+    def _dispatch(self, packet: Packet) -> None:
+        data = packet.data
+        event = data[0]
+        args = data[1:]
+        tasks = self.server._tasks
+        if self._any:
+            for handler in list(self._any):
+                call_handler(tasks, handler, data, what="catch-all handler")
+        handlers = self._handlers.get(event)
+        if not handlers:
+            return
+        ack_id = packet.id
+        first = True
+        for handler in list(handlers):
+            if first and ack_id is not None:
+                call_handler(tasks, handler, args, self._ack_sender(ack_id), what="handler")
+            else:
+                call_handler(tasks, handler, args, what="handler")
+            first = False
+
+    def _ack_sender(self, ack_id: int) -> Callable[[Any], None]:
+        def send_ack(result: Any) -> None:
+            if not self.connected:
+                return
+            try:
+                frames = encode_fields(_ACK, self.nsp.name, ack_args(result), ack_id)
+            except (TypeError, ValueError):
+                log.exception("Cannot send the ack of socket %s", self.id)
+                return
+            self._session.send(frames)
+
+        return send_ack
+
+
+class VolatileSocket:
+    """``socket.volatile``: emits that are dropped if the client cannot take them now."""
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: Socket) -> None:
+        self._socket = socket
+
+    def emit(self, event: str, *args: Any) -> Awaitable[None]:
+        check_event(event)
+        socket = self._socket
+        if socket.connected:
+            socket._send_volatile(encode_fields(_EVENT, socket.nsp.name, [event, *args]))
+        return SENT
+
+
+class RemoteSocket:
+    """A socket that may live on another server, as ``fetch_sockets`` returns it.
+
+    Operations go through the adapter, so they work wherever the socket is.
+    """
+
+    __slots__ = ("_adapter", "data", "handshake", "id", "rooms")
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        id: str,
+        handshake: SocketHandshake,
+        rooms: frozenset[str],
+        data: Any,
+    ) -> None:
+        self._adapter = adapter
+        self.id = id
+        self.handshake = handshake
+        self.rooms = rooms
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<RemoteSocket {self.id} {self._adapter.nsp.name}>"
+
+    def _only(self) -> BroadcastOptions:
+        return BroadcastOptions(rooms=frozenset((self.id,)))
+
+    def emit(self, event: str, *args: Any) -> Awaitable[None]:
+        """Send ``event`` to this socket."""
+        return BroadcastOperator(self._adapter, rooms=frozenset((self.id,))).emit(event, *args)
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        """Make the socket join rooms."""
+        names = room_names(rooms, self._adapter.nsp.server.max_name_length)
+        self._adapter.add_sockets(self._only(), names)
+
+    def leave(self, rooms: str | Iterable[str]) -> None:
+        """Make the socket leave rooms."""
+        names = room_names(rooms, self._adapter.nsp.server.max_name_length)
+        self._adapter.del_sockets(self._only(), names)
+
+    def disconnect(self, close: bool = False) -> None:
+        """Disconnect the socket (``close``: its whole connection)."""
+        self._adapter.disconnect_sockets(self._only(), close)
+
+
+SocketHandle: TypeAlias = Socket | RemoteSocket
+"""What ``fetch_sockets`` returns: local sockets as :class:`Socket`, others as RemoteSocket."""
