@@ -26,6 +26,8 @@ Namespaces and events:
     ``disconnect-me``         the server disconnects the socket (client sees a server disconnect)
     ``drop-transport``        the server drops the transport without a close packet
                               (the client reconnects)
+``/slow``
+    like ``/``, but the connection handler awaits 0.1 s before it registers the handlers
 ``/guarded``
     middleware refuses unless ``auth.token == "letmein"``, with message ``not authorized`` and
     data ``{"code": 4001, "hint": "send a token"}``
@@ -40,13 +42,14 @@ import json
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import tornado.web
 
-import jupyter_rt
 import jupyter_rt.tornado
 from jupyter_rt.errors import AckTimeout, ConnectionRefused
+from jupyter_rt.server import Server
 
 LOG: list[dict[str, Any]] = []
 
@@ -64,7 +67,7 @@ def _nsp_name(socket: Any) -> str:
 
 def _tag(socket: Any) -> Any:
     auth = socket.handshake.auth
-    return auth.get("tag") if isinstance(auth, dict) else None
+    return auth.get("tag") if isinstance(auth, Mapping) else None
 
 
 def _record(socket: Any, kind: str, **fields: Any) -> None:
@@ -85,7 +88,7 @@ def _jsonable(value: Any) -> Any:
         return {"bytes": value.hex()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return value
 
@@ -117,7 +120,7 @@ def attach_handlers(io: Any, socket: Any) -> None:
         return {
             "id": socket.id,
             "nsp": _nsp_name(socket),
-            "auth": socket.handshake.auth,
+            "auth": _jsonable(socket.handshake.auth),
             "query": dict(socket.handshake.query),
             "rooms": sorted(socket.rooms),
         }
@@ -196,25 +199,27 @@ def attach_handlers(io: Any, socket: Any) -> None:
 
 
 def build_server(ping_interval: float = 25, ping_timeout: float = 20) -> Any:
-    io = jupyter_rt.Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
+    io = Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
 
-    def setup(nsp: Any) -> None:
+    def setup(nsp: Any, delay: float = 0) -> None:
         @nsp.on("connection")
         async def on_connection(socket: Any) -> None:
-            _record(
-                socket, "connect", auth=socket.handshake.auth, query=dict(socket.handshake.query)
-            )
+            auth = _jsonable(socket.handshake.auth)
+            _record(socket, "connect", auth=auth, query=dict(socket.handshake.query))
+            if delay:
+                await asyncio.sleep(delay)  # e.g. a database lookup before the handlers exist
             attach_handlers(io, socket)
 
     setup(io.of("/"))
     setup(io.of("/custom"))
+    setup(io.of("/slow"), delay=0.1)
     setup(io.of(re.compile(r"^/dyn-\d+$")))
 
     guarded = io.of("/guarded")
 
     async def require_token(socket: Any) -> None:
         auth = socket.handshake.auth
-        if not isinstance(auth, dict) or auth.get("token") != "letmein":
+        if not isinstance(auth, Mapping) or auth.get("token") != "letmein":
             raise ConnectionRefused("not authorized", {"code": 4001, "hint": "send a token"})
 
     guarded.use(require_token)

@@ -176,6 +176,32 @@ def test_client_disconnect_reason(interop_server: ServerProcess, tag: str, trans
 
 
 @pytest.mark.parametrize("transport", BOTH)
+def test_events_during_async_connection_handler(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # On /slow the connection handler awaits before registering its handlers: events the client
+    # emits at once are held and delivered to them, in order.
+    r = run_node("slow-handler", interop_server.url, tag=tag, transport=transport)
+    assert r["acks"] == [["early", i] for i in range(5)]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_events_and_disconnect_during_async_connection_handler(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # On /slow the connection handler awaits before registering its handlers. A client that
+    # emits and disconnects at once: the event reaches the handler registered late, and so
+    # does the disconnect (the app's cleanup runs), once per socket.
+    r = run_node("quick-disconnect", interop_server.url, tag=tag, transport=transport, n=5)
+    assert len(r["ids"]) == 5
+    log = interop_server.wait_log(tag, lambda e: len(disconnects(e)) >= 5, timeout=3)
+    recorded = sorted(e["args"][1] for e in log if e["kind"] == "record")
+    gone = {e["id"]: e["reason"] for e in log if e["kind"] == "disconnect"}
+    assert recorded == [0, 1, 2, 3, 4]
+    assert gone == {sid: "client namespace disconnect" for sid in r["ids"]}
+
+
+@pytest.mark.parametrize("transport", BOTH)
 def test_engine_close_is_transport_close(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:

@@ -25,6 +25,7 @@ function describe(data) {
 }
 
 const tapped = new WeakSet();
+const openedWith = new WeakMap(); // engine -> name of the transport its handshake came over
 function tapEngine(label, engine) {
   if (!engine || tapped.has(engine)) return;
   tapped.add(engine);
@@ -33,6 +34,7 @@ function tapEngine(label, engine) {
       wire.push({ t: Date.now() - started, c: label, dir, type: packet.type, data: describe(packet.data) });
     }
   };
+  engine.once("open", () => openedWith.set(engine, engine.transport.name));
   engine.on("packet", rec("in"));
   engine.on("packetCreate", rec("out"));
   engine.on("upgrade", (t) => wire.push({ t: Date.now() - started, c: label, upgrade: t.name }));
@@ -170,7 +172,7 @@ const scenarios = {
   // Connect, check identity/auth/query, echo with several args, empty ack, final transport.
   async basic() {
     const socket = await connect("/", { auth: { tag, hello: "world", n: 7 }, query: { flavor: "vanilla" } });
-    const firstTransport = transportName(socket);
+    const firstTransport = openedWith.get(socket.io.engine);
     // Emitted at once: with "upgrade" these travel while the probe is under way.
     const early = await Promise.all([...Array(10).keys()].map((i) => ack(socket, "echo", i)));
     let upgraded = false;
@@ -357,6 +359,47 @@ const scenarios = {
     return { id, reason };
   },
 
+  // Events emitted at once on /slow, while the server's connection handler is still awaiting.
+  async "slow-handler"() {
+    const socket = io(`${url}/slow`, clientOptions({ auth: { tag } }));
+    tapManager("slow", socket.io);
+    const acks = await within(
+      5000,
+      new Promise((resolve) => {
+        socket.once("connect", () => {
+          const pending = [0, 1, 2, 3, 4].map(
+            (i) => new Promise((res) => socket.emit("echo", "early", i, (...reply) => res(reply))),
+          );
+          Promise.all(pending).then(resolve);
+        });
+      }),
+      "acks of the early events",
+    );
+    socket.disconnect();
+    return { acks };
+  },
+
+  // Clients that emit and disconnect as soon as they are connected (a tab closed during page
+  // load), on a namespace whose connection handler awaits before it registers its handlers.
+  async "quick-disconnect"() {
+    const n = options.n ?? 10;
+    const path = options.path ?? "/slow";
+    const ids = [];
+    for (let i = 0; i < n; i++) {
+      const socket = io(`${url}${path}`, clientOptions({ auth: { tag } }));
+      tapManager(`q${i}`, socket.io);
+      const gone = once(socket, "disconnect");
+      socket.once("connect", () => {
+        ids.push(socket.id);
+        socket.emit("record", "early", i);
+        socket.disconnect();
+      });
+      await gone;
+    }
+    await sleep(100);
+    return { ids };
+  },
+
   // The client closes its Engine.IO connection without a Socket.IO DISCONNECT.
   async "engine-close"() {
     const socket = await connect("/");
@@ -370,6 +413,7 @@ const scenarios = {
   async vanish() {
     const socket = await connect("/");
     if ((options.transport ?? "upgrade") === "upgrade") await waitUpgrade(socket);
+    await sleep(300); // idle, as a closed tab would be: over polling a GET is pending now
     process.stdout.write(`RESULT ${JSON.stringify({ ok: true, result: { id: socket.id } })}\n`, () => process.exit(0));
     await sleep(5000);
     return { id: socket.id };
@@ -386,7 +430,7 @@ const scenarios = {
     await back;
     ids.push(socket.id);
     const echo = await ack(socket, "echo", "after reconnect");
-    const result = { ids, reasons, echo, transport: transportName(socket) };
+    const result = { ids, reasons: [...reasons], echo, transport: transportName(socket) };
     socket.disconnect();
     return result;
   },
@@ -405,7 +449,7 @@ const scenarios = {
     await back;
     ids.push(socket.id);
     const echo = await ack(socket, "echo", "after restart");
-    const result = { ids, reasons, echo };
+    const result = { ids, reasons: [...reasons], echo };
     socket.disconnect();
     return result;
   },
