@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,18 @@ from tests.helpers import (
 
 # Jupyter server fixtures (jp_serverapp, jp_fetch, jp_ws_fetch, ...) for tests/jupyter and others.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def jp_asyncio_loop(_function_scoped_runner: Any) -> asyncio.AbstractEventLoop:
+    """Run pytest-jupyter's server on the loop pytest-asyncio runs the test on.
+
+    pytest-jupyter starts ``jp_serverapp`` on its own loop, while ``asyncio_mode = "auto"`` runs
+    async tests on pytest-asyncio's: the server would never answer (``jp_fetch`` times out). Tests
+    that use the jp_* fixtures must keep the default function loop scope.
+    """
+    loop: asyncio.AbstractEventLoop = _function_scoped_runner.get_loop()
+    return loop
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -123,3 +124,10 @@ def test_chromium_renders_a_page(chromium_bin: str, artifacts: Path) -> None:
             page.screenshot(path=str(artifacts / "page.png"))
         finally:
             browser.close()
+
+
+@pytest.mark.jupyter
+async def test_jupyter_fixtures_share_the_test_loop(jp_serverapp, jp_fetch) -> None:
+    assert jp_serverapp.io_loop.asyncio_loop is asyncio.get_running_loop()
+    response = await jp_fetch("api", "status")
+    assert response.code == 200
