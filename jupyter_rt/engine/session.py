@@ -210,8 +210,9 @@ class EngineSession:
         except ProtocolError as exc:
             return self._protocol_error(exc)
         for packet in packets:
-            if packet.type is PacketType.UPGRADE:
-                return self._protocol_error(ProtocolError("UPGRADE packet sent over polling"))
+            if packet.type is PacketType.UPGRADE or packet.type is PacketType.OPEN:
+                error = ProtocolError(f"{packet.type.name} packet sent over polling")
+                return self._protocol_error(error)
             self._receive(packet, now)
         return None
 
