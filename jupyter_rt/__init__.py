@@ -1,5 +1,13 @@
-"""Socket.IO-style realtime events for Jupyter."""
+"""Socket.IO-style realtime events for Jupyter.
+
+``Server`` is the Socket.IO server (namespaces, events, acks, rooms); the Jupyter extension
+(:mod:`jupyter_rt.extension`) serves one at ``{base_url}socket.io/`` of every notebook server,
+and :func:`jupyter_rt.tornado.mount` serves one from any Tornado app.
+"""
+
 from __future__ import annotations
+
+from typing import Any
 
 from jupyter_rt.errors import (
     AckTimeout,
@@ -8,14 +16,30 @@ from jupyter_rt.errors import (
     ProtocolError,
     RealtimeError,
 )
+from jupyter_rt.server import BroadcastOperator, Namespace, RemoteSocket, Server, Socket
 
-__version__ = "0.1.0"
+__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AckTimeout",
+    "BroadcastOperator",
     "ConnectionRefused",
+    "Namespace",
     "NotConnected",
     "ProtocolError",
     "RealtimeError",
+    "RemoteSocket",
+    "Server",
+    "Socket",
     "__version__",
 ]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from jupyter_rt.extension import RealtimeApp
+
+    return [{"module": "jupyter_rt.extension", "app": RealtimeApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-rt"}]

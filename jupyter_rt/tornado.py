@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tornado import web, websocket
@@ -164,15 +164,14 @@ class EngineIOHandler(websocket.WebSocketHandler):
             return None
         return found
 
-    async def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:
         # Bodies are read chunk by chunk (data_received) and never buffered past max_payload;
-        # far larger ones are cut off by the connection itself.
+        # far larger ones are cut off by the connection itself. (Not async: hosts such as
+        # JupyterHandler call it from their own prepare without awaiting it.)
         set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
         if set_max_body_size is not None:
             set_max_body_size(2 * self.engine.max_payload + 65536)
-        prepared = super().prepare()
-        if prepared is not None:
-            await prepared
+        return super().prepare()
 
     def data_received(self, chunk: bytes) -> None:
         if len(self._body) + len(chunk) > self.engine.max_payload:

@@ -1,0 +1,111 @@
+"""``/chat``: the multi-room chat, with nicknames, rooms and announcements.
+
+A new socket gets a nickname (the Jupyter user's display name when nobody else has it, else
+``Guest1``, ``Guest2``…) and joins ``Lobby``. Events, client → server:
+
+- ``nameAttempt name`` → ``nameResult {"success": true, "name": name}`` or
+  ``{"success": false, "message": why}`` (names starting with ``Guest`` or in use are refused);
+- ``join {"newRoom": room}`` → leaves the current room, ``joinResult {"room": room}``;
+- ``message {"room": room, "text": text}`` → everyone else in that room gets
+  ``message {"text": "<nick>: <text>"}``;
+- ``rooms`` → acknowledged with the sorted list of rooms that have people in them.
+
+Joins, leaves and nickname changes are announced to the room as ``message {"text": …}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from jupyter_rt.server import Server, Socket
+
+NAMESPACE = "/chat"
+LOBBY = "Lobby"
+MAX_NAME = 40
+MAX_TEXT = 4000
+
+
+def setup(io: Server) -> None:
+    """Serve the chat demo on ``/chat``."""
+    chat = io.of(NAMESPACE)
+    nicknames: dict[str, str] = {}  # socket id -> nickname
+    current_room: dict[str, str] = {}
+    guest_numbers = itertools.count(1)
+
+    def pick_nickname(socket: Socket) -> str:
+        user = socket.handshake.user or {}
+        display_name = str(user.get("display_name") or "")[:MAX_NAME]
+        if display_name and not display_name.startswith("Guest") and (
+            display_name not in nicknames.values()
+        ):
+            return display_name
+        return f"Guest{next(guest_numbers)}"
+
+    async def enter(socket: Socket, room: str) -> None:
+        socket.join(room)
+        current_room[socket.id] = room
+        await socket.emit("joinResult", {"room": room})
+        await socket.broadcast.to(room).emit(
+            "message", {"text": f"{nicknames[socket.id]} has joined {room}."}
+        )
+
+    async def leave(socket: Socket) -> None:
+        room = current_room.pop(socket.id, None)
+        if room is not None:
+            socket.leave(room)
+            await socket.broadcast.to(room).emit(
+                "message", {"text": f"{nicknames[socket.id]} has left {room}."}
+            )
+
+    @chat.on("connection")
+    async def on_connection(socket: Socket) -> None:
+        nicknames[socket.id] = pick_nickname(socket)
+
+        @socket.on("nameAttempt")
+        async def on_name_attempt(name: object) -> None:
+            if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+                result = {"success": False, "message": f"Names are 1 to {MAX_NAME} characters."}
+            elif name.startswith("Guest"):
+                result = {"success": False, "message": 'Names cannot begin with "Guest".'}
+            elif name in nicknames.values():
+                result = {"success": False, "message": "That name is already in use."}
+            else:
+                old, nicknames[socket.id] = nicknames[socket.id], name
+                result = {"success": True, "name": name}
+                room = current_room.get(socket.id)
+                if room is not None:
+                    await socket.broadcast.to(room).emit(
+                        "message", {"text": f"{old} is now known as {name}."}
+                    )
+            await socket.emit("nameResult", result)
+
+        @socket.on("join")
+        async def on_join(request: object) -> None:
+            room = request.get("newRoom") if isinstance(request, dict) else None
+            if not isinstance(room, str) or not room.strip() or len(room) > MAX_NAME:
+                return
+            await leave(socket)
+            await enter(socket, room)
+
+        @socket.on("message")
+        async def on_message(message: object) -> None:
+            if not isinstance(message, dict):
+                return
+            room, text = message.get("room"), message.get("text")
+            if not isinstance(room, str) or not isinstance(text, str) or room not in socket.rooms:
+                return
+            await socket.broadcast.to(room).emit(
+                "message", {"text": f"{nicknames[socket.id]}: {text[:MAX_TEXT]}"}
+            )
+
+        @socket.on("rooms")
+        def on_rooms() -> list[str]:
+            return sorted(set(current_room.values()))
+
+        @socket.on("disconnect")
+        async def on_disconnect(reason: str) -> None:
+            await leave(socket)
+            nicknames.pop(socket.id, None)
+
+        await socket.emit("nameResult", {"success": True, "name": nicknames[socket.id]})
+        await enter(socket, LOBBY)

@@ -1,0 +1,45 @@
+"""``/tick``: every connection gets a tick a second, and the server logs each answer.
+
+Events:
+
+- server → client ``tickEvent {"tick": n}``, every second, ``n`` counting from 0 per connection;
+- client → server ``tickReceivedEvent {"tick": n}``: logged as ``Socket <id> got <n>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from jupyter_rt.server import Server, Socket
+
+log = logging.getLogger("jupyter_rt")
+
+NAMESPACE = "/tick"
+INTERVAL = 1.0
+
+
+def setup(io: Server) -> None:
+    """Serve the tick demo on ``/tick``."""
+    tick = io.of(NAMESPACE)
+
+    @tick.on("connection")
+    def on_connection(socket: Socket) -> None:
+        ticking = asyncio.ensure_future(_tick(socket))
+
+        @socket.on("tickReceivedEvent")
+        def on_tick_received(message: object) -> None:
+            n = message.get("tick") if isinstance(message, dict) else None
+            log.info("Socket %s got %s", socket.id, n)
+
+        @socket.on("disconnect")
+        def on_disconnect(reason: str) -> None:
+            ticking.cancel()
+
+
+async def _tick(socket: Socket) -> None:
+    n = 0
+    while socket.connected:
+        await socket.emit("tickEvent", {"tick": n})
+        n += 1
+        await asyncio.sleep(INTERVAL)

@@ -1,0 +1,133 @@
+"""The Jupyter server extension: a Socket.IO server on the notebook server's own port.
+
+Enabled on install; configure it like any Jupyter app (``jupyter_server_config.py`` or the
+command line)::
+
+    c.RealtimeApp.ping_interval = 25          # seconds
+    c.RealtimeApp.apps = ["mypackage.realtime:setup"]   # each gets the Server at start
+    c.RealtimeApp.redis_url = "redis://localhost:6379/0"  # share rooms across servers
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
+from jupyter_server.utils import url_path_join
+from traitlets import Float, Int, List, Unicode, validate
+
+from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
+from jupyter_rt.server import Server
+from jupyter_rt.tornado import EngineDriver, mount
+
+BUILT_IN_APPS = [
+    "jupyter_rt.apps.tick:setup",
+    "jupyter_rt.apps.chat:setup",
+    "jupyter_rt.apps.hub:setup",
+]
+
+
+class RealtimeApp(ExtensionApp):
+    """Serves Engine.IO v4 / Socket.IO v5 at ``{base_url}socket.io/``."""
+
+    name = "jupyter_rt"
+    load_other_extensions = True
+
+    transports = List(
+        Unicode(), default_value=["polling", "websocket"], help="Transports clients may use."
+    ).tag(config=True)
+    ping_interval = Float(25.0, help="Seconds between server pings.").tag(config=True)
+    ping_timeout = Float(20.0, help="Seconds a client has to answer a ping.").tag(config=True)
+    max_payload = Int(1_000_000, help="Largest message or polling body, in bytes.").tag(
+        config=True
+    )
+    connect_timeout = Float(
+        45.0, help="Seconds a new session has to join a namespace before it is closed."
+    ).tag(config=True)
+    apps = List(
+        Unicode(),
+        default_value=BUILT_IN_APPS,
+        help='Realtime apps to start, as "module:function"; each function gets the Server.',
+    ).tag(config=True)
+    redis_url = Unicode(
+        "", help="Redis URL to share rooms and broadcasts across servers; empty: in-memory."
+    ).tag(config=True)
+
+    io: Server
+    driver: EngineDriver
+
+    @validate("transports")
+    def _check_transports(self, proposal: dict[str, Any]) -> list[str]:
+        value: list[str] = proposal["value"]
+        if not value or set(value) - {"polling", "websocket"}:
+            raise ValueError(f"transports must name polling and/or websocket, not {value}")
+        return value
+
+    @property
+    def _server(self) -> ServerApp:
+        assert self.serverapp is not None, "the extension runs inside a Jupyter server"
+        return self.serverapp
+
+    def initialize_settings(self) -> None:
+        _route_logs_to(self._server.log, self.config.get("RealtimeApp", {}).get("log_level"))
+        self.io = Server(
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            max_payload=self.max_payload,
+            connect_timeout=self.connect_timeout,
+            transports=tuple(self.transports),
+            adapter=self._adapter(),
+        )
+        for spec in self.apps:
+            self._start_app(spec)
+        self.settings["jupyter_rt"] = self.io
+
+    def _adapter(self) -> Any:
+        if not self.redis_url:
+            return None
+        from jupyter_rt.adapters.redis import RedisAdapter
+
+        return RedisAdapter.factory(self.redis_url)
+
+    def _start_app(self, spec: str) -> None:
+        try:
+            setup = _load_function(spec)
+            setup(self.io)
+        except Exception:
+            self.log.exception("Realtime app %r failed to start; serving without it", spec)
+        else:
+            self.log.info("Realtime app %s started", spec)
+
+    def initialize_handlers(self) -> None:
+        # Handlers are mounted through jupyter_rt.tornado.mount so the endpoint is the same
+        # as in any Tornado app; base_url is prepended by the server.
+        web_app = self._server.web_app
+        path = url_path_join(web_app.settings["base_url"], "socket.io/")
+        self.driver = mount(web_app, self.io, path, handler_class=RealtimeHandler)
+        self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
+
+    async def stop_extension(self) -> None:
+        self.driver.shutdown()
+
+
+def _load_function(spec: str) -> Callable[[Server], object]:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f'{spec!r} is not of the form "module:function"')
+    function = getattr(importlib.import_module(module_name), attribute)
+    if not callable(function):
+        raise TypeError(f"{spec!r} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def _route_logs_to(parent: logging.Logger, level: int | str | None) -> None:
+    """Send the ``jupyter_rt`` logger's records through the Jupyter server's log."""
+    logger = logging.getLogger("jupyter_rt")
+    logger.parent = parent
+    logger.propagate = True
+    if level is not None:
+        logger.setLevel(level)

@@ -1,0 +1,107 @@
+"""The Engine.IO endpoint and the browser client bundle, behind Jupyter's auth.
+
+Every request needs what any Jupyter request needs: a token (``?token=`` or ``Authorization:
+token …``) or the login cookie, and with the cookie a polling POST needs the ``X-XSRFToken``
+header. WebSocket origins follow ``allow_origin`` / ``allow_origin_pat``. A session is bound to
+the token, or to the logged-in user, that opened it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+
+from jupyter_rt.tornado import EngineIOHandler
+
+AUTH_RESOURCE = "realtime"
+"""The resource name custom Jupyter authorizers see (``read`` for GET, ``write`` for POST)."""
+CLIENT_BUNDLE = Path(__file__).parent / "static" / "socket.io.min.js"
+
+
+class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
+    """``{base_url}socket.io/``: Engine.IO polling and WebSocket, authenticated by Jupyter."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @ws_authenticated
+    @authorized
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await super().get(*args, **kwargs)
+
+    @ws_authenticated
+    @authorized
+    async def post(self, *args: Any, **kwargs: Any) -> None:
+        await super().post(*args, **kwargs)
+
+    @property
+    def ping_interval(self) -> float:
+        return 0  # Engine.IO has its own heartbeat; no per-connection WebSocket pings.
+
+    def session_credential(self) -> str | None:
+        if self.token_authenticated:
+            token = self.identity_provider.get_token(self) or ""
+            return "token:" + hashlib.sha256(token.encode()).hexdigest()
+        user = self.current_user
+        return None if user is None else "user:" + user.username
+
+    def session_user(self) -> Mapping[str, object] | None:
+        user = self.current_user
+        if user is None:
+            return None
+        return {
+            "username": user.username,
+            "name": user.name,
+            "display_name": user.display_name,
+            "color": user.color,
+        }
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # A short text message: never a traceback or a login page.
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(self._reason)
+
+
+class ClientBundleHandler(JupyterHandler):
+    """``{base_url}socket.io/socket.io.js``: the official browser client, minified, ETag, gzip."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @ws_authenticated
+    @authorized
+    def get(self) -> None:
+        raw, compressed, etag = _load_bundle()
+        self.set_header("Content-Type", "application/javascript; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("ETag", etag)
+        self.set_header("Vary", "Accept-Encoding")
+        if etag in self.request.headers.get("If-None-Match", ""):
+            self.set_status(304)
+            self.finish()
+            return
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.finish(compressed)
+        else:
+            self.finish(raw)
+
+    def compute_etag(self) -> str | None:
+        return None  # set explicitly above, once per bundle
+
+
+@functools.cache
+def _load_bundle() -> tuple[bytes, bytes, str]:
+    """The bundle, its gzip form and its ETag; raises 404 if the package was built without it."""
+    if not CLIENT_BUNDLE.is_file():
+        raise web.HTTPError(404, "socket.io.js was not built with this package")
+    raw = CLIENT_BUNDLE.read_bytes()
+    etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+    return raw, gzip.compress(raw, mtime=0), etag
