@@ -183,7 +183,7 @@ class EngineSession:
 
         Once the session is closed and nothing is left to send, the caller answers HTTP 400.
         """
-        if self._upgrading and not self.closed:
+        if (self._upgrading or self.transport == "websocket") and not self.closed:
             return engineio.encode_payload([engineio.NOOP])
         if not self._outbox:
             return None
