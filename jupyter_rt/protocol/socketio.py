@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
@@ -76,7 +77,26 @@ class Packet:
 
 # -- encoding -------------------------------------------------------------------------------
 
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+def _not_serializable(value: object) -> object:
+    raise TypeError(f"Object of type {_type_name(value)} is not JSON serializable")
+
+
+def _make_json_encoder() -> Callable[[Any], str]:
+    """Compact JSON, non-ASCII kept, NaN refused; the C encoder built once when available."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    encode_string = json.encoder.encode_basestring
+    iterencode = make(None, _not_serializable, encode_string, None, ":", ",", False, False, False)
+
+    def encode_json(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode_json
+
+
+_encode_json = _make_json_encoder()
 # BINARY_EVENT and BINARY_ACK without bytes go out as EVENT and ACK.
 _PREFIX: Final = ("0", "1", "2", "3", "4", "2", "3")
 
@@ -112,10 +132,14 @@ def encode_fields(ptype: int, nsp: str, data: Any, id: int | None = None) -> lis
         if isinstance(value, (bytes, bytearray, memoryview)):
             attachments.append(bytes(value))
             return {"_placeholder": True, "num": len(attachments) - 1}
-        raise TypeError(f"Object of type {_type_name(value)} is not JSON serializable")
+        return _not_serializable(value)
 
     text = json.JSONEncoder(
-        ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=placeholder
+        ensure_ascii=False,
+        separators=(",", ":"),
+        allow_nan=False,
+        check_circular=False,
+        default=placeholder,
     ).encode(data)
     if ptype == PacketType.EVENT or ptype == PacketType.BINARY_EVENT:
         binary = "5"
@@ -137,6 +161,7 @@ def _type_name(value: object) -> str:
 # encoded to UTF-8 and would break the connection that tries to send it on.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _DIGITS = re.compile(r"[0-9]+")
+_TYPES: Final = tuple(PacketType)
 _BAD_NAME_CHAR = re.compile(r"[\x00-\x20\x7f,]")
 
 
@@ -168,9 +193,12 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
+_decode_json = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float).decode
+
+
 def _load_json(text: str) -> Any:
     try:
-        data = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+        data = _decode_json(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid JSON in packet: {exc}") from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
@@ -220,7 +248,7 @@ def decode_text(
         raise ProtocolError(f"expected a text frame, got {_type_name(text)}")
     if not text or text[0] not in "0123456":
         raise ProtocolError("unknown packet type")
-    ptype = PacketType(ord(text[0]) - 48)
+    ptype = _TYPES[ord(text[0]) - 48]
     end = len(text)
     i = 1
     attachments = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -115,7 +114,7 @@ def call_handler(
     except Exception:
         log.exception("Error in %s %r", what, handler)
         return
-    if inspect.isawaitable(result):
+    if result is not None and isinstance(result, Awaitable):
         tasks.spawn(_finish(result, on_result, what, handler))
     elif on_result is not None:
         on_result(result)

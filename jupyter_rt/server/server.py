@@ -386,7 +386,8 @@ class Client:
         self.sockets[nsp.name] = socket
         socket.connected = True
         self.session.send(encode_fields(PacketType.CONNECT, nsp.name, {"sid": socket.id}))
-        socket._start(queued)
+        if socket.connected:  # sending may have closed the session (slow consumer)
+            socket._start(queued)
 
     def _connect_timeout(self) -> None:
         self._timer = None
