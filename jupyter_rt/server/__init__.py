@@ -11,7 +11,13 @@ from jupyter_rt.server.adapter import Adapter, BroadcastFlags, BroadcastOptions,
 from jupyter_rt.server.broadcast import BroadcastOperator
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
 from jupyter_rt.server.server import AdapterFactory, Server
-from jupyter_rt.server.socket import RemoteSocket, Socket, SocketHandle, SocketHandshake
+from jupyter_rt.server.socket import (
+    DisconnectReason,
+    RemoteSocket,
+    Socket,
+    SocketHandle,
+    SocketHandshake,
+)
 
 __all__ = [
     "Adapter",
@@ -19,6 +25,7 @@ __all__ = [
     "BroadcastFlags",
     "BroadcastOperator",
     "BroadcastOptions",
+    "DisconnectReason",
     "MemoryAdapter",
     "Middleware",
     "Namespace",

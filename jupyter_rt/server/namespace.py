@@ -237,6 +237,23 @@ class _ParentAdapter(Adapter):
         for child in list(self.nsp.children):
             child.adapter.broadcast(_renamed(packet, child.name), opts)
 
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        total = 0
+
+        def count(clients: int) -> None:
+            nonlocal total
+            total += clients
+
+        for child in list(self.nsp.children):
+            child.adapter.broadcast_with_ack(_renamed(packet, child.name), opts, count, ack)
+        client_count_callback(total)
+
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:
         out: list[SocketHandle] = []
         for child in list(self.nsp.children):
@@ -269,7 +286,8 @@ class ParentNamespace(Namespace):
     middleware and connection handlers apply to every child (also to children created before they
     were registered); ``emit`` and the other broadcasting methods reach every child. A child is
     dropped once its last socket leaves (``Server(cleanup_empty_child_namespaces=False)`` keeps
-    them). ``server_side_emit`` and acks are not supported on the parent itself.
+    them). Broadcasts from the parent reach the children of this server only, and
+    ``server_side_emit`` is not supported on the parent itself.
     """
 
     def __init__(self, server: Server, matcher: re.Pattern[str] | Callable[[str], bool]) -> None:
@@ -310,9 +328,6 @@ class ParentNamespace(Namespace):
         for child in list(self.children):
             out.update(child.rooms)
         return out
-
-    async def call(self, event: str, *args: Any, timeout: float) -> list[Any]:
-        raise NotImplementedError("broadcast acks are not supported on a dynamic parent")
 
     def server_side_emit(self, event: str, *args: Any) -> Awaitable[None]:
         raise NotImplementedError("server_side_emit is not supported on a dynamic parent")

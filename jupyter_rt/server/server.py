@@ -222,6 +222,13 @@ class Server:
             out.update(nsp.rooms)
         return out
 
+    async def fetch_rooms(self) -> dict[str, list[str]]:
+        """Like :attr:`rooms`, across every server of the cluster."""
+        out: dict[str, list[str]] = {}
+        for nsp in list(self._nsps.values()):
+            out.update(await nsp.fetch_rooms())
+        return out
+
     async def close(self) -> None:
         """Disconnect everyone (reason ``"server shutting down"``) without telling the clients
         not to come back: they reconnect to the next server that listens."""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.server import Client, Server
 
-__all__ = ["RemoteSocket", "Socket", "SocketHandle", "SocketHandshake"]
+__all__ = ["DisconnectReason", "RemoteSocket", "Socket", "SocketHandle", "SocketHandshake"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -117,6 +117,31 @@ class SocketHandshake:
         )
 
 
+class DisconnectReason:
+    """The reasons ``disconnect`` and ``disconnecting`` handlers get (Node's strings).
+
+    The client sees ``"io server disconnect"`` for a server namespace disconnect, and the server
+    sees ``"client namespace disconnect"`` for the client's ``"io client disconnect"``.
+    """
+
+    CLIENT_NAMESPACE_DISCONNECT = "client namespace disconnect"
+    """The client left the namespace (``socket.disconnect()`` in the client)."""
+    SERVER_NAMESPACE_DISCONNECT = "server namespace disconnect"
+    """The server called :meth:`Socket.disconnect`."""
+    TRANSPORT_CLOSE = "transport close"
+    """The connection was closed (the user closed the tab, the network went down)."""
+    TRANSPORT_ERROR = "transport error"
+    """The connection failed, or the client was too slow to take what was sent."""
+    PING_TIMEOUT = "ping timeout"
+    """The client stopped answering heartbeats."""
+    PARSE_ERROR = "parse error"
+    """The client sent something malformed or over a limit."""
+    FORCED_CLOSE = "forced close"
+    """The server closed the whole connection (``disconnect(close=True)``, connect timeout)."""
+    SERVER_SHUTTING_DOWN = "server shutting down"
+    """:meth:`Server.close`."""
+
+
 class _CallAck:
     """The ack of a :meth:`Socket.call`: resolves its future, fails it on disconnect."""
 
@@ -139,8 +164,8 @@ class Socket:
 
     Handlers registered with :meth:`on` get the event's arguments; what a handler returns is the
     acknowledgement (``None`` → no argument, a tuple → several). Reserved events: ``"disconnect"``
-    and ``"disconnecting"`` (handlers get the reason string; ``disconnecting`` runs while the
-    socket is still in its rooms).
+    and ``"disconnecting"``: handlers get a :class:`DisconnectReason` string; ``disconnecting``
+    runs while the socket is still in its rooms (an async one only until its first ``await``).
     """
 
     __slots__ = (
