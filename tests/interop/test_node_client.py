@@ -114,7 +114,7 @@ def test_middleware_refusal_reaches_connect_error(
     assert connects(interop_server.log(f"{tag}-refused")) == []
 
 
-@pytest.mark.parametrize("transport", BOTH)
+@pytest.mark.parametrize("transport", [*BOTH, "mixed"])
 def test_rooms_and_broadcasts(interop_server: ServerProcess, tag: str, transport: str) -> None:
     r = run_node("rooms", interop_server.url, tag=tag, transport=transport)
     seen = r["seen"]

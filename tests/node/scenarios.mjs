@@ -51,6 +51,7 @@ function event(payload) {
 
 function transportOptions() {
   switch (options.transport ?? "upgrade") {
+    case "mixed": // per client, see the rooms scenario
     case "polling":
       return { transports: ["polling"] };
     case "websocket":
@@ -281,7 +282,11 @@ const scenarios = {
     const names = ["A", "B", "C"];
     const clients = {};
     const seen = { A: [], B: [], C: [], D: [] };
-    for (const n of names) clients[n] = await connect("/", { auth: { tag: `${tag}-${n}` } }, n);
+    const mixed = { A: { transports: ["polling"] }, B: { transports: ["websocket"] }, C: { transports: ["polling", "websocket"] } };
+    for (const n of names) {
+      const own = options.transport === "mixed" ? mixed[n] : {};
+      clients[n] = await connect("/", { auth: { tag: `${tag}-${n}` }, ...own }, n);
+    }
     clients.D = await connect("/custom", { auth: { tag: `${tag}-D` } }, "D");
     for (const [n, s] of Object.entries(clients)) s.onAny((ev, data) => seen[n].push([ev, data]));
     const rooms = {
@@ -398,6 +403,35 @@ const scenarios = {
     }
     await sleep(100);
     return { ids };
+  },
+
+  // Stays idle for options.idle ms; the heartbeat must keep the connection up.
+  async idle() {
+    const socket = await connect("/");
+    const reasons = [];
+    let pings = 0;
+    socket.io.engine.on("ping", () => { pings += 1; });
+    socket.on("disconnect", (reason) => reasons.push(reason));
+    await sleep(options.idle ?? 2000);
+    const echo = await ack(socket, "echo", "still here");
+    const result = { pings, reasons: [...reasons], echo, id: socket.id, transport: transportName(socket) };
+    socket.disconnect();
+    return result;
+  },
+
+  // Blocks its own event loop for options.freeze ms, so it cannot answer the server's pings.
+  async freeze() {
+    const socket = await connect("/");
+    const id = socket.id;
+    const reasons = [];
+    socket.on("disconnect", (reason) => reasons.push(reason));
+    await sleep(100);
+    const end = Date.now() + (options.freeze ?? 2000);
+    while (Date.now() < end) {
+      // busy: no I/O, no timers
+    }
+    await sleep(500);
+    return { id, reasons };
   },
 
   // The client closes its Engine.IO connection without a Socket.IO DISCONNECT.
