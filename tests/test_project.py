@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,14 +65,22 @@ async def test_process_await_output_and_port(unused_port: int) -> None:
         wait_for_port(unused_port, timeout=10)
 
 
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "zombie" in status.lower()
+
+
 def test_spawn_fixture_stops_children(spawn, artifacts: Path) -> None:
     proc = spawn(["sh", "-c", "sleep 60 & echo child $!; wait"], name="shell")
     child = int(proc.wait_for_output(r"child (\d+)", timeout=10).group(1))
     proc.stop()
-    assert (
-        not Path(f"/proc/{child}").exists()
-        or "zombie" in Path(f"/proc/{child}/status").read_text().lower()
-    )
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
     assert proc.log_path.parent == artifacts
 
 
