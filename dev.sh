@@ -93,7 +93,8 @@ pip_install() {
     local stamp="$VENV/.jupyter_rt-install" want
     want="$(hash_of pyproject.toml setup.py; "$PY" -VV)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-        && "$PY" -c 'import jupyter_rt, pytest, jupyterlab' >/dev/null 2>&1; then
+        && "$PY" -c 'from importlib.metadata import version as v
+for p in ("jupyter_rt", "pytest", "jupyterlab"): v(p)' >/dev/null 2>&1; then
         say "python packages up to date (pyproject.toml unchanged)"
         return 0
     fi
