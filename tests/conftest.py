@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers import (
     Process,
@@ -17,6 +19,13 @@ from tests.helpers import (
     require_binary,
     require_node_packages,
 )
+
+# Property tests: no per-example deadline (a busy 2-core CI machine makes timing flaky).
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # Jupyter server fixtures (jp_serverapp, jp_fetch, jp_ws_fetch, ...) for tests/jupyter and others.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
