@@ -121,7 +121,8 @@ class Engine:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work, or ``None`` when no session is open."""
         timers = self._timers
-        while timers and timers[0][2].closed:
+        sessions = self.sessions
+        while timers and timers[0][2].sid not in sessions:
             heapq.heappop(timers)
         return timers[0][0] if timers else None
 
@@ -129,6 +130,7 @@ class Engine:
         """Drop every session without a CLOSE packet, so that clients come back later."""
         for session in list(self.sessions.values()):
             session.close(reason, notify=False)
+        self.sessions.clear()  # with the closed ones still holding packets for their clients
 
     def _schedule(self, session: EngineSession, deadline: float) -> None:
         heapq.heappush(self._timers, (deadline, next(self._sequence), session))

@@ -9,7 +9,9 @@ States and transitions (``transport`` / ``upgrade``)::
 
 Invariants: at most one polling GET is pending; while upgrading, a pending GET is answered with a
 NOOP and never with queued packets (they wait for the WebSocket); heartbeats start after the
-handshake; ``EngineListener.on_engine_close`` is called exactly once.
+handshake; ``EngineListener.on_engine_close`` is called exactly once. A closed polling session
+with packets left for its client (the CLOSE packet, say) stays findable until a GET takes them,
+or for one ping interval and timeout at most.
 
 Nothing here reads a clock or touches a socket: callers pass ``now`` (seconds, monotonic).
 """
@@ -98,6 +100,9 @@ class EngineSession:
         self._ping_due: float | None = None
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
+        self._drain_deadline: float | None = None
+        self._clock = 0.0
+        """The latest ``now`` the caller passed in."""
 
     def __repr__(self) -> str:
         return f"<EngineSession {self.sid} {self.transport}{' closed' if self.closed else ''}>"
@@ -140,21 +145,35 @@ class EngineSession:
         With ``notify`` the client is sent a CLOSE packet and will not reconnect; without it the
         transport is just dropped, which official clients answer by reconnecting.
         """
+        self._close(reason, engineio.CLOSE if notify else None, drain=notify)
+
+    def _close(self, reason: str, last: Packet | None, *, drain: bool) -> None:
+        """Close, ending with ``last`` (CLOSE, NOOP or nothing) on the transport.
+
+        With ``drain``, a polling client with no GET pending gets ``last`` on its next GET.
+        """
         if self.closed:
             return
         self.closed = True
-        self._engine._forget(self)
         if self._probe is not None:
             self._probe.close()
             self._probe = None
         if self._websocket is not None:
-            if notify:
+            if last is engineio.CLOSE:
                 self._websocket.write([engineio.encode_frame(engineio.CLOSE)])
             self._websocket.close()
-        elif notify:
+        elif last is engineio.CLOSE:
             self._outbox.append(engineio.CLOSE)
         else:
-            self._outbox.clear()
+            self._outbox = [] if last is None else [last]
+        if drain and self._websocket is None and self._outbox:
+            # Findable until a GET takes the last packets (see take_poll_body), or this deadline.
+            self._drain_deadline = (
+                self._clock + self._engine.ping_interval + self._engine.ping_timeout
+            )
+            self._engine._schedule(self, self._drain_deadline)
+        else:
+            self._engine._forget(self)
         if self._wake_poll is not None:
             self._wake_poll()
         self._engine.listener.on_engine_close(self, reason)
@@ -167,7 +186,7 @@ class EngineSession:
         ``wake`` is called (maybe many times) when :meth:`take_poll_body` may have something.
         The caller must call :meth:`end_poll` once the GET is answered.
         """
-        if self.closed or self.transport != "polling":
+        if (self.closed and not self._outbox) or self.transport != "polling":
             return "Bad request: the session is not polling"
         if self._wake_poll is not None:
             log.warning("Closing session %s: a second concurrent polling GET", self.sid)
@@ -190,6 +209,8 @@ class EngineSession:
         limit = self._engine.max_poll_packets
         batch, self._outbox = self._outbox[:limit], self._outbox[limit:]
         self._outbox_bytes = sum(len(p.data) + 1 for p in self._outbox)
+        if self.closed and not self._outbox:
+            self._engine._forget(self)
         return engineio.encode_payload(batch)
 
     def end_poll(self) -> None:
@@ -203,6 +224,7 @@ class EngineSession:
 
     def receive_payload(self, body: bytes, now: float) -> str | None:
         """Handle a polling POST body; returns an error message for an HTTP 400, else ``None``."""
+        self._clock = now
         if self.closed or self.transport != "polling":
             return "Bad request: the session is not polling"
         try:
@@ -218,13 +240,14 @@ class EngineSession:
 
     def _protocol_error(self, exc: ProtocolError) -> str:
         log.warning("Closing session %s: %s", self.sid, exc)
-        self.close("parse error")
+        self._close("parse error", engineio.CLOSE, drain=False)
         return f"Bad request: {exc}"
 
     # -- websocket --------------------------------------------------------------------------
 
     def attach_probe(self, websocket: Transport, now: float) -> str | None:
         """A WebSocket came with this session's sid to upgrade it; returns a refusal or ``None``."""
+        self._clock = now
         if self.closed or self.transport != "polling" or self._probe is not None:
             return "Bad request: the session cannot be upgraded"
         self._probe = websocket
@@ -234,6 +257,7 @@ class EngineSession:
 
     def receive_frame(self, websocket: Transport, frame: str | bytes, now: float) -> None:
         """Handle one WebSocket frame from ``websocket`` (the session's or its upgrade probe)."""
+        self._clock = now
         if self.closed:
             return
         if websocket is self._probe:
@@ -302,16 +326,16 @@ class EngineSession:
             self._pong_deadline = None
             self._schedule_ping(now)
         elif kind is PacketType.CLOSE:
-            self.close("transport close", notify=False)
-            if self._wake_poll is not None:
-                # Like Node's engine.io: end the client's pending GET cleanly with a NOOP.
-                self._outbox.append(engineio.NOOP)
-                self._wake_poll()
+            # Like Node's engine.io: a pending (or, racing with this POST, the next) GET gets a
+            # NOOP that ends it cleanly.
+            polling = self._websocket is None
+            self._close("transport close", engineio.NOOP if polling else None, drain=True)
         elif kind is PacketType.OPEN or kind is PacketType.UPGRADE:
             self._protocol_error(ProtocolError(f"unexpected {kind.name} packet from a client"))
         # PING and NOOP from a client need no answer in v4.
 
     def _opened(self, open_packet: Packet, now: float) -> None:
+        self._clock = now
         if self._websocket is not None:
             self._websocket.write([engineio.encode_frame(open_packet)])
         else:
@@ -324,7 +348,11 @@ class EngineSession:
 
     def _on_timer(self, now: float) -> None:
         """Run whatever is due at ``now``: a ping, a ping timeout or an upgrade timeout."""
+        self._clock = now
         if self.closed:
+            if self._drain_deadline is not None and now >= self._drain_deadline:
+                self._outbox.clear()
+                self._engine._forget(self)
             return
         if self._pong_deadline is not None and now >= self._pong_deadline:
             self.close("ping timeout", notify=False)
