@@ -1,0 +1,224 @@
+"""A jupyter_rt server on the Redis adapter, driven by its clients, for the cluster tests.
+
+``python -m tests.adapters.cluster_app --port N --redis URL --name A [--prefix P]`` prints
+``READY`` once it listens and its Redis subscriptions are active. ``cluster_server.cjs`` is the
+same program for Node ``socket.io`` with ``@socket.io/redis-adapter``: both answer the events
+below (on ``/`` and ``/chat``), so a test can drive either kind.
+
+Every event acks its result. ``rooms``/``except`` select sockets as ``io.to(rooms).except_(...)``.
+
+    whoami                                  {"id", "server"}
+    join rooms / leave rooms                the socket's rooms afterwards (sorted)
+    emit-to {rooms, except, event, args, from_socket}
+                                            broadcast (from_socket: socket.broadcast...)
+    fetch {rooms, except}                   [{"id", "rooms", "data"}] sorted by id, or {"error"}
+    sockets-join / sockets-leave {rooms, except, target}
+    disconnect-sockets {rooms, except, close}
+    call {rooms, except, event, args, timeout}   {"responses": [...]} or {"error"}
+    server-side-emit {event, args}          ``nsp.server_side_emit``
+    server-side-call {event, args}          {"responses": [...]} or {"error"}
+    all-rooms                               sorted room names of the cluster
+    set-data {...}                          merged into ``socket.data``
+    remote-emit {id, event, args}           through the RemoteSocket ``fetch_sockets`` returns
+    remote-join {id, room}                  same
+    server-side-log                         what server-side handlers received here
+
+Server-side handlers: ``note *args`` (recorded), ``ping`` (answers ``"pong:<name>"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import tornado.web
+
+import jupyter_rt.tornado
+from jupyter_rt.adapters.redis import RedisAdapter
+from jupyter_rt.server import Server, Socket
+
+NAME = "?"
+SERVER_SIDE: list[Any] = []
+
+
+def _error(exc: BaseException) -> dict[str, str]:
+    return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def _select(nsp: Any, spec: dict[str, Any]) -> Any:
+    op = nsp.to(spec.get("rooms") or [])
+    if spec.get("except"):
+        op = op.except_(spec["except"])
+    return op
+
+
+def attach(io: Server, nsp: Any, socket: Socket) -> None:
+    @socket.on("whoami")
+    def whoami() -> Any:
+        return {"id": socket.id, "server": NAME}
+
+    @socket.on("join")
+    def join(rooms: Any) -> Any:
+        socket.join(rooms)
+        return sorted(socket.rooms)
+
+    @socket.on("leave")
+    def leave(rooms: Any) -> Any:
+        socket.leave(rooms)
+        return sorted(socket.rooms)
+
+    @socket.on("emit-to")
+    def emit_to(spec: dict[str, Any]) -> Any:
+        if spec.get("from_socket"):
+            op = socket.broadcast
+            if spec.get("rooms"):
+                op = op.to(spec["rooms"])
+            if spec.get("except"):
+                op = op.except_(spec["except"])
+        else:
+            op = _select(nsp, spec)
+        op.emit(spec["event"], *spec.get("args", []))
+        return "ok"
+
+    @socket.on("fetch")
+    async def fetch(spec: dict[str, Any]) -> Any:
+        try:
+            sockets = await _select(nsp, spec).fetch_sockets()
+        except Exception as exc:
+            return _error(exc)
+        return sorted(
+            ({"id": s.id, "rooms": sorted(s.rooms), "data": s.data} for s in sockets),
+            key=lambda s: s["id"],
+        )
+
+    @socket.on("sockets-join")
+    def sockets_join(spec: dict[str, Any]) -> Any:
+        _select(nsp, spec).sockets_join(spec["target"])
+        return "ok"
+
+    @socket.on("sockets-leave")
+    def sockets_leave(spec: dict[str, Any]) -> Any:
+        _select(nsp, spec).sockets_leave(spec["target"])
+        return "ok"
+
+    @socket.on("disconnect-sockets")
+    def disconnect_sockets(spec: dict[str, Any]) -> Any:
+        _select(nsp, spec).disconnect_sockets(bool(spec.get("close")))
+        return "ok"
+
+    @socket.on("call")
+    async def call(spec: dict[str, Any]) -> Any:
+        try:
+            responses = await _select(nsp, spec).call(
+                spec["event"], *spec.get("args", []), timeout=spec.get("timeout", 2)
+            )
+        except Exception as exc:
+            return _error(exc)
+        return {"responses": responses}
+
+    @socket.on("server-side-emit")
+    def server_side_emit(spec: dict[str, Any]) -> Any:
+        nsp.server_side_emit(spec["event"], *spec.get("args", []))
+        return "ok"
+
+    @socket.on("server-side-call")
+    async def server_side_call(spec: dict[str, Any]) -> Any:
+        try:
+            responses = await nsp.adapter.server_side_emit_with_ack(
+                [spec["event"], *spec.get("args", [])], spec.get("timeout")
+            )
+        except Exception as exc:
+            return _error(exc)
+        return {"responses": sorted(responses, key=repr)}
+
+    @socket.on("all-rooms")
+    async def all_rooms() -> Any:
+        try:
+            return sorted(await nsp.adapter.all_rooms())
+        except Exception as exc:
+            return _error(exc)
+
+    @socket.on("set-data")
+    def set_data(data: dict[str, Any]) -> Any:
+        socket.data.update(data)
+        return "ok"
+
+    async def remote(sid: str) -> Any:
+        for handle in await nsp.in_(sid).fetch_sockets():
+            if handle.id == sid:
+                return handle
+        return None
+
+    @socket.on("remote-emit")
+    async def remote_emit(spec: dict[str, Any]) -> Any:
+        handle = await remote(spec["id"])
+        if handle is None:
+            return "missing"
+        handle.emit(spec["event"], *spec.get("args", []))
+        return type(handle).__name__
+
+    @socket.on("remote-join")
+    async def remote_join(spec: dict[str, Any]) -> Any:
+        handle = await remote(spec["id"])
+        if handle is None:
+            return "missing"
+        handle.join(spec["room"])
+        return type(handle).__name__
+
+    @socket.on("server-side-log")
+    def server_side_log() -> Any:
+        return list(SERVER_SIDE)
+
+
+def build(redis_url: str, prefix: str, request_timeout: float) -> Server:
+    io = Server(adapter=RedisAdapter.factory(redis_url, prefix, request_timeout))
+    for name in ("/", "/chat"):
+        nsp = io.of(name)
+
+        def on_connection(socket: Socket, nsp: Any = nsp) -> None:
+            attach(io, nsp, socket)
+
+        nsp.on("connection", on_connection)
+
+        def note(*args: Any, nsp: Any = nsp) -> None:
+            SERVER_SIDE.append([nsp.name, *args])
+
+        def ping(*args: Any) -> str:
+            return f"pong:{NAME}"
+
+        nsp.on("note", note)
+        nsp.on("ping", ping)
+    return io
+
+
+async def main(argv: list[str] | None = None) -> None:
+    global NAME
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--name", default="py")
+    parser.add_argument("--prefix", default="socket.io")
+    parser.add_argument("--request-timeout", type=float, default=2.0)
+    opts = parser.parse_args(argv)
+    NAME = opts.name
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s"
+    )
+    io = build(opts.redis, opts.prefix, opts.request_timeout)
+    app = tornado.web.Application()
+    jupyter_rt.tornado.mount(app, io)
+    app.listen(opts.port, address="127.0.0.1")
+    for nsp in (io.of("/"), io.of("/chat")):
+        await nsp.adapter.ready(timeout=10)  # type: ignore[attr-defined]
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
