@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.adapters.support import ClusterServer, Peer, unique_prefix
-from tests.helpers import Process, RedisServer, require_binary
+from tests.helpers import Process, RedisServer, require_binary, require_node_packages
 
 
 @pytest.fixture
@@ -30,24 +30,29 @@ def own_redis() -> Iterator[RedisServer]:
 def start_servers(
     spawn: Callable[..., Process], redis_server: RedisServer, prefix: str
 ) -> Callable[..., Any]:
-    """``await start_servers("A", "B", kind="python")``: cluster servers sharing Redis, READY."""
+    """``await start_servers("A", "B", kinds=("python", "node"))``: cluster servers sharing
+    Redis (one kind for all with ``kind=``), once READY."""
 
     async def start(
         *names: str,
         kind: str = "python",
+        kinds: tuple[str, ...] | None = None,
         redis_url: str | None = None,
         request_timeout: float = 2.0,
     ) -> list[ClusterServer]:
+        kinds = kinds or (kind,) * len(names)
+        if "node" in kinds:
+            require_node_packages("socket.io", "@socket.io/redis-adapter", "redis")
         servers = [
             ClusterServer(
                 spawn,
                 redis_url or redis_server.url,
                 name,
                 prefix=prefix,
-                kind=kind,
+                kind=server_kind,
                 request_timeout=request_timeout,
             )
-            for name in names
+            for name, server_kind in zip(names, kinds, strict=True)
         ]
         await asyncio.gather(*(s.ready() for s in servers))
         return servers
