@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from jupyter_rt.errors import LimitExceeded
+from jupyter_rt.errors import LimitExceeded, NotConnected
 from jupyter_rt.protocol.socketio import RESERVED_EVENTS
 
 log = logging.getLogger("jupyter_rt")
@@ -128,6 +128,9 @@ async def _finish(
 ) -> None:
     try:
         result = await awaitable
+    except NotConnected as exc:
+        log.info("%s %r stopped: %s", what.capitalize(), handler, exc)
+        return
     except Exception:
         log.exception("Error in %s %r", what, handler)
         return

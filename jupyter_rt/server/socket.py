@@ -173,6 +173,7 @@ class Socket:
         "_acks",
         "_any",
         "_client",
+        "_deferred_close",
         "_handlers",
         "_pending_handlers",
         "_queue",
@@ -203,6 +204,7 @@ class Socket:
         self._acks: dict[int, Callable[[list[Any]], None]] = {}
         self._queue: list[Packet] | None = None
         self._pending_handlers = 0
+        self._deferred_close: tuple[str, list[Callable[..., Any]]] | None = None
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -387,24 +389,37 @@ class Socket:
         self._on_close("server namespace disconnect")
 
     def _on_close(self, reason: str) -> None:
-        """Leave everything and run the disconnect handlers."""
+        """Leave everything and run the disconnect handlers.
+
+        While connection handlers still run, the events that came before the disconnect and
+        then the disconnect handlers are delivered once they return, so that handlers they
+        register late still see everything.
+        """
         if not self.connected:
             return
         tasks = self.server._tasks
-        for handler in self._handlers.get("disconnecting", ()):
+        disconnecting = list(self._handlers.get("disconnecting", ()))
+        for handler in disconnecting:
             call_handler(tasks, handler, (reason,), what="disconnecting handler")
         self.nsp.adapter.delete_all(self.id)
         self.connected = False
-        self._queue = None
         self._client._remove(self)
         acks = self._acks
         self._acks = {}
         for ack in acks.values():
             if isinstance(ack, _CallAck):
                 ack.fail(NotConnected(f"socket {self.id} disconnected ({reason})"))
+        if self._pending_handlers:
+            self._deferred_close = (reason, disconnecting)
+        else:
+            self._queue = None
+            self._run_disconnect_handlers(reason)
+        self.nsp._remove(self)
+
+    def _run_disconnect_handlers(self, reason: str) -> None:
+        tasks = self.server._tasks
         for handler in self._handlers.get("disconnect", ()):
             call_handler(tasks, handler, (reason,), what="disconnect handler")
-        self.nsp._remove(self)
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -436,6 +451,8 @@ class Socket:
         except ConnectionRefused as exc:
             log.info("Connection handler refused socket %s: %s", self.id, exc.message)
             self.disconnect()
+        except NotConnected as exc:
+            log.info("Socket %s left during its connection handler: %s", self.id, exc)
         except Exception:
             log.exception("Error in connection handler %r", handler)
         finally:
@@ -448,9 +465,17 @@ class Socket:
         self._queue = None
         if queue:
             for packet in queue:
-                if not self.connected:
-                    return
                 self._dispatch(packet)
+        deferred = self._deferred_close
+        if deferred is not None:
+            self._deferred_close = None
+            reason, done = deferred
+            for handler in list(self._handlers.get("disconnecting", ())):
+                if handler not in done:
+                    call_handler(
+                        self.server._tasks, handler, (reason,), what="disconnecting handler"
+                    )
+            self._run_disconnect_handlers(reason)
 
     def _deliver_ready(self) -> None:
         """While connection handlers run: deliver queued events that now have a handler."""

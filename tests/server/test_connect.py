@@ -141,6 +141,38 @@ async def test_event_with_registered_handler_is_not_held_by_a_slow_connection_ha
     assert got == [("ping", 1), ("late", 1), ("ping", 2)]
 
 
+async def test_client_leaving_during_async_connection_handler_still_reaches_late_handlers(
+    io: Server, client: Any
+) -> None:
+    got: list[Any] = []
+    gate = asyncio.Event()
+
+    @io.on("connection")
+    async def on_connection(socket: Socket) -> None:
+        socket.on("disconnecting", lambda reason: got.append(("early-disconnecting", reason)))
+        await gate.wait()
+        socket.on("record", lambda *args: got.append(("record", *args)))
+        socket.on("disconnecting", lambda reason: got.append(("disconnecting", reason)))
+        socket.on("disconnect", lambda reason: got.append(("disconnect", reason)))
+
+    session = client()
+    session.connect()
+    await settle()  # the handler waits at the gate
+    session.receive('2["record",1]', '21["record",2]', "1")
+    await settle()
+    assert got == [("early-disconnecting", "client namespace disconnect")]
+    assert io.sockets.sockets == {} and io.rooms == {"": []}
+    gate.set()
+    await settle()
+    assert got[1:] == [
+        ("record", 1),
+        ("record", 2),
+        ("disconnecting", "client namespace disconnect"),
+        ("disconnect", "client namespace disconnect"),
+    ]
+    assert session.texts()[1:] == []  # no ack for a socket that left
+
+
 async def test_events_sent_before_async_middleware_finishes_are_kept(
     io: Server, client: Any
 ) -> None:
