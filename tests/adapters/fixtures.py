@@ -1,0 +1,76 @@
+"""Fixtures for the Redis tests (used by ``conftest.py`` here and ``tests/test_emitter.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.adapters.support import ClusterServer, Peer, unique_prefix
+from tests.helpers import Process, RedisServer, require_binary, require_node_packages
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique_prefix()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server for this test alone (tests that stop and restart it)."""
+    server = RedisServer(require_binary("redis-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_servers(
+    spawn: Callable[..., Process], redis_server: RedisServer, prefix: str
+) -> Callable[..., Any]:
+    """``await start_servers("A", "B", kinds=("python", "node"))``: cluster servers sharing
+    Redis (one kind for all with ``kind=``), once READY."""
+
+    async def start(
+        *names: str,
+        kind: str = "python",
+        kinds: tuple[str, ...] | None = None,
+        redis_url: str | None = None,
+        request_timeout: float = 2.0,
+    ) -> list[ClusterServer]:
+        kinds = kinds or (kind,) * len(names)
+        if "node" in kinds:
+            require_node_packages("socket.io", "@socket.io/redis-adapter", "redis")
+        servers = [
+            ClusterServer(
+                spawn,
+                redis_url or redis_server.url,
+                name,
+                prefix=prefix,
+                kind=server_kind,
+                request_timeout=request_timeout,
+            )
+            for name, server_kind in zip(names, kinds, strict=True)
+        ]
+        await asyncio.gather(*(s.ready() for s in servers))
+        return servers
+
+    return start
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[Callable[..., Any]]:
+    """``await peers(server, "/", "/chat")``: a connected client, closed at teardown."""
+    made: list[Peer] = []
+
+    async def make(server: ClusterServer, *namespaces: str, label: str | None = None) -> Peer:
+        peer = Peer(server, label)
+        made.append(peer)
+        return await peer.connect(*namespaces)
+
+    yield make
+    for peer in made:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(peer.close(), 5)
