@@ -171,6 +171,16 @@ class EngineIOHandler(websocket.WebSocketHandler):
         set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
         if set_max_body_size is not None:
             set_max_body_size(2 * self.engine.max_payload + 65536)
+        declared = self.request.headers.get("Content-Length", "")
+        if (
+            self.request.method == "POST"
+            and declared.isdigit()
+            and int(declared) > self.engine.max_payload
+        ):
+            # Answered (413, session closed) before the body is read; post() is not called.
+            self._body_too_large = True
+            self._answer_post()
+            return None
         return super().prepare()
 
     def data_received(self, chunk: bytes) -> None:
@@ -224,6 +234,9 @@ class EngineIOHandler(websocket.WebSocketHandler):
         self.finish(body)
 
     async def post(self, *args: Any, **kwargs: Any) -> None:
+        self._answer_post()
+
+    def _answer_post(self) -> None:
         query = self._query()
         refusal = self.engine.check_request(query)
         if refusal is not None or query.get("transport") != "polling" or "sid" not in query:
