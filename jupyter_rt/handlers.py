@@ -42,10 +42,6 @@ class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
     async def post(self, *args: Any, **kwargs: Any) -> None:
         await super().post(*args, **kwargs)
 
-    @property
-    def ping_interval(self) -> float:
-        return 0  # Engine.IO has its own heartbeat; no per-connection WebSocket pings.
-
     def session_credential(self) -> str | None:
         if self.token_authenticated:
             token = self.identity_provider.get_token(self) or ""

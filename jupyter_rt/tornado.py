@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
-from tornado import web, websocket
+from tornado import iostream, web
 
 from jupyter_rt.engine import Engine, EngineListener, EngineSession, Handshake, Refusal
+from jupyter_rt.errors import ProtocolError
+from jupyter_rt.protocol import websocket
 
 if TYPE_CHECKING:
     from jupyter_rt.server import Server
@@ -35,6 +39,13 @@ class EngineDriver:
         self.engine = engine
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` as a task the driver keeps until it ends."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def now(self) -> float:
         """The engine's clock: the running loop's monotonic time."""
@@ -64,36 +75,176 @@ class EngineDriver:
             self._timer = None
 
 
-class _WebSocketTransport:
-    """The engine's view of one WebSocket connection."""
+def _wire_bytes(frames: Sequence[str | bytes]) -> bytes:
+    """The WebSocket bytes of ``frames``: built once per broadcast, as the engine hands every
+    recipient the same ``frames`` object (kept here, so its id cannot be reused meanwhile)."""
+    global _last_frames, _last_wire
+    if frames is not _last_frames:
+        _last_wire = b"".join(
+            websocket.binary_frame(f) if isinstance(f, bytes) else websocket.text_frame(f)
+            for f in frames
+        )
+        _last_frames = frames
+    return _last_wire
 
-    __slots__ = ("_handler",)
 
-    def __init__(self, handler: EngineIOHandler) -> None:
-        self._handler = handler
+_last_frames: Sequence[str | bytes] = ()
+_last_wire = b""
+
+
+class _WebSocketConnection:
+    """One upgraded WebSocket, read and written without Tornado: the engine's ``Transport``.
+
+    Bytes go through :class:`jupyter_rt.protocol.websocket.FrameReader`; messages go to the
+    session. Subclasses move the bytes: a plain socket through an asyncio transport, anything
+    else (TLS) through the Tornado stream.
+    """
+
+    def __init__(self, driver: EngineDriver) -> None:
+        self.driver = driver
+        self.session: EngineSession | None = None
+        self._reader = websocket.FrameReader(max_message=driver.engine.max_payload)
+        self._closing = False
+
+    # -- Transport -----------------------------------------------------------------------------
 
     def write(self, frames: Sequence[str | bytes]) -> None:
-        connection = self._handler.ws_connection
-        if connection is None:
-            return
-        for frame in frames:
-            try:
-                connection.write_message(frame, binary=isinstance(frame, bytes))
-            except websocket.WebSocketClosedError:
-                return
+        if not self._closing:
+            self._send(_wire_bytes(frames))
 
     @property
     def buffered_amount(self) -> int:
-        connection = self._handler.ws_connection
-        stream = getattr(connection, "stream", None)
-        return int(getattr(stream, "_write_buffer_size", 0))
+        raise NotImplementedError
 
     def close(self) -> None:
-        self._handler.close()
+        self._close_with(websocket.CloseCode.NORMAL)
+
+    # -- bytes in ------------------------------------------------------------------------------
+
+    def received(self, data: bytes) -> None:
+        """Feed bytes read from the peer."""
+        if self._closing:
+            return
+        try:
+            events = self._reader.feed(data)
+        except websocket.FrameError as exc:
+            sid = self.session.sid if self.session else "-"
+            log.warning("Closing WebSocket of session %s: %s", sid, exc)
+            self._close_with(exc.close_code)
+            self._lost()
+            return
+        now = self.driver.now()
+        for event in events:
+            if isinstance(event, websocket.Message):
+                if self.session is not None:
+                    self.session.receive_frame(self, event.data, now)
+            elif isinstance(event, websocket.Ping):
+                self._send(websocket.pong_frame(event.payload))
+            else:
+                self._close_with(websocket.CloseCode.NORMAL)
+                self._lost()
+                return
+        self.driver.reschedule()
+
+    def _close_with(self, code: int) -> None:
+        if not self._closing:
+            self._closing = True
+            self._send(websocket.close_frame(code))
+            self._shutdown()
+
+    def _lost(self) -> None:
+        """The connection is gone: tell the session once."""
+        self._closing = True
+        session, self.session = self.session, None
+        if session is not None:
+            session.websocket_closed(self)
+
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _shutdown(self) -> None:
+        raise NotImplementedError
+
+
+class _SocketConnection(_WebSocketConnection, asyncio.Protocol):
+    """A WebSocket on a plain TCP socket, served by an asyncio transport (the fast path)."""
+
+    def __init__(self, driver: EngineDriver) -> None:
+        super().__init__(driver)
+        self._transport: asyncio.Transport | None = None
+        self._early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self._early:
+            transport.write(b"".join(self._early))
+            self._early.clear()
+        if self._closing:
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._lost()
+
+    @property
+    def buffered_amount(self) -> int:
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def _send(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None:
+            transport.write(data)
+        else:
+            self._early.append(data)
+
+    def _shutdown(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class _StreamConnection(_WebSocketConnection):
+    """A WebSocket on a Tornado stream (used for TLS, where the socket cannot be taken over)."""
+
+    def __init__(self, driver: EngineDriver, stream: iostream.IOStream) -> None:
+        super().__init__(driver)
+        self._stream = stream
+
+    async def run(self, leftover: bytes) -> None:
+        """Read until the peer or the server closes the connection."""
+        if leftover:
+            self.received(leftover)
+        try:
+            while not self._closing:
+                self.received(await self._stream.read_bytes(65536, partial=True))
+        except iostream.StreamClosedError:
+            pass
+        finally:
+            self._lost()
+
+    @property
+    def buffered_amount(self) -> int:
+        return int(getattr(self._stream, "_write_buffer_size", 0))
+
+    def _send(self, data: bytes) -> None:
+        if not self._stream.closed():
+            self._stream.write(data).add_done_callback(_ignore_closed)
+
+    def _shutdown(self) -> None:
+        asyncio.get_running_loop().call_soon(self._stream.close)
+
+
+def _ignore_closed(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # consumed: a write to a closed stream needs no report
 
 
 @web.stream_request_body
-class EngineIOHandler(websocket.WebSocketHandler):
+class EngineIOHandler(web.RequestHandler):
     """Serves one Engine.IO endpoint: polling GET and POST, and WebSocket upgrades.
 
     Hosts override :meth:`session_credential` and :meth:`session_user` to bind sessions to
@@ -106,8 +257,6 @@ class EngineIOHandler(websocket.WebSocketHandler):
         self.driver = driver
         self._body = bytearray()
         self._body_too_large = False
-        self._session: EngineSession | None = None
-        self._transport: _WebSocketTransport | None = None
         self._polling: tuple[EngineSession, asyncio.Event] | None = None
 
     # -- hooks for hosts ----------------------------------------------------------------------
@@ -125,10 +274,6 @@ class EngineIOHandler(websocket.WebSocketHandler):
     @property
     def engine(self) -> Engine:
         return self.driver.engine
-
-    @property
-    def max_message_size(self) -> int:
-        return self.engine.max_payload
 
     def _query(self) -> dict[str, str]:
         return {k: v[0].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
@@ -196,9 +341,7 @@ class EngineIOHandler(websocket.WebSocketHandler):
             self._refuse(refusal)
             return
         if query["transport"] == "websocket":
-            if "sid" in query and self._find_session(query) is None:
-                return
-            await super().get(*args, **kwargs)
+            await self._upgrade(query)
             return
         if "sid" not in query:
             session = self.engine.open(
@@ -271,46 +414,93 @@ class EngineIOHandler(websocket.WebSocketHandler):
             (session, wakeup), self._polling = self._polling, None
             session.abort_poll()
             wakeup.set()
-        super().on_connection_close()
 
     # -- websocket ----------------------------------------------------------------------------
 
-    def get_compression_options(self) -> dict[str, Any] | None:
-        return None  # permessage-deflate costs ~200 KiB per connection; off by default.
+    def check_origin(self, origin: str) -> bool:
+        """Whether a WebSocket from a page at ``origin`` may connect; by default same host only.
 
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        self.set_nodelay(True)
-        query = self._query()
-        transport = self._transport = _WebSocketTransport(self)
-        now = self.driver.now()
-        if "sid" in query:
-            session = self.engine.sessions.get(query["sid"])
-            error = (
-                "Session ID unknown" if session is None else session.attach_probe(transport, now)
-            )
-            if session is None or error is not None:
-                self.close()
-                return
+        Loosening this lets any web page a user visits open sessions with their cookies.
+        """
+        return urlparse(origin).netloc.lower() == self.request.headers.get("Host", "").lower()
+
+    async def _upgrade(self, query: Mapping[str, str]) -> None:
+        """Complete the WebSocket handshake, then serve the socket without Tornado."""
+        session = None
+        if "sid" in query and (session := self._find_session(query)) is None:
+            return
+        headers = self.request.headers
+        connection_tokens = {t.strip().lower() for t in headers.get("Connection", "").split(",")}
+        if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection_tokens:
+            self._refuse(Refusal(400, 'Can "Upgrade" only to "WebSocket".'))
+            return
+        if headers.get("Sec-WebSocket-Version") != "13":
+            self.set_header("Sec-WebSocket-Version", "13")
+            self._refuse(Refusal(426, "Unsupported WebSocket version"))
+            return
+        try:
+            accept = websocket.accept_key(headers.get("Sec-WebSocket-Key", ""))
+        except ProtocolError as exc:
+            self._refuse(Refusal(400, str(exc)))
+            return
+        origin = headers.get("Origin") or headers.get("Sec-WebSocket-Origin")
+        if origin is not None and not self.check_origin(origin):
+            log.warning("Refused a WebSocket from origin %s", origin)
+            self._refuse(Refusal(403, "Cross origin websockets not allowed"))
+            return
+        self.clear_header("Content-Type")
+        self.set_status(101)
+        self.set_header("Upgrade", "websocket")
+        self.set_header("Connection", "Upgrade")
+        self.set_header("Sec-WebSocket-Accept", accept)
+        flushed = self.finish()
+        stream = self.detach()
+        try:
+            await flushed
+        except iostream.StreamClosedError:
+            return
+        self._serve_websocket(stream, query, session)
+
+    def _serve_websocket(
+        self, stream: iostream.IOStream, query: Mapping[str, str], session: EngineSession | None
+    ) -> None:
+        leftover = bytes(stream._read_buffer[: stream._read_buffer_size])
+        connection: _WebSocketConnection
+        if type(stream) is iostream.IOStream:
+            connection = _SocketConnection(self.driver)
         else:
+            connection = _StreamConnection(self.driver, stream)
+        now = self.driver.now()
+        if session is None:
             session = self.engine.open(
                 self._handshake(query),
                 now=now,
                 credential=self.session_credential(),
-                websocket=transport,
+                websocket=connection,
             )
-        self._session = session
+        elif session.attach_probe(connection, now) is not None:
+            stream.close()
+            return
+        connection.session = session
         self.driver.reschedule()
+        if isinstance(connection, _SocketConnection):
+            sock = stream.socket
+            stream.io_loop.remove_handler(sock)
+            self.driver.spawn(_adopt(sock, connection, leftover))
+        else:
+            self.driver.spawn(connection.run(leftover))
 
-    def on_message(self, message: str | bytes) -> None:
-        session, transport = self._session, self._transport
-        if session is not None and transport is not None:
-            session.receive_frame(transport, message, self.driver.now())
-            self.driver.reschedule()
 
-    def on_close(self) -> None:
-        session, transport = self._session, self._transport
-        if session is not None and transport is not None:
-            session.websocket_closed(transport)
+async def _adopt(sock: socket.socket, connection: _SocketConnection, leftover: bytes) -> None:
+    """Move ``sock`` from Tornado to an asyncio transport served by ``connection``."""
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.connect_accepted_socket(lambda: connection, sock)
+    except OSError:
+        connection._lost()
+        return
+    if leftover:
+        connection.received(leftover)
 
 
 def mount_engine(
