@@ -82,6 +82,7 @@ class Server:
         self._parents: list[ParentNamespace] = []
         self._clients: dict[str, Client] = {}
         self._tasks = TaskGroup()
+        self._closed = False
         self.sockets = self.of("/")
         """The main namespace ``/`` (Node's ``io.sockets``)."""
 
@@ -231,7 +232,9 @@ class Server:
 
     async def close(self) -> None:
         """Disconnect everyone (reason ``"server shutting down"``) without telling the clients
-        not to come back: they reconnect to the next server that listens."""
+        not to come back: they reconnect to the next server that listens. Sessions opened
+        afterwards are dropped at once."""
+        self._closed = True
         for client in list(self._clients.values()):
             client.close("server shutting down", notify=False)
         for nsp in list(self._nsps.values()):
@@ -241,6 +244,9 @@ class Server:
 
     def on_engine_open(self, session: EngineSessionLike) -> None:
         """A new Engine.IO session: wait for its namespace CONNECTs."""
+        if self._closed:
+            session.close("server shutting down", notify=False)
+            return
         self._clients[session.sid] = Client(self, session)
 
     def on_engine_message(self, session: EngineSessionLike, data: str | bytes) -> None:

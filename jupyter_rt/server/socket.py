@@ -301,16 +301,18 @@ class Socket:
         check_event(event)
         if not self.connected:
             return SENT
-        ack_id = None
-        if callback is not None:
-            ack_id = self.nsp._next_ack_id()
-            tasks = self.server._tasks
+        if callback is None:
+            self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args]))
+            return SENT
+        ack_id = self.nsp._next_ack_id()
+        frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
+        tasks = self.server._tasks
 
-            def on_ack(args: list[Any]) -> None:
-                call_handler(tasks, callback, args, what="ack callback")
+        def on_ack(args: list[Any]) -> None:
+            call_handler(tasks, callback, args, what="ack callback")
 
-            self._acks[ack_id] = on_ack
-        self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id))
+        self._acks[ack_id] = on_ack
+        self._session.send(frames)
         return SENT
 
     def send(self, *args: Any) -> Awaitable[None]:
@@ -331,9 +333,10 @@ class Socket:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         ack_id = self.nsp._next_ack_id()
+        frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
         ack = _CallAck(future)
         self._acks[ack_id] = ack
-        self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id))
+        self._session.send(frames)
         timer = None
         if timeout is not None:
             timer = loop.call_later(

@@ -172,3 +172,5 @@ async def test_server_close_disconnects_everyone_so_they_reconnect(io: Server, c
     assert all(s.closed and s.close_reason == "server shutting down" for s in sessions)
     assert all(s.close_notify is False for s in sessions)
     assert [entry[2] for entry in log] == ["server shutting down"] * 4
+    late = client()
+    assert late.closed and late.close_notify is False
