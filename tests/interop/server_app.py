@@ -14,7 +14,7 @@ Namespaces and events:
     ``noop``                  acks with no argument
     ``whoami``                acks ``{id, nsp, auth, query, rooms}``
     ``ask {event, args, timeout}``  ``socket.call(event, *args, timeout)``; acks ``{"reply": ...}``
-                              or ``{"error": "AckTimeout", "elapsed": seconds}``
+                              or ``{"error": "AckTimeout", "elapsed": seconds}``; logs the outcome
     ``join room`` / ``leave room``  acks the socket's rooms afterwards
     ``broadcast {room, event, data, exclude_sender}``  to the room, from the socket
                               (sender excluded) or from the server (sender included); acks
@@ -23,11 +23,18 @@ Namespaces and events:
     ``burst {n, event}``      emits ``event`` n times with ``i`` then acks ``n``
     ``tick i``                stores ``i``;  ``ticks`` acks the stored list
     ``record *args``          appends to the log
+    ``ask-room {room, event, args, timeout}``  ``io.to(room).call(...)``; acks
+                              ``{"replies": [...]}`` or ``{"error": "AckTimeout", ...}``
+    ``make-join {target, room}``  ``io.in_(target).sockets_join(room)``
+    ``members room``          acks the ids of ``io.in_(room).fetch_sockets()``, sorted
+    ``kick-room room``        ``io.in_(room).disconnect_sockets()``
     ``disconnect-me``         the server disconnects the socket (client sees a server disconnect)
     ``drop-transport``        the server drops the transport without a close packet
                               (the client reconnects)
 ``/slow``
     like ``/``, but the connection handler awaits 0.1 s before it registers the handlers
+``/welcome``
+    a sync connection handler that emits ``welcome {id}`` before it returns
 ``/guarded``
     middleware refuses unless ``auth.token == "letmein"``, with message ``not authorized`` and
     data ``{"code": 4001, "hint": "send a token"}``
@@ -48,7 +55,7 @@ from typing import Any
 import tornado.web
 
 import jupyter_rt.tornado
-from jupyter_rt.errors import AckTimeout, ConnectionRefused
+from jupyter_rt.errors import AckTimeout, ConnectionRefused, NotConnected
 from jupyter_rt.server import Server
 
 LOG: list[dict[str, Any]] = []
@@ -133,8 +140,41 @@ def attach_handlers(io: Any, socket: Any) -> None:
                 spec["event"], *spec.get("args", []), timeout=spec.get("timeout", 5)
             )
         except AckTimeout:
-            return {"error": "AckTimeout", "elapsed": time.monotonic() - start}
+            elapsed = time.monotonic() - start
+            _record(socket, "call-result", outcome="AckTimeout", elapsed=elapsed)
+            return {"error": "AckTimeout", "elapsed": elapsed}
+        except NotConnected:
+            elapsed = time.monotonic() - start
+            _record(socket, "call-result", outcome="NotConnected", elapsed=elapsed)
+            return None
+        _record(socket, "call-result", outcome="reply", elapsed=time.monotonic() - start)
         return {"reply": reply}
+
+    @socket.on("ask-room")
+    async def ask_room(spec: dict[str, Any]) -> Any:
+        operator = io.of(_nsp_name(socket)).to(spec["room"])
+        try:
+            replies = await operator.call(
+                spec["event"], *spec.get("args", []), timeout=spec.get("timeout", 5)
+            )
+        except AckTimeout as exc:
+            return {"error": "AckTimeout", "message": str(exc)}
+        return {"replies": _jsonable(replies)}
+
+    @socket.on("make-join")
+    def make_join(spec: dict[str, Any]) -> Any:
+        io.of(_nsp_name(socket)).in_(spec["target"]).sockets_join(spec["room"])
+        return "joined"
+
+    @socket.on("members")
+    async def members(room: str) -> Any:
+        found = await io.of(_nsp_name(socket)).in_(room).fetch_sockets()
+        return sorted(s.id for s in found)
+
+    @socket.on("kick-room")
+    def kick_room(room: str) -> Any:
+        io.of(_nsp_name(socket)).in_(room).disconnect_sockets()
+        return "kicked"
 
     @socket.on("join")
     async def join(room: str) -> Any:
@@ -214,6 +254,14 @@ def build_server(ping_interval: float = 25, ping_timeout: float = 20) -> Any:
     setup(io.of("/custom"))
     setup(io.of("/slow"), delay=0.1)
     setup(io.of(re.compile(r"^/dyn-\d+$")))
+
+    welcome = io.of("/welcome")
+
+    @welcome.on("connection")
+    def on_welcome(socket: Any) -> None:
+        _record(socket, "connect", auth=_jsonable(socket.handshake.auth), query={})
+        socket.emit("welcome", {"id": socket.id})  # sent from inside the connection handler
+        attach_handlers(io, socket)
 
     guarded = io.of("/guarded")
 

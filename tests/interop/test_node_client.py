@@ -72,6 +72,9 @@ def test_binary_both_ways(interop_server: ServerProcess, tag: str, transport: st
     }
     assert r["echoed"][1] == {"length": 100_000, "same": True}
     assert r["echoed"][2] == "text"
+    # Ten attachments (the limit) and a message just under maxPayload go through.
+    assert r["tenEcho"] == [hexbytes(bytes([i, i])) for i in range(10)]
+    assert r["nearLimit"] == 900_000
     assert r["pushAck"] == ["pushed"]
     assert r["bin"] == [
         {"data": hexbytes(bytes(range(256))), "nested": [hexbytes(b"\x00\xff"), "text"]},
@@ -247,3 +250,65 @@ def test_reconnects_after_server_restart(fresh_server: ServerProcess, tag: str) 
     assert len(r["ids"]) == 2 and r["ids"][0] != r["ids"][1]
     assert r["echo"] == ["after restart"]
     assert [c["id"] for c in connects(fresh_server.log(tag))] == [r["ids"][1]]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_server_side_operations_on_other_sockets(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("admin", interop_server.url, tag=tag, transport=transport)
+    ids = r["ids"]
+    # B was put in the room by the server (sockets_join); fetch_sockets sees both members.
+    assert r["members"] == sorted([ids["A"], ids["B"]])
+    # A broadcast with acks collects one reply per member.
+    assert sorted(r["replies"]["replies"]) == ["hi:A", "hi:B"]
+    # A member that never answers makes it time out.
+    assert r["slow"]["error"] == "AckTimeout"
+    # disconnect_sockets on the room: its members see a server disconnect, others carry on.
+    assert r["reasons"]["A"] == r["reasons"]["B"] == ["io server disconnect"]
+    assert r["reasons"]["C"] == r["reasons"]["D"] == []
+    assert r["active"] == {"A": False, "B": False}
+    assert r["membersAfter"] == []
+    assert r["echo"] == ["C still here"]
+    for name in ("A", "B"):
+        log = interop_server.wait_log(f"{tag}-{name}", lambda e: bool(disconnects(e)))
+        assert disconnects(log) == ["server namespace disconnect"]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_pending_call_ends_when_client_leaves(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # The server awaits socket.call(timeout=5); the client leaves after 0.2 s. The call must
+    # end then (NotConnected), not hold the handler until the timeout.
+    r = run_node("call-then-leave", interop_server.url, tag=tag, transport=transport)
+    log = interop_server.wait_log(tag, lambda e: any(x["kind"] == "call-result" for x in e))
+    results = [e for e in log if e["kind"] == "call-result"]
+    assert [e["outcome"] for e in results] == ["NotConnected"]
+    assert results[0]["elapsed"] < 2
+    assert results[0]["id"] == r["id"]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_emit_in_connection_handler_follows_connect_reply(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("welcome", interop_server.url, tag=tag, transport=transport)
+    assert r["payload"] == {"id": r["id"]}
+    incoming = r["incoming"]
+    connect_at = next(i for i, d in enumerate(incoming) if d.startswith("0/welcome,"))
+    welcome_at = next(i for i, d in enumerate(incoming) if d.startswith('2/welcome,["welcome"'))
+    assert connect_at < welcome_at, incoming
+
+
+@pytest.mark.parametrize("transport", BOTH)
+@pytest.mark.parametrize("kind", ["attachments", "size"])
+def test_over_limit_message_closes_only_that_session(
+    interop_server: ServerProcess, tag: str, transport: str, kind: str
+) -> None:
+    # 11 binary attachments (limit 10), or a 1.5 MB message (maxPayload 1 MB).
+    r = run_node("over-limit", interop_server.url, tag=tag, transport=transport, kind=kind)
+    assert r["reason"] in ("transport close", "transport error")
+    assert r["echo"] == ["unaffected"]
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log) in (["parse error"], ["transport close"])

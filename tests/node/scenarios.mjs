@@ -229,6 +229,9 @@ const scenarios = {
       list: [Buffer.from("abc"), "x", new Uint8Array([9, 8, 7])],
     };
     const echoed = plain(await ack(socket, "echo", payload, big, "text"));
+    const ten = [...Array(10).keys()].map((i) => Buffer.from([i, i]));
+    const tenEcho = plain(await ack(socket, "echo", ...ten));
+    const nearLimit = (await ack(socket, "echo", "y".repeat(900_000)))[0].length;
     const pushed = once(socket, "bin");
     const pushAck = await ack(socket, "push-binary");
     const bin = plain(await pushed);
@@ -236,6 +239,8 @@ const scenarios = {
       echoed: [echoed[0], { length: echoed[1].bytes.length / 2, same: echoed[1].bytes === big.toString("hex") }, echoed[2]],
       pushAck,
       bin,
+      tenEcho,
+      nearLimit,
       transport: transportName(socket),
     };
     socket.disconnect();
@@ -432,6 +437,85 @@ const scenarios = {
     }
     await sleep(500);
     return { id, reasons };
+  },
+
+  // Server-side operations on other sockets: sockets_join, fetch_sockets, broadcast with acks,
+  // disconnect_sockets.
+  async admin() {
+    const c = {};
+    for (const n of ["A", "B", "C", "D"]) c[n] = await connect("/", { auth: { tag: `${tag}-${n}` } }, n);
+    const ids = Object.fromEntries(Object.entries(c).map(([n, s]) => [n, s.id]));
+    for (const n of ["A", "B"]) c[n].on("whoareyou", (prefix, cb) => cb(`${prefix}:${n}`));
+    c.D.on("whoareyou", () => {}); // never answers
+    const reasons = { A: [], B: [], C: [], D: [] };
+    for (const n of Object.keys(c)) c[n].on("disconnect", (r) => reasons[n].push(r));
+    await ack(c.A, "join", "team");
+    await ack(c.C, "make-join", { target: c.B.id, room: "team" });
+    await ack(c.C, "make-join", { target: c.D.id, room: "slowteam" });
+    const members = (await ack(c.C, "members", "team"))[0];
+    const replies = (await ack(c.C, "ask-room", { room: "team", event: "whoareyou", args: ["hi"], timeout: 3 }))[0];
+    const slow = (await ack(c.C, "ask-room", { room: "slowteam", event: "whoareyou", args: ["hi"], timeout: 0.5 }))[0];
+    const goneA = once(c.A, "disconnect");
+    const goneB = once(c.B, "disconnect");
+    const kicked = (await ack(c.C, "kick-room", "team"))[0];
+    await Promise.all([goneA, goneB]);
+    const membersAfter = (await ack(c.C, "members", "team"))[0];
+    const echo = await ack(c.C, "echo", "C still here");
+    const result = {
+      ids,
+      members,
+      replies,
+      slow,
+      kicked,
+      membersAfter,
+      echo,
+      reasons: JSON.parse(JSON.stringify(reasons)),
+      active: { A: c.A.active, B: c.B.active },
+    };
+    for (const s of Object.values(c)) s.disconnect();
+    return result;
+  },
+
+  // A pending server call() on a client that then disconnects.
+  async "call-then-leave"() {
+    const socket = await connect("/");
+    socket.on("silent", () => {});
+    socket.emit("ask", { event: "silent", args: [], timeout: 5 }, () => {});
+    await sleep(200);
+    const id = socket.id;
+    socket.disconnect();
+    await sleep(100);
+    return { id };
+  },
+
+  // An event emitted from inside the connection handler, relative to the CONNECT reply.
+  async welcome() {
+    const socket = io(`${url}/welcome`, clientOptions({ auth: { tag } }));
+    tapManager("welcome", socket.io);
+    const got = once(socket, "welcome");
+    await within(5000, new Promise((resolve) => socket.once("connect", resolve)), "connect to /welcome");
+    const [payload] = await got;
+    const incoming = wire.filter((w) => w.dir === "in" && w.type === "message").map((w) => w.data);
+    const result = { payload, id: socket.id, incoming };
+    socket.disconnect();
+    return result;
+  },
+
+  // Peer-controlled limits: too many binary attachments, or a message over maxPayload.
+  async "over-limit"() {
+    const socket = await connect("/", { auth: { tag } });
+    const bystander = await connect("/", { auth: { tag: `${tag}-bystander` } }, "bystander");
+    const gone = once(socket, "disconnect", 8000);
+    if (options.kind === "attachments") {
+      const buffers = [...Array(options.count ?? 11).keys()].map((i) => Buffer.from([i]));
+      socket.emit("echo", ...buffers, () => {});
+    } else {
+      socket.emit("echo", "x".repeat(options.size ?? 1_500_000), () => {});
+    }
+    const [reason] = await gone;
+    const echo = await ack(bystander, "echo", "unaffected");
+    bystander.disconnect();
+    return { reason, echo };
   },
 
   // The client closes its Engine.IO connection without a Socket.IO DISCONNECT.
