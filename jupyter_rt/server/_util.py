@@ -155,3 +155,14 @@ def room_names(rooms: str | Iterable[str], max_length: int) -> list[str]:
         if len(name) > max_length:
             raise LimitExceeded(f"room name longer than {max_length} characters")
     return names
+
+
+def wants_ack(handler: Callable[..., Any]) -> bool:
+    """Whether ``handler`` declares a keyword-only parameter named ``ack``."""
+    code = getattr(handler, "__code__", None)
+    if code is None:
+        code = getattr(getattr(handler, "__func__", None), "__code__", None)
+        if code is None:
+            return False
+    start = code.co_argcount
+    return "ack" in code.co_varnames[start : start + code.co_kwonlyargcount]

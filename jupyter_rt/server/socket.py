@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from jupyter_rt.server._util import (
     check_event,
     log,
     room_names,
+    wants_ack,
 )
 from jupyter_rt.server.adapter import BroadcastOptions
 from jupyter_rt.server.broadcast import BroadcastOperator
@@ -163,7 +165,10 @@ class Socket:
     """A client connected to a namespace.
 
     Handlers registered with :meth:`on` get the event's arguments; what a handler returns is the
-    acknowledgement (``None`` → no argument, a tuple → several). Reserved events: ``"disconnect"``
+    acknowledgement (``None`` → no argument, a tuple → several). A handler with a keyword-only
+    parameter ``ack`` (``def on_job(spec, *, ack)``) acknowledges by calling ``ack(*args)``
+    instead, when it likes (once; later calls and calls when no ack was asked do nothing), and
+    its return value is ignored. Reserved events: ``"disconnect"``
     and ``"disconnecting"``: handlers get a :class:`DisconnectReason` string; ``disconnecting``
     runs while the socket is still in its rooms (an async one only until its first ``await``).
     """
@@ -515,7 +520,10 @@ class Socket:
         ack_id = packet.id
         first = True
         for handler in list(handlers):
-            if first and ack_id is not None:
+            if wants_ack(handler):
+                ack = self._explicit_ack(ack_id if first else None)
+                call_handler(tasks, functools.partial(handler, ack=ack), args, what="handler")
+            elif first and ack_id is not None:
                 call_handler(tasks, handler, args, self._ack_sender(ack_id), what="handler")
             else:
                 call_handler(tasks, handler, args, what="handler")
@@ -533,6 +541,16 @@ class Socket:
             self._session.send(frames)
 
         return send_ack
+
+    def _explicit_ack(self, ack_id: int | None) -> Callable[..., None]:
+        """The ``ack(*args)`` a handler asked for: sends once; a no-op if none was requested."""
+        pending = [self._ack_sender(ack_id)] if ack_id is not None else []
+
+        def ack(*args: Any) -> None:
+            if pending:
+                pending.pop()(args)
+
+        return ack
 
 
 class VolatileSocket:

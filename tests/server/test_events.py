@@ -99,6 +99,30 @@ async def test_several_handlers_all_run_and_the_first_acks(io: Server, client: A
     assert seen == ["a", "b"]
 
 
+async def test_handler_with_an_ack_parameter_acknowledges_when_it_likes(
+    io: Server, client: Any
+) -> None:
+    session, socket = connected(io, client)
+    later: list[Any] = []
+
+    @socket.on("job")
+    def job(spec: Any, *, ack: Any) -> str:
+        later.append(ack)
+        return "ignored"
+
+    class Worker:
+        def run(self, *args: Any, ack: Any) -> None:
+            ack("done", *args)
+            ack("twice")  # only the first call counts
+
+    socket.on("run", Worker().run)
+    session.receive('21["job",{"n":1}]', '2["job",2]', '22["run",7]')
+    assert session.texts() == ['32["done",7]']
+    later[0]({"result": 1})
+    later[1]("no ack was asked")
+    assert session.texts()[1:] == ['31[{"result":1}]']
+
+
 async def test_emit_to_client(io: Server, client: Any) -> None:
     session, socket = connected(io, client)
     result = socket.emit("news", {"a": 1}, "x\x1ey", "é")
