@@ -80,8 +80,10 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
     ``transport`` (``"polling"`` or ``"websocket"``), ``sid`` (this namespace's socket
     id), ``error`` (the last connection error).
 
-    The socket opens when the widget is created in the browser (``autoconnect``) and
-    reconnects on its own; :meth:`disconnect` and :meth:`connect` control it.
+    The socket opens when a view is shown (``autoconnect``) or as soon as the kernel uses
+    the widget (:meth:`emit`, :meth:`on`, :meth:`connect`), and reconnects on its own. It
+    closes when its last view goes away (a re-run cell) unless the kernel uses it, and for
+    good on :meth:`close`. :meth:`disconnect` and :meth:`connect` control it by hand.
     """
 
     _model_module = Unicode(MODULE_NAME).tag(sync=True)
@@ -97,7 +99,7 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
         help="Transports in order of preference; None: polling, then upgrade to websocket.",
     ).tag(sync=True)
     auth = Dict(help="The CONNECT packet's auth payload (JSON).").tag(sync=True)
-    autoconnect = Bool(True, help="Open the socket as soon as the browser has the widget.").tag(
+    autoconnect = Bool(True, help="Open the socket when a view is shown (else on connect()).").tag(
         sync=True
     )
     log_limit = Int(50, help="How many lines the browser-side event log keeps.").tag(sync=True)

@@ -10,7 +10,7 @@
 
 import type { Socket } from 'socket.io-client';
 
-import { clear, h } from './dom';
+import { clear, h, preview } from './dom';
 import { ackError } from './hub';
 import { SocketModel } from './model';
 import { SocketView } from './view';
@@ -35,7 +35,9 @@ export class RealtimeClientModel extends SocketModel {
         [room],
         (err, ...resp) => {
           const error = err ? err.message : ackError(resp);
-          if (error !== null) {
+          if (error === null) {
+            this.addLog('ack', `join ${room} → ${preview(resp)}`);
+          } else {
             this.addLog('error', `join ${room}: ${error}`);
             const now = (this.get('rooms') as string[]).filter(r => r !== room);
             this.setStatus({ rooms: now });

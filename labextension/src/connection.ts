@@ -9,9 +9,10 @@
  *   rare cross-origin base URL);
  * - polling POSTs carry `X-XSRFToken` from the `_xsrf` cookie, which Jupyter demands
  *   for cookie-authenticated requests that change state;
- * - when the page knows a token (PageConfig `token`), polling requests also send
- *   `Authorization: token …`. A WebSocket cannot carry headers, and the token is never
- *   put in a URL: the WebSocket relies on the cookie, like JupyterLab's own sockets.
+ * - no token is sent, even when the page knows one: the server binds an Engine.IO
+ *   session to the credentials that opened it, and a WebSocket upgrade cannot carry an
+ *   `Authorization` header, so every request of a session must use the same cookie.
+ *   (A token in the URL would also end up in logs.)
  */
 
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
@@ -41,16 +42,12 @@ export function getCookie(name: string): string | undefined {
   return undefined;
 }
 
-/** Headers for polling requests: XSRF from the cookie, and the page token if any. */
+/** Headers for polling requests: the XSRF token from the `_xsrf` cookie. */
 export function authHeaders(): Record<string, string> {
   const headers: Record<string, string> = {};
   const xsrf = getCookie('_xsrf');
   if (xsrf) {
     headers['X-XSRFToken'] = xsrf;
-  }
-  const token = PageConfig.getToken();
-  if (token) {
-    headers['Authorization'] = `token ${token}`;
   }
   return headers;
 }

@@ -5,8 +5,14 @@
  * The base of every jupyter_rt widget model: it owns one socket.io-client socket.
  *
  * The socket belongs to the model, not to a view: a widget shown twice is still one
- * client, and a widget not shown at all still emits and receives for the kernel. The
- * socket opens when the model is created and closes when the model is closed.
+ * client. When it opens and closes:
+ * - it opens when a view is shown (with `autoconnect`), or as soon as the kernel uses
+ *   the widget (a message, or a handler registered with `on`), so a widget that is never
+ *   displayed still works for the kernel;
+ * - it closes when the last view goes away (a re-run cell, cleared output) unless the
+ *   kernel uses the widget, and for good when the model is closed.
+ * Models that the page restores from a running kernel (a reload) stay quiet until shown
+ * or used: widgets left over from earlier runs of a cell do not come back to life.
  *
  * Subclasses override `onServerEvent` (events from the server), `onConnected`
  * (after every (re)connect) and `onKernelMessage` (their own message kinds).
@@ -66,6 +72,11 @@ export class SocketModel extends DOMWidgetModel {
   /** Acks the server asked for, waiting on the kernel's reply, by browser-chosen id. */
   private _pendingReplies!: Map<number, AckCallback>;
   private _nextReply!: number;
+  /** How many views are shown. */
+  private _views!: number;
+  /** Whether the kernel has used this widget (then views do not decide its life). */
+  private _kernelDriven!: boolean;
+  private _idleTimer!: number | null;
 
   initialize(
     attributes: Backbone.ObjectHash,
@@ -76,13 +87,45 @@ export class SocketModel extends DOMWidgetModel {
     this.log = [];
     this._pendingReplies = new Map();
     this._nextReply = 1;
+    this._views = 0;
+    this._kernelDriven = false;
+    this._idleTimer = null;
     this.on('msg:custom', this._handleCustom, this);
     this.on('change:log_limit', () => this._trimLog(), this);
+    this.on('change:_listen', this._listenChanged, this);
     this.once('destroy', () => this.closeSocket(), this);
+  }
+
+  /** A view is shown: open the socket (with `autoconnect`). */
+  attachView(): void {
+    this._views += 1;
+    this._clearIdleTimer();
     if (this.get('autoconnect') !== false) {
-      // After the subclass has finished its own initialize.
-      void Promise.resolve().then(() => this.openSocket());
+      this.openSocket();
     }
+  }
+
+  /** A view is gone: with no view left and no kernel use, close the socket soon. */
+  detachView(): void {
+    this._views = Math.max(0, this._views - 1);
+    if (this._views > 0 || this._kernelDriven) {
+      return;
+    }
+    this._clearIdleTimer();
+    // A short grace period: a view re-rendered in place comes back at once.
+    this._idleTimer = window.setTimeout(() => {
+      this._idleTimer = null;
+      if (this._views === 0 && !this._kernelDriven && this.socket !== null) {
+        this.addLog('sys', 'no view left: closing');
+        this.socket.disconnect();
+      }
+    }, 2000);
+  }
+
+  /** The kernel uses this widget: keep the socket open whether shown or not. */
+  markKernelDriven(): void {
+    this._kernelDriven = true;
+    this._clearIdleTimer();
   }
 
   /** The namespace this model connects to. */
@@ -157,11 +200,11 @@ export class SocketModel extends DOMWidgetModel {
     socket.connect();
   }
 
-  /** Close the socket for good (the model is going away or the kernel asked). */
+  /** Close the socket for good (the model is going away). */
   closeSocket(): void {
+    this._clearIdleTimer();
     if (this.socket !== null) {
       this.socket.disconnect();
-      this.socket.io.engine?.close();
     }
     for (const reply of this._pendingReplies.values()) {
       reply();
@@ -256,6 +299,23 @@ export class SocketModel extends DOMWidgetModel {
     this.send(json as never, {}, buffers);
   }
 
+  private _clearIdleTimer(): void {
+    if (this._idleTimer !== null) {
+      window.clearTimeout(this._idleTimer);
+      this._idleTimer = null;
+    }
+  }
+
+  private _listenChanged(): void {
+    const listen = (this.get('_listen') as string[]) || [];
+    if (listen.length > 0 && !this._kernelDriven) {
+      this.markKernelDriven();
+      if (this.get('autoconnect') !== false) {
+        this.openSocket();
+      }
+    }
+  }
+
   private _trimLog(): void {
     const limit = Math.max(
       0,
@@ -295,6 +355,10 @@ export class SocketModel extends DOMWidgetModel {
     const msg = reconstruct(content, buffers) as KernelToBrowser;
     if (msg === null || typeof msg !== 'object') {
       return;
+    }
+    this.markKernelDriven();
+    if (msg.kind !== 'disconnect' && msg.kind !== 'reply') {
+      this.openSocket();
     }
     switch (msg.kind) {
       case 'emit': {

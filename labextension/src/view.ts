@@ -22,6 +22,12 @@ export class SocketView extends DOMWidgetView {
     this.listenTo(this.model, 'change:sid', this.renderStatus);
     this.listenTo(this.model, 'change:error', this.renderStatus);
     this.renderStatus();
+    this.model.attachView();
+  }
+
+  remove(): unknown {
+    this.model.detachView();
+    return super.remove();
   }
 
   /** Show connected/disconnected, the transport and the sid. */
