@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgpack
 import pytest
@@ -19,7 +20,7 @@ __all__ = ["own_redis", "peers", "prefix", "start_servers"]
 pytestmark = [pytest.mark.redis]
 
 
-async def capture(url: str, pattern: str, action) -> list[tuple[str, object]]:
+async def capture(url: str, pattern: str, action) -> list[tuple[str, Any]]:
     """Run ``action()`` and return what was published on channels matching ``pattern``."""
     client = aioredis.Redis.from_url(url)
     pubsub = client.pubsub()

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -316,13 +317,13 @@ class _Link:
                 self._drop(batch)
                 continue
             try:
-                if len(batch) == 1:
-                    results = [await self.client.publish(batch[0][0], batch[0][1])]
-                else:
-                    pipe = self.client.pipeline(transaction=False)
-                    for channel, payload, _ in batch:
-                        pipe.publish(channel, payload)
-                    results = await pipe.execute()
+                try:
+                    results = await self._send(batch)
+                except redis.exceptions.ConnectionError:
+                    if self.down:
+                        raise
+                    # A pooled connection Redis closed while idle: try once on a fresh one.
+                    results = await self._send(batch)
             except asyncio.CancelledError:
                 self._drop(batch)
                 raise
@@ -336,6 +337,14 @@ class _Link:
                 if future is not None and not future.done():
                     future.set_result(int(result) if isinstance(result, int) else 0)
 
+    async def _send(self, batch: list[tuple[str, bytes, asyncio.Future[int] | None]]) -> list[Any]:
+        if len(batch) == 1:
+            return [await self.client.publish(batch[0][0], batch[0][1])]
+        pipe = self.client.pipeline(transaction=False)
+        for channel, payload, _ in batch:
+            pipe.publish(channel, payload)
+        return list(await pipe.execute())
+
     def _drop(self, batch: list[tuple[str, bytes, asyncio.Future[int] | None]]) -> None:
         self._dropped += len(batch)
         for _, _, future in batch:
@@ -345,7 +354,12 @@ class _Link:
     async def numsub(self, channel: str, timeout: float) -> int:
         """Subscribers of ``channel`` (the servers of a namespace). Raises RedisUnavailable."""
         try:
-            result = await asyncio.wait_for(self.client.pubsub_numsub(channel), timeout)
+            try:
+                result = await asyncio.wait_for(self.client.pubsub_numsub(channel), timeout)
+            except redis.exceptions.ConnectionError:
+                if self.down:
+                    raise
+                result = await asyncio.wait_for(self.client.pubsub_numsub(channel), timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -37,7 +37,7 @@ from typing import Any
 import tornado.web
 
 import jupyter_rt.tornado
-from jupyter_rt.adapters.redis import RedisAdapter
+from jupyter_rt.adapters.redis import RedisAdapter, RedisUnavailable
 from jupyter_rt.server import Server, Socket
 
 NAME = "?"
@@ -212,7 +212,12 @@ async def main(argv: list[str] | None = None) -> None:
     jupyter_rt.tornado.mount(app, io)
     app.listen(opts.port, address="127.0.0.1")
     for nsp in (io.of("/"), io.of("/chat")):
-        await nsp.adapter.ready(timeout=10)  # type: ignore[attr-defined]
+        while True:  # Redis may not be up yet: the adapter keeps trying by itself
+            try:
+                await nsp.adapter.ready(timeout=2)  # type: ignore[attr-defined]
+                break
+            except RedisUnavailable:
+                continue
     print("READY", flush=True)
     await asyncio.Event().wait()
 
