@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
+from tornado import web
 from traitlets import Float, Int, List, Unicode, validate
 
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.server import Server
 from jupyter_rt.tornado import EngineDriver, mount
+
+log = logging.getLogger("jupyter_rt")
+"""Routed to the Jupyter server's log at start (see :func:`_route_logs_to`)."""
 
 BUILT_IN_APPS = [
     "jupyter_rt.apps.tick:setup",
@@ -42,9 +48,7 @@ class RealtimeApp(ExtensionApp):
     ).tag(config=True)
     ping_interval = Float(25.0, help="Seconds between server pings.").tag(config=True)
     ping_timeout = Float(20.0, help="Seconds a client has to answer a ping.").tag(config=True)
-    max_payload = Int(1_000_000, help="Largest message or polling body, in bytes.").tag(
-        config=True
-    )
+    max_payload = Int(1_000_000, help="Largest message or polling body, in bytes.").tag(config=True)
     connect_timeout = Float(
         45.0, help="Seconds a new session has to join a namespace before it is closed."
     ).tag(config=True)
@@ -98,16 +102,22 @@ class RealtimeApp(ExtensionApp):
             setup = _load_function(spec)
             setup(self.io)
         except Exception:
-            self.log.exception("Realtime app %r failed to start; serving without it", spec)
+            log.exception("Realtime app %r failed to start; serving without it", spec)
         else:
-            self.log.info("Realtime app %s started", spec)
+            log.info("Realtime app %s started", spec)
 
     def initialize_handlers(self) -> None:
         # Handlers are mounted through jupyter_rt.tornado.mount so the endpoint is the same
         # as in any Tornado app; base_url is prepended by the server.
-        web_app = self._server.web_app
+        web_app: web.Application = self._server.web_app
         path = url_path_join(web_app.settings["base_url"], "socket.io/")
         self.driver = mount(web_app, self.io, path, handler_class=RealtimeHandler)
+        decoded = unquote(path)
+        if decoded != path:
+            # A base_url with %-escapes ("/user/a%40b/"): aiohttp, and so python-socketio,
+            # sends the path decoded ("/user/a@b/"); serve both spellings.
+            pattern = re.escape(decoded.rstrip("/")) + "/?"
+            web_app.add_handlers(r".*", [(pattern, RealtimeHandler, {"driver": self.driver})])
         self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
 
     async def stop_extension(self) -> None:
