@@ -33,6 +33,7 @@ AdapterFactory = Callable[[Namespace], Adapter]
 """Builds the adapter of a namespace; an :class:`Adapter` subclass fits."""
 
 _INVALID_NAMESPACE = {"message": "Invalid namespace"}
+_TOO_MANY = {"message": "Too many namespaces"}
 
 
 class Server:
@@ -45,9 +46,11 @@ class Server:
     ``io.use`` guards ``/`` only; use ``io.of(name).use`` for other namespaces.
 
     Limits: ``max_attachments`` per packet, ``max_name_length`` for namespace and room names,
-    ``max_rooms_per_socket``, ``max_dynamic_namespaces`` alive at once, ``max_queued_events``
-    per socket while its connection handlers run. A client that breaks the protocol or a limit is
-    disconnected (reason ``"parse error"``) and the reason is logged on the ``jupyter_rt`` logger.
+    ``max_rooms_per_socket``, ``max_dynamic_namespaces`` alive at once,
+    ``max_namespaces_per_client`` (further CONNECTs are refused with ``"Too many namespaces"``),
+    ``max_queued_events`` per socket while its connection handlers run. A client that breaks the
+    protocol or a limit is disconnected (reason ``"parse error"``) and the reason is logged on
+    the ``jupyter_rt`` logger.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Server:
         max_name_length: int = 256,
         max_rooms_per_socket: int = 1000,
         max_dynamic_namespaces: int = 10_000,
+        max_namespaces_per_client: int = 100,
         max_queued_events: int = 1000,
         cleanup_empty_child_namespaces: bool = True,
     ) -> None:
@@ -75,6 +79,7 @@ class Server:
         self.max_name_length = max_name_length
         self.max_rooms_per_socket = max_rooms_per_socket
         self.max_dynamic_namespaces = max_dynamic_namespaces
+        self.max_namespaces_per_client = max_namespaces_per_client
         self.max_queued_events = max_queued_events
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
         self._adapter_factory: AdapterFactory = adapter or MemoryAdapter
@@ -333,6 +338,10 @@ class Client:
     # -- connecting ---------------------------------------------------------------------------
 
     def _connect(self, name: str, auth: dict[str, Any]) -> None:
+        if len(self.sockets) + len(self._connecting) >= self.server.max_namespaces_per_client:
+            log.warning("Session %s: refusing %s, too many namespaces", self.session.sid, name)
+            self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _TOO_MANY))
+            return
         nsp = self.server._namespace_for(name)
         if nsp is None:
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))

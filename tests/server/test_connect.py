@@ -366,3 +366,17 @@ async def test_dynamic_namespace_limit() -> None:
 
 async def test_of_adds_the_leading_slash(io: Server) -> None:
     assert io.of("chat") is io.of("/chat")
+
+
+async def test_namespaces_per_client_limit() -> None:
+    io = Server(max_namespaces_per_client=2)
+    io.of(re.compile(r"/n\d"))
+    session = FakeSession(io).open()
+    other = FakeSession(io).open()
+    for name in ("/n1", "/n2", "/n3"):
+        session.receive(f"0{name},")
+    assert session.texts()[2] == '4/n3,{"message":"Too many namespaces"}'
+    assert "/n3" not in io.namespaces
+    session.receive("1/n1,")
+    assert session.connect("/n3") is not None
+    assert other.connect("/n1") is not None
