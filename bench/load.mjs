@@ -26,6 +26,7 @@ const DEFAULTS = {
   payload: 100, // approximate bytes of each event payload
   settle: 2, // connect: seconds idle before the memory sample
   timeout: 120, // seconds for any one phase
+  connectTimeout: 15, // seconds for one client's WebSocket handshake and Socket.IO CONNECT
   deflate: true, // offer permessage-deflate, as browsers do
   sync: false, // wait for run.py at @sync points
 };
@@ -105,6 +106,12 @@ class Client {
       });
       this.ws = ws;
       let connected = false;
+      const timer = setTimeout(() => {
+        if (!connected) {
+          reject(new Error(`no CONNECT reply within ${opts.connectTimeout}s`));
+          ws.terminate();
+        }
+      }, opts.connectTimeout * 1000);
       ws.on("message", (data, isBinary) => {
         if (isBinary) return;
         // Fast path for broadcast deliveries: parse the sequence number from the bytes.
@@ -134,6 +141,7 @@ class Client {
           case "0": // CONNECT reply
             if (!connected) {
               connected = true;
+              clearTimeout(timer);
               this.sid = msg;
               this.extensions = ws.extensions || "";
               resolve(this);
