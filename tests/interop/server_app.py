@@ -25,6 +25,9 @@ Namespaces and events:
     ``record *args``          appends to the log
     ``ask-room {room, event, args, timeout}``  ``io.to(room).call(...)``; acks
                               ``{"replies": [...]}`` or ``{"error": "AckTimeout", ...}``
+    ``burst-room {room, n, event, binary_every}``  broadcasts ``event`` n times to the room
+                              (``bytes([i])`` every ``binary_every``-th time, else ``i``)
+    ``shutdown``              ``await io.close()``: everyone disconnected, may come back
     ``make-join {target, room}``  ``io.in_(target).sockets_join(room)``
     ``members room``          acks the ids of ``io.in_(room).fetch_sockets()``, sorted
     ``kick-room room``        ``io.in_(room).disconnect_sockets()``
@@ -160,6 +163,19 @@ def attach_handlers(io: Any, socket: Any) -> None:
         except AckTimeout as exc:
             return {"error": "AckTimeout", "message": str(exc)}
         return {"replies": _jsonable(replies)}
+
+    @socket.on("burst-room")
+    async def burst_room(spec: dict[str, Any]) -> Any:
+        operator = io.of(_nsp_name(socket)).to(spec["room"])
+        every = spec.get("binary_every", 0)
+        for i in range(spec["n"]):
+            value: Any = bytes([i]) if every and i % every == 0 else i
+            await operator.emit(spec.get("event", "item"), value)
+        return spec["n"]
+
+    @socket.on("shutdown")
+    def shutdown(*args: Any) -> None:
+        asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(io.close()))
 
     @socket.on("make-join")
     def make_join(spec: dict[str, Any]) -> Any:

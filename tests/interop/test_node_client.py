@@ -312,3 +312,27 @@ def test_over_limit_message_closes_only_that_session(
     assert r["echo"] == ["unaffected"]
     log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
     assert disconnects(log) in (["parse error"], ["transport close"])
+
+
+def test_broadcast_to_many_clients_on_mixed_transports(
+    interop_server: ServerProcess, tag: str
+) -> None:
+    r = run_node("fanout", interop_server.url, tag=tag, clients=30, n=20)
+    assert r["sent"] == 20
+    expected = [hexbytes(bytes([i])) if i % 5 == 0 else i for i in range(20)]
+    assert set(r["transports"]) == {"polling", "websocket"}
+    bad = {i: g for i, g in enumerate(r["got"]) if g != expected}
+    assert bad == {}
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_graceful_server_close_lets_clients_retry(
+    fresh_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("server-close", fresh_server.url, tag=tag, transport=transport)
+    # Not "io server disconnect": the client keeps trying to come back.
+    assert r["reason"] in ("transport close", "transport error")
+    assert r["active"] is True
+    assert r["attempts"] >= 1
+    log = fresh_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log) == ["server shutting down"]

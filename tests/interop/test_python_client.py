@@ -7,6 +7,7 @@ The python-socketio client names its disconnect reasons differently from the JS 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -382,3 +383,72 @@ async def test_reconnects_after_server_drops_transport(
     log = await interop_server.await_log(tag, lambda e: len(disconnects(e)) >= 2)
     assert [c["id"] for c in connects(log)] == sids
     assert disconnects(log)[-1] in client_left(transport)
+
+
+async def test_broadcast_to_many_clients_on_mixed_transports(
+    interop_server: ServerProcess, tag: str
+) -> None:
+    n = 8
+    got: list[list[Any]] = [[] for _ in range(n)]
+
+    def recorder(i: int) -> Callable[[socketio.AsyncClient], None]:
+        def setup(sio: socketio.AsyncClient) -> None:
+            @sio.on("fan")
+            def fan(value: Any) -> None:
+                got[i].append(value)
+
+        return setup
+
+    kinds = ["polling", "websocket"]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                client(interop_server, kinds[i % 2], {"tag": f"{tag}-{i}"}, setup=recorder(i))
+            )
+            for i in range(n)
+        ]
+        for sio in clients:
+            await call(sio, "join", "fan")
+        spec = {"room": "fan", "n": 20, "event": "fan", "binary_every": 5}
+        assert await call(clients[0], "burst-room", spec) == 20
+        await eventually(lambda: all(len(g) >= 20 for g in got), "all the broadcasts")
+        await asyncio.sleep(0.1)
+    expected = [bytes([i]) if i % 5 == 0 else i for i in range(20)]
+    assert {i: g for i, g in enumerate(got) if g != expected} == {}
+
+
+@pytest.mark.parametrize("transport", BOTH)
+async def test_client_comes_back_after_graceful_close_and_restart(
+    fresh_server: ServerProcess, tag: str, transport: str
+) -> None:
+    reasons: list[str] = []
+    sids: list[str] = []
+
+    def setup(sio: socketio.AsyncClient) -> None:
+        @sio.event
+        def connect() -> None:
+            sids.append(sio.get_sid("/"))
+
+        @sio.event
+        def disconnect(reason: str) -> None:
+            reasons.append(reason)
+
+    async with client(
+        fresh_server,
+        transport,
+        {"tag": tag},
+        setup=setup,
+        reconnection=True,
+        reconnection_delay=0.2,
+        reconnection_delay_max=0.5,
+        randomization_factor=0,
+    ) as sio:
+        await sio.emit("shutdown")
+        await eventually(lambda: bool(reasons), "the disconnect")
+        assert reasons == [sio.reason.TRANSPORT_ERROR]
+        log = await fresh_server.await_log(tag, lambda e: bool(disconnects(e)))
+        assert disconnects(log) == ["server shutting down"]
+        await asyncio.to_thread(fresh_server.stop)
+        await asyncio.to_thread(fresh_server.start)
+        await eventually(lambda: len(sids) == 2 and sio.connected, "the reconnection", 15)
+        assert await call(sio, "echo", "back") == "back"

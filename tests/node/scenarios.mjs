@@ -476,6 +476,43 @@ const scenarios = {
     return result;
   },
 
+  // One broadcast stream to many clients on mixed transports, binary values included.
+  async fanout() {
+    const n = options.clients ?? 30;
+    const count = options.n ?? 20;
+    const kinds = [["polling"], ["websocket"], ["polling", "websocket"]];
+    const clients = [];
+    for (let i = 0; i < n; i++) {
+      const label = `f${i}`;
+      const s = await connect("/", { auth: { tag: `${tag}-${i}` }, transports: kinds[i % 3] }, label);
+      clients.push(s);
+    }
+    const got = clients.map(() => []);
+    clients.forEach((s, i) => s.on("fan", (v) => got[i].push(plain(v))));
+    await Promise.all(clients.map((s) => ack(s, "join", "fan")));
+    const [sent] = await ack(clients[0], "burst-room", { room: "fan", n: count, event: "fan", binary_every: 5 });
+    await waitUntil(() => got.every((g) => g.length >= count), 8000, "every client to get the broadcasts").catch(() => {});
+    await sleep(100);
+    const result = { sent, got, transports: clients.map((s) => transportName(s)) };
+    clients.forEach((s) => s.disconnect());
+    return result;
+  },
+
+  // The server shuts down gracefully (io.close()): the client is told nothing and retries.
+  async "server-close"() {
+    const socket = await connect("/", { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+    const id = socket.id;
+    const gone = once(socket, "disconnect");
+    let attempts = 0;
+    socket.io.on("reconnect_attempt", () => { attempts += 1; });
+    socket.emit("shutdown");
+    const [reason] = await gone;
+    await sleep(800);
+    const result = { id, reason, active: socket.active, attempts };
+    socket.close();
+    return result;
+  },
+
   // A pending server call() on a client that then disconnects.
   async "call-then-leave"() {
     const socket = await connect("/");
