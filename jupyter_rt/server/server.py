@@ -371,6 +371,10 @@ class Client:
         except Exception as exc:
             self._refuse(socket, exc)
             return
+        if self.closed or socket.nsp.name not in self._connecting:  # the client gave up
+            socket.nsp._connecting -= 1
+            socket.nsp._maybe_cleanup()
+            return
         self._run_middlewares(socket, nxt)
 
     def _refuse(self, socket: Socket, exc: Exception) -> None:
@@ -390,7 +394,8 @@ class Client:
                 frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, body)
             except (TypeError, ValueError):
                 log.exception("Cannot encode the refusal data of %s", nsp.name)
-                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, {"message": exc.args[0]})
+                fallback = {"message": str(body["message"])}
+                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, fallback)
             self.session.send(frames)
         nsp._maybe_cleanup()
 

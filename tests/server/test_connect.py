@@ -227,6 +227,39 @@ async def test_middleware_refuses_with_message_and_data(io: Server, client: Any)
     assert order == ["first", "second", "first", "second"]
 
 
+async def test_middleware_chain_stops_when_the_client_leaves(io: Server, client: Any) -> None:
+    gate = asyncio.Event()
+    ran: list[str] = []
+
+    @io.use
+    async def slow(socket: Socket) -> None:
+        await gate.wait()
+
+    @io.use
+    def after(socket: Socket) -> None:
+        ran.append(socket.id)
+
+    io.of(re.compile(r"/d\d")).use(slow)
+    session = client()
+    session.connect()
+    session.receive("0/d1,")
+    session.close("transport close")
+    gate.set()
+    await settle()
+    assert ran == [] and io.sockets.sockets == {}
+    assert "/d1" not in io.namespaces
+
+
+async def test_unserialisable_refusal_data_still_refuses(io: Server, client: Any) -> None:
+    def refuse(socket: Socket) -> None:
+        raise ConnectionRefused("nope", {1, 2})
+
+    io.use(refuse)
+    session = client()
+    session.connect()
+    assert session.texts() == ['4{"message":"nope"}']
+
+
 async def test_middleware_error_refuses_without_leaking_it(
     io: Server, client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
