@@ -132,6 +132,8 @@ def attach_handlers(io: Any, socket: Any) -> None:
             "nsp": _nsp_name(socket),
             "auth": _jsonable(socket.handshake.auth),
             "query": dict(socket.handshake.query),
+            "header": socket.handshake.headers.get("x-interop"),
+            "address": socket.handshake.address,
             "rooms": sorted(socket.rooms),
         }
 

@@ -37,6 +37,8 @@ def test_connect_echo_and_handshake(
     assert r["whoami"]["auth"] == {"tag": tag, "hello": "world", "n": 7}
     assert r["whoami"]["query"]["flavor"] == "vanilla"
     assert r["whoami"]["query"]["EIO"] == "4"
+    assert r["whoami"]["header"] == "yes"
+    assert r["whoami"]["address"] == "127.0.0.1"
     assert r["whoami"]["rooms"] == [r["socketId"]]
     # Emitted while the upgrade probe was under way: none lost, acked in order.
     assert r["early"] == [[i] for i in range(10)]

@@ -56,6 +56,7 @@ async def client(
     await asyncio.wait_for(
         sio.connect(
             server.url + query,
+            headers={"X-Interop": "yes"},
             auth=auth,
             transports=transports_for(transport),
             namespaces=namespaces or ["/"],
@@ -100,6 +101,8 @@ async def test_connect_echo_and_handshake(
         assert who["id"] != sio.eio.sid
         assert who["auth"] == auth
         assert who["query"]["flavor"] == "vanilla"
+        assert who["header"] == "yes"
+        assert who["address"] == "127.0.0.1"
         assert who["rooms"] == [who["id"]]
         assert await call(sio, "echo", 1, "two", {"three": [3, None, True]}) == (
             1,

@@ -172,7 +172,11 @@ const transportName = (socket) => socket.io.engine.transport.name;
 const scenarios = {
   // Connect, check identity/auth/query, echo with several args, empty ack, final transport.
   async basic() {
-    const socket = await connect("/", { auth: { tag, hello: "world", n: 7 }, query: { flavor: "vanilla" } });
+    const socket = await connect("/", {
+      auth: { tag, hello: "world", n: 7 },
+      query: { flavor: "vanilla" },
+      extraHeaders: { "X-Interop": "yes" },
+    });
     const firstTransport = openedWith.get(socket.io.engine);
     // Emitted at once: with "upgrade" these travel while the probe is under way.
     const early = await Promise.all([...Array(10).keys()].map((i) => ack(socket, "echo", i)));
