@@ -78,7 +78,7 @@ async def test_other_prefixes_and_namespaces_are_ignored(
     (a,) = await start_servers("A")
     pa = await peers(a)
     client = aioredis.Redis.from_url(redis_server.url)
-    opts = {"rooms": [], "except": []}
+    opts: dict[str, list[str]] = {"rooms": [], "except": []}
     for_chat = msgpack.packb(["someone", {"type": 2, "data": ["wrong"], "nsp": "/chat"}, opts])
     for_root = msgpack.packb(["someone", {"type": 2, "data": ["wrong"], "nsp": "/"}, opts])
     try:
