@@ -148,15 +148,16 @@ def test_rooms_and_broadcasts(interop_server: ServerProcess, tag: str, transport
     assert seen["D"] == [["marker", "custom"]]
 
 
-@pytest.mark.parametrize("transport", BOTH)
-def test_burst_of_40_each_way(interop_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("burst", interop_server.url, tag=tag, transport=transport, n=40)
-    assert r["transport"] == transport
-    assert r["count"] == 40
-    # The ack was sent after the 40 events, so it arrives after them.
-    assert r["itemsAtAck"] == 40
-    assert r["items"] == list(range(40))
-    assert r["ticks"] == list(range(40))
+@pytest.mark.parametrize(("transport", "n"), [("polling", 40), ("websocket", 40), ("upgrade", 300)])
+def test_burst_each_way(interop_server: ServerProcess, tag: str, transport: str, n: int) -> None:
+    # With "upgrade" the burst starts at once, so it straddles the switch to WebSocket.
+    r = run_node("burst", interop_server.url, tag=tag, transport=transport, n=n)
+    assert r["transport"] == ("polling" if transport == "polling" else "websocket")
+    assert r["count"] == n
+    # The ack was sent after the events, so it arrives after them.
+    assert r["itemsAtAck"] == n
+    assert r["items"] == list(range(n))
+    assert r["ticks"] == list(range(n))
 
 
 @pytest.mark.parametrize("transport", BOTH)

@@ -338,10 +338,12 @@ const scenarios = {
     const socket = await connect("/");
     const items = [];
     socket.on("item", (i) => items.push(i));
-    const [count] = await ack(socket, "burst", { n, event: "item" });
+    // Both directions at once: the server's burst and the client's ticks cross on the wire.
+    const burstDone = ack(socket, "burst", { n, event: "item" });
+    for (let i = 0; i < n; i++) socket.emit("tick", i);
+    const [count] = await burstDone;
     const itemsAtAck = items.length;
     await waitUntil(() => items.length >= n, 5000, `${n} items`).catch(() => {});
-    for (let i = 0; i < n; i++) socket.emit("tick", i);
     const [ticks] = await ack(socket, "ticks");
     const result = { count, itemsAtAck, items, ticks, transport: transportName(socket) };
     socket.disconnect();
