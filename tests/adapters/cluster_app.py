@@ -90,7 +90,17 @@ def attach(io: Server, nsp: Any, socket: Socket) -> None:
         except Exception as exc:
             return _error(exc)
         return sorted(
-            ({"id": s.id, "rooms": sorted(s.rooms), "data": s.data} for s in sockets),
+            (
+                {
+                    "id": s.id,
+                    "rooms": sorted(s.rooms),
+                    "data": s.data,
+                    "headers": sorted(s.handshake.headers),
+                    "query": sorted(s.handshake.query),
+                    "address": s.handshake.address,
+                }
+                for s in sockets
+            ),
             key=lambda s: s["id"],
         )
 

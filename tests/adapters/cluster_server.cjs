@@ -60,7 +60,14 @@ function attach(nsp, socket) {
     try {
       const sockets = await select(nsp, spec).fetchSockets();
       return sockets
-        .map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data }))
+        .map((s) => ({
+          id: s.id,
+          rooms: [...s.rooms].sort(),
+          data: s.data,
+          headers: Object.keys(s.handshake.headers || {}).sort(),
+          query: Object.keys(s.handshake.query || {}).sort(),
+          address: s.handshake.address,
+        }))
         .sort((x, y) => (x.id < y.id ? -1 : 1));
     } catch (err) {
       return errorOf(err, "ClusterTimeout");

@@ -103,9 +103,12 @@ class Peer:
             await asyncio.sleep(30)
         return None
 
-    async def connect(self, *namespaces: str) -> Peer:
+    async def connect(
+        self, *namespaces: str, headers: dict[str, str] | None = None, query: str = ""
+    ) -> Peer:
         await self.sio.connect(
-            self.server.url,
+            self.server.url + query,
+            headers=headers or {},
             transports=["websocket"],
             namespaces=list(namespaces or ("/",)),
             wait_timeout=10,

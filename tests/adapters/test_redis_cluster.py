@@ -186,3 +186,25 @@ async def test_fetch_sockets_times_out_when_a_server_hangs(start_servers, peers)
     finally:
         os.kill(b.process.pid, signal.SIGCONT)
     assert result["error"] == "ClusterTimeout"
+
+
+async def test_fetched_handshakes_leave_credentials_out(start_servers, peers):
+    from tests.adapters.support import Peer
+
+    a, b = await start_servers("A", "B")
+    pa = await peers(a)
+    secret = Peer(b, "secret")
+    await secret.connect(
+        headers={"Authorization": "token s3cret", "Cookie": "session=abc", "X-Custom": "1"},
+        query="/?token=s3cret&room=7",
+    )
+    try:
+        fetched = await pa.ask("fetch", {"rooms": [secret.sid()]})
+    finally:
+        await secret.close()
+    (theirs,) = fetched
+    assert "x-custom" in theirs["headers"]
+    assert "authorization" not in theirs["headers"]
+    assert "cookie" not in theirs["headers"]
+    assert "room" in theirs["query"] and "token" not in theirs["query"]
+    assert theirs["address"] == "127.0.0.1"

@@ -93,6 +93,8 @@ async def test_fetch_sockets_crosses(pair, peers):
     theirs = next(s for s in fetched if s["id"] == pr.sid())
     assert theirs["rooms"] == sorted([pr.sid(), "team"])
     assert theirs["data"] == {"user": "rémi", "score": 3}
+    assert "127.0.0.1" in theirs["address"]
+    assert "host" in theirs["headers"]
 
 
 async def test_remote_join_leave_disconnect_cross(pair, peers):
