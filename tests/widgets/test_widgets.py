@@ -415,3 +415,19 @@ def test_chat_widget_state_and_input() -> None:
     assert (chat.nickname, chat.room, chat.rooms) == ("Grace", "Lobby", ["Cellar", "Lobby"])
     with pytest.raises(traitlets.TraitError):
         chat.rooms = []
+
+
+# ---------------------------------------------------------------- the npm package
+
+
+def test_labextension_package_shares_widgets_base_and_bundles_the_client() -> None:
+    package = json.loads((REPO / "labextension" / "package.json").read_text())
+    lab = package["jupyterlab"]
+    assert lab["outputDir"] == "../jupyter_rt/labextension"
+    assert lab["sharedPackages"]["@jupyter-widgets/base"] == {"bundled": False, "singleton": True}
+    assert lab["sharedPackages"]["socket.io-client"] is False  # bundled, never swapped
+    assert package["dependencies"]["socket.io-client"].lstrip("~^").startswith("4.8")
+    assert "@jupyter/builder" in package["devDependencies"]
+    assert "@jupyterlab/builder" not in package["devDependencies"]
+    lock = (REPO / "labextension" / "yarn.lock").read_text()
+    assert '"socket.io-client@npm:4.8.' in lock
