@@ -265,7 +265,18 @@ const scenarios = {
       outcomes[p].socketId = sockets[p].id;
       outcomes[p].engineId = manager.engine.id;
     }
-    const result = { outcomes, transport: manager.engine.transport.name };
+    // Leaving one namespace keeps the connection and the other namespaces.
+    const engineBefore = manager.engine.id;
+    sockets["/custom"].disconnect();
+    await sleep(100);
+    const rootEcho = await ack(sockets["/"], "echo", "root still here");
+    const dynEcho = await ack(sockets["/dyn-42"], "echo", "dyn still here");
+    const result = {
+      outcomes,
+      transport: manager.engine.transport.name,
+      afterLeaving: { rootEcho, dynEcho, sameEngine: manager.engine.id === engineBefore },
+    };
+    await sleep(50);
     for (const s of Object.values(sockets)) s.disconnect();
     return result;
   },
@@ -623,7 +634,8 @@ async function main() {
 }
 
 main().then(
-  (result) => {
+  async (result) => {
+    await sleep(200); // let the last packets (DISCONNECT, CLOSE) leave before the process ends
     process.stdout.write(`RESULT ${JSON.stringify({ ok: true, result })}\n`, () => process.exit(0));
   },
   (err) => {
