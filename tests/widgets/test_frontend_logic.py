@@ -1,0 +1,90 @@
+"""The browser side's lenient readers, run in Node on the compiled labextension.
+
+``labextension/lib/hub.js`` and ``lib/binary.js`` have no imports, so Node can load them
+as they are. They are built by ``jlpm build`` (dev.sh and CI build the labextension first).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO, require_binary, unavailable
+
+LIB = REPO / "labextension" / "lib"
+
+pytestmark = pytest.mark.node
+
+
+def run_node(script: str) -> Any:
+    node = require_binary("node")
+    for name in ("hub.js", "binary.js"):
+        if not (LIB / name).exists():
+            unavailable(f"labextension/lib/{name} is not built (jlpm build in labextension/)")
+    out = subprocess.run(
+        [node, "--input-type=module", "-e", script],
+        cwd=LIB,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_hub_acks_and_room_tables() -> None:
+    script = """
+    import { ackError, roomRows } from './hub.js';
+    const out = {
+      ok: ackError([{ ok: true, room: 'a' }]),
+      refused: ackError([{ ok: false, error: 'bad name' }]),
+      nested: ackError([{ error: { message: 'deep' } }]),
+      none: ackError([]),
+      hub: roomRows({ ok: true, rooms: { '/hub': { b: 2, a: 1 }, '/chat': { Lobby: 3 } } }, '/hub'),
+      flat: roomRows({ Lobby: ['s1', 's2'] }, '/chat'),
+      list: roomRows([{ namespace: '/x', room: 'r', members: 4 }, 'plain'], '/hub'),
+      empty: roomRows({ ok: true, rooms: {} }, '/hub'),
+    };
+    console.log(JSON.stringify(out));
+    """
+    out = run_node(script)
+    assert out["ok"] is None and out["none"] is None
+    assert out["refused"] == "bad name" and out["nested"] == "deep"
+    assert out["hub"] == [
+        {"namespace": "/chat", "room": "Lobby", "members": 3},
+        {"namespace": "/hub", "room": "a", "members": 1},
+        {"namespace": "/hub", "room": "b", "members": 2},
+    ]
+    assert out["flat"] == [{"namespace": "/chat", "room": "Lobby", "members": 2}]
+    assert out["list"] == [
+        {"namespace": "/hub", "room": "plain", "members": None},
+        {"namespace": "/x", "room": "r", "members": 4},
+    ]
+    assert out["empty"] == []
+
+
+def test_binary_placeholders_round_trip() -> None:
+    script = """
+    import { deconstruct, reconstruct } from './binary.js';
+    const bytes = new Uint8Array([1, 2, 3]);
+    const { json, buffers } = deconstruct({ kind: 'event', args: [bytes, { b: bytes.buffer }] });
+    const back = reconstruct(json, buffers);
+    console.log(JSON.stringify({
+      json,
+      count: buffers.length,
+      first: Array.from(new Uint8Array(back.args[0])),
+      second: Array.from(new Uint8Array(back.args[1].b)),
+      forged: reconstruct({ _jrt_buffer: 7 }, buffers),
+    }));
+    """
+    out = run_node(script)
+    assert out["json"] == {
+        "kind": "event",
+        "args": [{"_jrt_buffer": 0}, {"b": {"_jrt_buffer": 1}}],
+    }
+    assert out["count"] == 2
+    assert out["first"] == out["second"] == [1, 2, 3]
+    assert out["forged"] == {"_jrt_buffer": 7}
