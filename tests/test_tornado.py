@@ -350,6 +350,23 @@ async def test_polling_ping_pong_and_timeout():
         stop()
 
 
+async def test_expired_session_is_refused_even_if_the_timer_is_late():
+    server, stop = await start(ping_interval=0.3, ping_timeout=0.2)
+    try:
+        sid = await server.open_polling()
+        assert (await server.get(sid)).body == b"2"  # sent on time, never answered
+        driver = server.driver
+        assert driver._timer is not None
+        driver._timer.cancel()  # a loop so busy that the timeout timer has not fired yet
+        driver._timer, driver._timer_at = None, float("-inf")
+        await asyncio.sleep(0.25)
+        assert server.reasons(sid) == []
+        assert (await server.get(sid)).code == 400
+        assert server.reasons(sid) == ["ping timeout"]
+    finally:
+        stop()
+
+
 # -- WebSocket -------------------------------------------------------------------------------------
 
 

@@ -361,8 +361,11 @@ class EngineSession:
             log.info("Session %s: upgrade timed out", self.sid)
             self._cancel_upgrade()
         if self._ping_due is not None and now >= self._ping_due:
+            # The pong is due ping_timeout after the ping was due, not after a late timer sent it
+            # (as the client counts), but the client always gets half of ping_timeout at least.
+            timeout = self._engine.ping_timeout
+            self._pong_deadline = max(self._ping_due + timeout, now + timeout / 2)
             self._ping_due = None
-            self._pong_deadline = now + self._engine.ping_timeout
             self._engine._schedule(self, self._pong_deadline)
             websocket = self._websocket
             if websocket is not None:

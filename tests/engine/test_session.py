@@ -139,6 +139,30 @@ def test_polling_ping_timeout():
     assert engine.next_deadline() is None
 
 
+def test_pong_deadline_counts_from_when_the_ping_was_due():
+    # A late timer must not give the client longer than ping_interval + ping_timeout.
+    engine, listener = make_engine(ping_interval=25, ping_timeout=20)
+    session, transport = open_websocket(engine)
+    engine.tick(T0 + 27)
+    assert transport.frames[-1] == "2"
+    engine.tick(T0 + 44.9)
+    assert not session.closed
+    engine.tick(T0 + 45)
+    assert listener.reasons() == ["ping timeout"]
+
+
+def test_very_late_ping_still_leaves_half_the_timeout():
+    engine, listener = make_engine(ping_interval=25, ping_timeout=20)
+    session, transport = open_websocket(engine)
+    engine.tick(T0 + 40)
+    assert transport.frames[-1] == "2"
+    engine.tick(T0 + 49.9)
+    assert not session.closed
+    session.receive_frame(transport, "3", T0 + 49.9)
+    engine.tick(T0 + 60)
+    assert listener.closes == []
+
+
 def test_websocket_ping_pong_and_timeout():
     engine, listener = make_engine(ping_interval=0.3, ping_timeout=0.2)
     session, transport = open_websocket(engine)
