@@ -1,0 +1,35 @@
+"""A Python Socket.IO client, so kernels and scripts take part.
+
+- :class:`AsyncClient`: asyncio, WebSocket transport, acks, binary, reconnection;
+- :class:`Client`: the same with blocking methods, on its own thread (busy cells, scripts);
+- :func:`connect` / :func:`connect_async`: a client connected to the Jupyter server that
+  hosts this kernel (found by :func:`find_server`).
+
+::
+
+    from jupyter_rt.client import connect
+
+    chat = connect("/chat")
+    chat.emit("message", {"room": "Lobby", "text": "hello from a kernel"}, namespace="/chat")
+    print(chat.call("rooms", namespace="/chat"))
+    chat.close()
+"""
+
+from __future__ import annotations
+
+from ._async import AsyncClient, Handler
+from ._errors import ConnectError, ServerNotFound
+from ._sync import Client
+from .discovery import ServerInfo, connect, connect_async, find_server
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ConnectError",
+    "Handler",
+    "ServerInfo",
+    "ServerNotFound",
+    "connect",
+    "connect_async",
+    "find_server",
+]

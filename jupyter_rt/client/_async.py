@@ -1,0 +1,654 @@
+"""``AsyncClient``: a Socket.IO v5 client on asyncio, over one Engine.IO v4 WebSocket.
+
+The wire formats come from :mod:`jupyter_rt.protocol`; this module only moves frames between
+them and a ``tornado.websocket`` connection, answers the server's pings, matches acks to their
+requests and reconnects when the transport drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tornado import httpclient, websocket
+
+from jupyter_rt.errors import AckTimeout, ConnectionRefused, NotConnected, ProtocolError
+from jupyter_rt.protocol import engineio
+from jupyter_rt.protocol.socketio import (
+    DEFAULT_MAX_ATTACHMENTS,
+    RESERVED_EVENTS,
+    Decoder,
+    Packet,
+    PacketType,
+    encode_fields,
+)
+
+from ._errors import ConnectError
+
+__all__ = ["AsyncClient", "Handler"]
+
+log = logging.getLogger("jupyter_rt.client")
+
+Handler = Callable[..., Any]
+"""An event handler: called with the event's arguments, sync or async; its result is the ack."""
+
+H = TypeVar("H", bound=Handler)
+
+LIFECYCLE_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
+"""Local events a handler may listen to: ``connect()``, ``connect_error(error)``,
+``disconnect(reason)``."""
+
+MAX_BUFFERED = 1000
+"""Packets kept for sending while the client reconnects; the oldest go first past this."""
+
+# Reasons after which the client does not come back on its own.
+_FINAL_REASONS = frozenset({"io server disconnect", "io client disconnect"})
+
+
+@dataclass(slots=True)
+class _Namespace:
+    name: str
+    auth: dict[str, Any] | None
+    sid: str | None = None
+    connected: bool = False
+    active: bool = True  # False once the server (41) or the user disconnected it
+    waiter: asyncio.Future[str] | None = None
+    buffer: list[list[str | bytes]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    namespace: str
+    future: asyncio.Future[list[Any]] | None = None
+    callback: Handler | None = None
+
+
+class AsyncClient:
+    """A Socket.IO client for asyncio (WebSocket transport only).
+
+    ::
+
+        client = AsyncClient()
+
+        @client.on("tickEvent", namespace="/tick")
+        async def on_tick(data):
+            await client.emit("tickReceivedEvent", data, namespace="/tick")
+
+        await client.connect("http://127.0.0.1:8888", token=token, namespaces=["/tick"])
+        reply = await client.call("rooms", namespace="/chat", timeout=5)
+        await client.disconnect()
+
+    After the transport drops (network, ping timeout, server restart) the client reconnects
+    with exponential backoff and rejoins its namespaces; not after the server disconnects it
+    (``41`` or an Engine.IO close) or :meth:`disconnect`.
+    """
+
+    def __init__(
+        self,
+        *,
+        reconnection: bool = True,
+        reconnection_attempts: int | None = None,
+        reconnection_delay: float = 0.5,
+        reconnection_delay_max: float = 5.0,
+        randomization_factor: float = 0.5,
+        ack_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
+    ) -> None:
+        self.reconnection = reconnection
+        self.reconnection_attempts = reconnection_attempts
+        self.reconnection_delay = reconnection_delay
+        self.reconnection_delay_max = reconnection_delay_max
+        self.randomization_factor = randomization_factor
+        self.ack_timeout = ack_timeout
+        self.connect_timeout = connect_timeout
+        self.max_attachments = max_attachments
+        self.eio_sid: str | None = None
+        """The Engine.IO session id of the current connection."""
+        self._handlers: dict[str, dict[str, Handler]] = {}
+        self._namespaces: dict[str, _Namespace] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count()
+        self._request: httpclient.HTTPRequest | None = None
+        self._ws: websocket.WebSocketClientConnection | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[str] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._reconnecting = False
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while the transport is open and every namespace is connected."""
+        return (
+            self._ws is not None
+            and all(ns.connected for ns in self._namespaces.values() if ns.active)
+            and any(ns.active for ns in self._namespaces.values())
+        )
+
+    @property
+    def namespaces(self) -> dict[str, str]:
+        """The connected namespaces and their socket ids."""
+        return {name: ns.sid for name, ns in self._namespaces.items() if ns.connected and ns.sid}
+
+    def get_sid(self, namespace: str = "/") -> str | None:
+        """This client's socket id on ``namespace``, or ``None`` when not connected there."""
+        ns = self._namespaces.get(namespace)
+        return ns.sid if ns is not None and ns.connected else None
+
+    @property
+    def sid(self) -> str | None:
+        """The socket id on the first namespace connected."""
+        return next(iter(self.namespaces.values()), None)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str, *, namespace: str = "/") -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H, *, namespace: str = "/") -> H: ...
+    def on(
+        self, event: str, handler: H | None = None, *, namespace: str = "/"
+    ) -> H | Callable[[H], H]:
+        """Register ``handler`` for ``event`` on ``namespace`` (one per event; later wins).
+
+        Use as ``@client.on("ev")`` or ``client.on("ev", fn)``. The handler gets the event's
+        arguments and may be async. When the server asked for an ack (``socket.call``), the
+        return value is the ack: ``None`` → no values, a tuple → several, else one.
+        ``connect``, ``connect_error`` and ``disconnect`` report this client's own state.
+        """
+
+        def register(fn: H) -> H:
+            self._handlers.setdefault(namespace, {})[event] = fn
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def off(self, event: str, *, namespace: str = "/") -> None:
+        """Remove the handler of ``event`` on ``namespace``."""
+        self._handlers.get(namespace, {}).pop(event, None)
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    async def connect(
+        self,
+        url: str,
+        *,
+        path: str = "/socket.io/",
+        token: str | None = None,
+        namespaces: Iterable[str] | None = None,
+        auth: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        validate_cert: bool = True,
+    ) -> None:
+        """Open the connection and join ``namespaces``; return once all are connected.
+
+        ``url`` is the server (``http(s)://`` or ``ws(s)://``); a path in it names the
+        namespace when ``namespaces`` is not given, as in the JS client. ``path`` is where the
+        server serves Socket.IO (``{base_url}socket.io/`` in Jupyter). ``token`` goes in the
+        ``Authorization`` header. ``auth`` is each namespace's CONNECT payload.
+
+        Raises :class:`ConnectError` if the server cannot be reached or answers with an HTTP
+        error, :class:`~jupyter_rt.ConnectionRefused` if a namespace refuses the client.
+        """
+        if self._supervisor is not None and not self._supervisor.done():
+            raise RuntimeError("already connected; disconnect() first")
+        self._request, names = _build_request(
+            url,
+            path,
+            token=token,
+            namespaces=namespaces,
+            headers=headers,
+            query=query,
+            timeout=self.connect_timeout,
+            validate_cert=validate_cert,
+        )
+        self._namespaces = {
+            name: _Namespace(name, dict(auth) if auth is not None else None) for name in names
+        }
+        self._stopping = False
+        ws = await self._establish()
+        self._supervisor = asyncio.ensure_future(self._supervise(ws))
+
+    async def _establish(self) -> websocket.WebSocketClientConnection:
+        """Open a WebSocket session and connect every active namespace."""
+        assert self._request is not None
+        try:
+            ws = await websocket.websocket_connect(self._request, max_message_size=64 * 1024 * 1024)
+        except httpclient.HTTPClientError as exc:
+            raise ConnectError(f"{self._request.url}: HTTP {exc.code} {exc.message}") from None
+        except (OSError, asyncio.TimeoutError, websocket.WebSocketError) as exc:
+            raise ConnectError(f"{self._request.url}: {exc or type(exc).__name__}") from None
+        try:
+            handshake = await self._read_open(ws)
+            loop = asyncio.get_running_loop()
+            active = [ns for ns in self._namespaces.values() if ns.active]
+            for ns in active:
+                ns.waiter = loop.create_future()
+            self._ws = ws
+            self.eio_sid = str(handshake.get("sid"))
+            reader = asyncio.ensure_future(self._read(ws, handshake))
+            self._reader = reader
+            for ns in active:
+                await self._write(ws, encode_fields(PacketType.CONNECT, ns.name, ns.auth))
+            waiters = {ns.waiter for ns in active if ns.waiter is not None}
+            await self._await_connects(waiters, reader)
+        except BaseException:
+            self._ws = None
+            ws.close()
+            for ns in self._namespaces.values():
+                if ns.waiter is not None and not ns.waiter.done():
+                    ns.waiter.cancel()
+            raise
+        return ws
+
+    async def _await_connects(
+        self, waiters: set[asyncio.Future[str]], reader: asyncio.Task[str]
+    ) -> None:
+        """Wait for every namespace's CONNECT answer; raise on a refusal, loss or timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout
+        while waiters:
+            remaining = deadline - loop.time()
+            done, _ = await asyncio.wait(
+                [*waiters, reader], timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                raise ConnectError(f"no CONNECT answer within {self.connect_timeout} s")
+            if reader in done:
+                raise ConnectError(f"connection lost while connecting ({reader.result()})")
+            for waiter in done:
+                waiter.result()  # raises ConnectionRefused
+                waiters.discard(waiter)
+
+    async def _read_open(self, ws: websocket.WebSocketClientConnection) -> dict[str, Any]:
+        try:
+            frame = await asyncio.wait_for(ws.read_message(), self.connect_timeout)
+        except asyncio.TimeoutError:
+            ws.close()
+            raise ConnectError("no Engine.IO handshake from the server") from None
+        try:
+            if frame is None:
+                raise ProtocolError("connection closed before the handshake")
+            packet = engineio.decode_frame(frame)
+            if packet.type != engineio.PacketType.OPEN or not isinstance(packet.data, str):
+                raise ProtocolError(f"expected an OPEN packet, got {frame!r:.80}")
+            handshake = json.loads(packet.data)
+            if not isinstance(handshake, dict):
+                raise ProtocolError("handshake is not an object")
+        except (ProtocolError, ValueError) as exc:
+            ws.close()
+            raise ConnectError(f"bad Engine.IO handshake: {exc}") from None
+        return handshake
+
+    async def _supervise(self, ws: websocket.WebSocketClientConnection) -> None:
+        """Wait for the transport to drop; reconnect unless that was final."""
+        while True:
+            assert self._reader is not None
+            reason = await self._reader
+            self._lost(reason)
+            if reason in _FINAL_REASONS or self._stopping or not self.reconnection:
+                self._finish(reason)
+                return
+            if not await self._reconnect():
+                self._finish("reconnect failed")
+                return
+
+    async def _reconnect(self) -> bool:
+        self._reconnecting = True
+        try:
+            for attempt in itertools.count(1):
+                limit = self.reconnection_attempts
+                if limit is not None and attempt > limit:
+                    return False
+                base = min(
+                    self.reconnection_delay_max, self.reconnection_delay * 2 ** (attempt - 1)
+                )
+                jitter = 1 + self.randomization_factor * (2 * random.random() - 1)
+                await asyncio.sleep(base * jitter)
+                if self._stopping:
+                    return False
+                try:
+                    await self._establish()
+                except ConnectionRefused as exc:
+                    log.warning("Reconnection refused: %s", exc)
+                    self._fire_all("connect_error", exc)
+                    return False
+                except ConnectError as exc:
+                    log.info("Reconnection attempt %d failed: %s", attempt, exc)
+                    self._fire_all("connect_error", exc)
+                    continue
+                log.info("Reconnected after %d attempt(s)", attempt)
+                return True
+            return False  # pragma: no cover - the loop only ends by returning
+        finally:
+            self._reconnecting = False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def _read(
+        self, ws: websocket.WebSocketClientConnection, handshake: dict[str, Any]
+    ) -> str:
+        """Read until the connection ends; return the disconnect reason."""
+        interval = float(handshake.get("pingInterval", 25000)) / 1000
+        timeout = float(handshake.get("pingTimeout", 20000)) / 1000
+        decoder = Decoder(max_attachments=self.max_attachments)
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.read_message(), interval + timeout)
+            except asyncio.TimeoutError:
+                ws.close()
+                return "ping timeout"
+            if frame is None:
+                return "transport close"
+            try:
+                packet = engineio.decode_frame(frame)
+                if packet.type == engineio.PacketType.PING:
+                    await self._write(ws, ["3" + str(packet.data)], engine=True)
+                elif packet.type == engineio.PacketType.CLOSE:
+                    ws.close()
+                    return "io server disconnect"
+                elif packet.type == engineio.PacketType.MESSAGE:
+                    socket_packet = decoder.feed(packet.data)
+                    if socket_packet is not None and self._on_packet(socket_packet):
+                        ws.close()
+                        return "io server disconnect"
+            except ProtocolError as exc:
+                log.warning("Closing the connection: %s", exc)
+                ws.close()
+                return "parse error"
+            except NotConnected:
+                return "transport close"
+
+    def _on_packet(self, packet: Packet) -> bool:
+        """Handle one Socket.IO packet; True when no namespace is left."""
+        ns = self._namespaces.get(packet.nsp)
+        ptype = packet.type
+        if ptype in (PacketType.ACK, PacketType.BINARY_ACK):
+            pending = self._pending.pop(packet.id, None) if packet.id is not None else None
+            if pending is not None and pending.namespace == packet.nsp:
+                if pending.future is not None and not pending.future.done():
+                    pending.future.set_result(list(packet.data))
+                elif pending.callback is not None:
+                    self._spawn(self._call(pending.callback, list(packet.data)))
+            return False
+        if ns is None:
+            return False
+        if ptype in (PacketType.EVENT, PacketType.BINARY_EVENT):
+            event, *args = packet.data
+            handler = self._handlers.get(ns.name, {}).get(event)
+            if handler is None:
+                log.debug("No handler for %r on %s", event, ns.name)
+            else:
+                self._spawn(self._handle(ns.name, handler, args, packet.id))
+        elif ptype == PacketType.CONNECT:
+            data = packet.data if isinstance(packet.data, dict) else {}
+            ns.sid = str(data.get("sid", ""))
+            ns.connected = True
+            if ns.waiter is not None and not ns.waiter.done():
+                ns.waiter.set_result(ns.sid)
+            self._flush(ns)
+            self._fire(ns.name, "connect")
+        elif ptype == PacketType.CONNECT_ERROR:
+            data = packet.data
+            message = data.get("message", "refused") if isinstance(data, dict) else str(data)
+            extra = data.get("data") if isinstance(data, dict) else None
+            error = ConnectionRefused(f"{ns.name}: {message}", extra)
+            error.message = str(message)
+            if ns.waiter is not None and not ns.waiter.done():
+                ns.waiter.set_exception(error)
+        elif ptype == PacketType.DISCONNECT:
+            ns.active = False
+            self._drop_namespace(ns, "io server disconnect")
+            return not any(n.active for n in self._namespaces.values())
+        return False
+
+    async def _handle(self, nsp: str, handler: Handler, args: list[Any], ack: int | None) -> None:
+        try:
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            log.exception("Error in the handler of an event on %s", nsp)
+            return
+        if ack is None:
+            return
+        if result is None:
+            values: list[Any] = []
+        elif isinstance(result, tuple):
+            values = list(result)
+        else:
+            values = [result]
+        ws = self._ws
+        if ws is not None:
+            try:
+                await self._write(ws, encode_fields(PacketType.ACK, nsp, values, ack))
+            except (TypeError, ValueError):
+                log.exception("Cannot encode the ack of a handler on %s", nsp)
+
+    async def _call(self, fn: Handler, args: Sequence[Any]) -> None:
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("Error in a client callback")
+
+    def _fire(self, nsp: str, event: str, *args: Any) -> None:
+        handler = self._handlers.get(nsp, {}).get(event)
+        if handler is not None:
+            self._spawn(self._call(handler, args))
+
+    def _fire_all(self, event: str, *args: Any) -> None:
+        for name, ns in self._namespaces.items():
+            if ns.active:
+                self._fire(name, event, *args)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- losing the connection -----------------------------------------------------------------
+
+    def _drop_namespace(self, ns: _Namespace, reason: str) -> None:
+        was_connected = ns.connected
+        ns.connected = False
+        ns.sid = None
+        for ack_id, pending in list(self._pending.items()):
+            if pending.namespace == ns.name:
+                del self._pending[ack_id]
+                if pending.future is not None and not pending.future.done():
+                    pending.future.set_exception(
+                        NotConnected(f"disconnected from {ns.name} ({reason})")
+                    )
+        if not ns.active:
+            ns.buffer.clear()
+        if was_connected:
+            self._fire(ns.name, "disconnect", reason)
+
+    def _lost(self, reason: str) -> None:
+        self._ws = None
+        for ns in self._namespaces.values():
+            self._drop_namespace(ns, reason)
+
+    def _finish(self, reason: str) -> None:
+        for ns in self._namespaces.values():
+            ns.active = False
+            ns.buffer.clear()
+        log.info("Disconnected for good: %s", reason)
+
+    async def disconnect(self) -> None:
+        """Leave every namespace and close the connection; the client does not reconnect."""
+        self._stopping = True
+        ws = self._ws
+        if ws is not None:
+            for ns in self._namespaces.values():
+                if ns.connected:
+                    try:
+                        await self._write(ws, encode_fields(PacketType.DISCONNECT, ns.name, None))
+                    except NotConnected:
+                        break
+            ws.close()
+        for ns in self._namespaces.values():
+            ns.active = False
+            self._drop_namespace(ns, "io client disconnect")
+        self._ws = None
+        supervisor = self._supervisor
+        if supervisor is not None and not supervisor.done():
+            if self._reconnecting:
+                supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(supervisor), 5)
+
+    async def wait(self) -> None:
+        """Wait until the client is disconnected for good."""
+        if self._supervisor is not None:
+            await asyncio.shield(self._supervisor)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        callback: Handler | None = None,
+    ) -> None:
+        """Send ``event`` with ``args`` (``bytes`` anywhere go as binary attachments).
+
+        ``callback(*ack_args)`` runs when the server acknowledges. While the client reconnects
+        the event is kept and sent once the namespace is back. Raises
+        :class:`~jupyter_rt.NotConnected` when the client is not connected to ``namespace``.
+        """
+        ns = self._check(event, namespace)
+        ack_id = None
+        if callback is not None:
+            ack_id = next(self._ids)
+            self._pending[ack_id] = _Pending(namespace, callback=callback)
+        frames = encode_fields(PacketType.EVENT, namespace, [event, *args], ack_id)
+        await self._send(ns, frames)
+
+    async def call(
+        self, event: str, *args: Any, namespace: str = "/", timeout: float | None = None
+    ) -> Any:
+        """Emit ``event`` and wait for the server's ack; return its value.
+
+        One value → that value, none → ``None``, several → a tuple. Raises
+        :class:`~jupyter_rt.AckTimeout` after ``timeout`` seconds (default ``ack_timeout``) and
+        :class:`~jupyter_rt.NotConnected` if the connection drops first.
+        """
+        ns = self._check(event, namespace)
+        seconds = self.ack_timeout if timeout is None else timeout
+        ack_id = next(self._ids)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ack_id] = _Pending(namespace, future=future)
+        try:
+            frames = encode_fields(PacketType.EVENT, namespace, [event, *args], ack_id)
+            await self._send(ns, frames)
+            try:
+                values = await asyncio.wait_for(future, seconds)
+            except asyncio.TimeoutError:
+                raise AckTimeout(f"no ack for {event!r} within {seconds} s") from None
+        finally:
+            self._pending.pop(ack_id, None)
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _check(self, event: str, namespace: str) -> _Namespace:
+        if not isinstance(event, str) or not event:
+            raise ValueError("event names are non-empty strings")
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        ns = self._namespaces.get(namespace)
+        if ns is None or not ns.active:
+            raise NotConnected(f"not connected to namespace {namespace}")
+        return ns
+
+    async def _send(self, ns: _Namespace, frames: list[str | bytes]) -> None:
+        ws = self._ws
+        if ns.connected and ws is not None:
+            await self._write(ws, frames)
+        elif ns.active and (self._reconnecting or self._supervisor is not None):
+            ns.buffer.append(frames)
+            del ns.buffer[:-MAX_BUFFERED]
+        else:
+            raise NotConnected(f"not connected to namespace {ns.name}")
+
+    def _flush(self, ns: _Namespace) -> None:
+        buffered, ns.buffer = ns.buffer, []
+        ws = self._ws
+        if ws is not None:
+            for frames in buffered:
+                self._spawn(self._write(ws, frames))
+
+    async def _write(
+        self,
+        ws: websocket.WebSocketClientConnection,
+        frames: Sequence[str | bytes],
+        *,
+        engine: bool = False,
+    ) -> None:
+        """Write a packet's frames in order (Engine.IO MESSAGE framing unless ``engine``)."""
+        last: Awaitable[None] | None = None
+        try:
+            for frame in frames:
+                data = frame if engine else engineio.message_frame(frame)
+                last = ws.write_message(data, binary=isinstance(data, bytes))
+            if last is not None:
+                await last
+        except websocket.WebSocketClosedError:
+            raise NotConnected("the connection is closed") from None
+
+
+def _build_request(
+    url: str,
+    path: str,
+    *,
+    token: str | None,
+    namespaces: Iterable[str] | None,
+    headers: Mapping[str, str] | None,
+    query: Mapping[str, str] | None,
+    timeout: float,
+    validate_cert: bool,
+) -> tuple[httpclient.HTTPRequest, list[str]]:
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"not an http(s) or ws(s) URL: {url!r}")
+    if namespaces is None:
+        namespaces = [parts.path.rstrip("/") or "/"]
+    names = list(dict.fromkeys(namespaces))
+    if not names:
+        raise ValueError("connect to at least one namespace")
+    for name in names:
+        if not name.startswith("/"):
+            raise ValueError(f"namespace names start with '/': {name!r}")
+    params = dict(parse_qsl(parts.query))
+    params.update(query or {})
+    params.update({"EIO": engineio.PROTOCOL_VERSION, "transport": "websocket"})
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"token {token}"
+    endpoint = "/" + path.strip("/") + "/"
+    request = httpclient.HTTPRequest(
+        f"{scheme}://{parts.netloc}{endpoint}?{urlencode(params)}",
+        headers=all_headers,
+        connect_timeout=timeout,
+        request_timeout=timeout,
+        validate_cert=validate_cert,
+    )
+    return request, names

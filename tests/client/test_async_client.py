@@ -1,0 +1,275 @@
+"""``AsyncClient`` against a real jupyter_rt server on an in-process Tornado app."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import jupyter_rt
+from jupyter_rt.client import AsyncClient, ConnectError
+from tests.client.support import InProcessServer
+
+STEP = 5.0
+
+
+async def until(predicate, timeout: float = STEP) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def echo_app(io: jupyter_rt.Server, seen: list[Any]) -> None:
+    @io.on("connection")
+    def on_connection(socket: jupyter_rt.Socket) -> None:
+        @socket.on("note")
+        def note(*args: Any) -> None:
+            seen.append(args)
+
+        @socket.on("echo")
+        def echo(*args: Any) -> Any:
+            return args
+
+        @socket.on("silent")
+        def silent(*args: Any, ack: Any) -> None:
+            """Asks for an ack and never gives one."""
+
+        @socket.on("whoami")
+        def whoami() -> dict[str, Any]:
+            return {"sid": socket.id, "auth": dict(socket.handshake.auth)}
+
+
+@pytest.fixture
+def client() -> AsyncClient:
+    return AsyncClient(reconnection_delay=0.05, reconnection_delay_max=0.2, connect_timeout=5)
+
+
+async def test_connect_emit_and_call(server: InProcessServer, client: AsyncClient) -> None:
+    seen: list[Any] = []
+    echo_app(server.io, seen)
+    await client.connect(server.url, auth={"user": "ada"})
+    try:
+        assert client.connected and client.sid
+        await client.emit("note", 1, "two", {"three": [3]})
+        await until(lambda: seen == [(1, "two", {"three": [3]})])
+        assert await client.call("echo", "one") == "one"
+        assert await client.call("echo", 1, 2) == (1, 2)
+        assert await client.call("echo") is None
+        who = await client.call("whoami")
+        assert who == {"sid": client.sid, "auth": {"user": "ada"}}
+        replies: list[Any] = []
+        await client.emit("echo", "cb", 2, callback=lambda *a: replies.append(a))
+        await until(lambda: replies == [("cb", 2)])
+    finally:
+        await client.disconnect()
+    assert not client.connected
+
+
+async def test_call_times_out(server: InProcessServer, client: AsyncClient) -> None:
+    echo_app(server.io, [])
+    await client.connect(server.url)
+    try:
+        with pytest.raises(jupyter_rt.AckTimeout):
+            await client.call("silent", 1, timeout=0.3)
+        with pytest.raises(jupyter_rt.AckTimeout):
+            await client.call("no-such-event", timeout=0.2)
+        # The connection is still good afterwards.
+        assert await client.call("echo", "still here") == "still here"
+    finally:
+        await client.disconnect()
+
+
+async def test_binary_both_ways(server: InProcessServer, client: AsyncClient) -> None:
+    echo_app(server.io, [])
+    blob = bytes(range(256)) * 4
+    got: list[Any] = []
+
+    @server.io.of("/bin").on("connection")
+    async def on_bin(socket: jupyter_rt.Socket) -> None:
+        @socket.on("ready")
+        async def ready() -> None:
+            await socket.emit("blob", {"data": blob, "parts": [b"a", b"", b"\x00\xff"]})
+
+    client.on("blob", lambda payload: got.append(payload), namespace="/bin")
+    await client.connect(server.url, namespaces=["/", "/bin"])
+    try:
+        payload = {"name": "x", "data": [blob, {"inner": b"\x01\x02"}]}
+        assert await client.call("echo", payload, b"tail") == (payload, b"tail")
+        await client.emit("ready", namespace="/bin")
+        await until(lambda: len(got) == 1)
+        assert got[0] == {"data": blob, "parts": [b"a", b"", b"\x00\xff"]}
+    finally:
+        await client.disconnect()
+
+
+async def test_server_calls_the_client(server: InProcessServer, client: AsyncClient) -> None:
+    answers: list[Any] = []
+    sockets: list[jupyter_rt.Socket] = []
+
+    @server.io.on("connection")
+    def on_connection(socket: jupyter_rt.Socket) -> None:
+        sockets.append(socket)
+
+    @client.on("add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @client.on("pair")
+    async def pair(x: Any) -> tuple[Any, Any]:
+        await asyncio.sleep(0.01)
+        return x, b"bin"
+
+    @client.on("nothing")
+    def nothing() -> None:
+        answers.append("nothing called")
+
+    @client.on("boom")
+    def boom() -> None:
+        raise RuntimeError("handler failure")
+
+    await client.connect(server.url)
+    try:
+        await until(lambda: sockets)
+        socket = sockets[0]
+        assert await socket.call("add", 2, 3, timeout=STEP) == 5
+        assert await socket.call("pair", "p", timeout=STEP) == ("p", b"bin")
+        assert await socket.call("nothing", timeout=STEP) is None
+        assert answers == ["nothing called"]
+        with pytest.raises(jupyter_rt.AckTimeout):  # a failing handler gives no ack
+            await socket.call("boom", timeout=0.3)
+        assert await socket.call("add", 1, 1, timeout=STEP) == 2
+    finally:
+        await client.disconnect()
+
+
+async def test_answers_pings(server: InProcessServer, client: AsyncClient) -> None:
+    echo_app(server.io, [])
+    reasons: list[str] = []
+    client.on("disconnect", reasons.append)
+    await client.connect(server.url)
+    try:
+        sid = client.sid
+        await asyncio.sleep(2.5)  # pingInterval + pingTimeout is 1 s here
+        assert client.connected and client.sid == sid and reasons == []
+        assert await client.call("echo", "alive") == "alive"
+    finally:
+        await client.disconnect()
+    assert reasons == ["io client disconnect"]
+
+
+async def test_reconnects_after_the_transport_drops(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    seen: list[Any] = []
+    echo_app(server.io, seen)
+    events: list[Any] = []
+    client.on("connect", lambda: events.append("connect"))
+    client.on("disconnect", lambda reason: events.append(("disconnect", reason)))
+    await client.connect(server.url)
+    try:
+        first = client.sid
+        await until(lambda: events == ["connect"])
+        server.drop()
+        await until(lambda: events[-1:] == ["connect"] and len(events) == 3)
+        assert events == ["connect", ("disconnect", "transport close"), "connect"]
+        assert client.connected and client.sid != first
+        assert await client.call("echo", "back") == "back"
+    finally:
+        await client.disconnect()
+
+
+async def test_reconnects_after_a_server_restart_and_sends_what_was_buffered(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    seen: list[Any] = []
+    echo_app(server.io, seen)
+    await client.connect(server.url)
+    try:
+        await server.stop()
+        await until(lambda: not client.connected)
+        await client.emit("note", "while down")  # kept until the namespace is back
+        await asyncio.sleep(0.5)  # several failed attempts
+        server.start()
+        await until(lambda: client.connected)
+        await until(lambda: seen == [("while down",)])
+        assert await client.call("echo", "after restart") == "after restart"
+    finally:
+        await client.disconnect()
+
+
+async def test_no_reconnection_after_a_server_disconnect(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    sockets: list[jupyter_rt.Socket] = []
+    server.io.on("connection", sockets.append)
+    reasons: list[str] = []
+    client.on("disconnect", reasons.append)
+    await client.connect(server.url)
+    await until(lambda: sockets)
+    sockets[0].disconnect()
+    await asyncio.wait_for(client.wait(), STEP)
+    assert reasons == ["io server disconnect"]
+    assert not client.connected
+    await asyncio.sleep(0.3)
+    assert len(sockets) == 1, "the client came back"
+    with pytest.raises(jupyter_rt.NotConnected):
+        await client.emit("note", 1)
+
+
+async def test_pending_call_fails_when_the_connection_drops(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    echo_app(server.io, [])
+    await client.connect(server.url)
+    try:
+        call = asyncio.ensure_future(client.call("silent", timeout=STEP))
+        await asyncio.sleep(0.1)
+        server.drop()
+        with pytest.raises(jupyter_rt.NotConnected):
+            await call
+        await until(lambda: client.connected)
+    finally:
+        await client.disconnect()
+
+
+async def test_refused_namespace(server: InProcessServer, client: AsyncClient) -> None:
+    def refuse(socket: jupyter_rt.Socket) -> None:
+        raise jupyter_rt.ConnectionRefused("not you", {"code": 7})
+
+    server.io.of("/private").use(refuse)
+    with pytest.raises(jupyter_rt.ConnectionRefused) as info:
+        await client.connect(server.url, namespaces=["/private"])
+    assert info.value.message == "not you"
+    assert info.value.data == {"code": 7}
+    with pytest.raises(jupyter_rt.ConnectionRefused) as info:
+        await client.connect(server.url + "/nowhere")
+    assert info.value.message == "Invalid namespace"
+    assert not client.connected
+
+
+async def test_connect_errors(server: InProcessServer, client: AsyncClient) -> None:
+    with pytest.raises(ConnectError, match="404"):
+        await client.connect(server.url, path="/not-socket.io/")
+    await server.stop()
+    with pytest.raises(ConnectError):
+        await client.connect(server.url)
+    with pytest.raises(ValueError):
+        await client.connect("ftp://example.org")
+
+
+async def test_emit_checks(server: InProcessServer, client: AsyncClient) -> None:
+    echo_app(server.io, [])
+    with pytest.raises(jupyter_rt.NotConnected):
+        await client.emit("note")
+    await client.connect(server.url)
+    try:
+        with pytest.raises(ValueError):
+            await client.emit("disconnect")
+        with pytest.raises(jupyter_rt.NotConnected):
+            await client.emit("note", namespace="/other")
+        with pytest.raises(TypeError):
+            await client.emit("note", object())
+    finally:
+        await client.disconnect()
