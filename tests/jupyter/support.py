@@ -231,34 +231,10 @@ class Inbox:
 
 
 async def run_node(scenario: str, jupyter: Jupyter, timeout: float = 40, **options: Any) -> Any:
-    """Run ``clients.cjs <scenario>`` against the server without blocking the event loop (the
-    server runs on it) and return its RESULT; a failed scenario fails the test."""
-    node = require_binary("node")
-    require_node_packages("socket.io-client")
-    config = {"origin": jupyter.origin, "path": jupyter.path, "token": jupyter.token, **options}
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(NODE_CLIENTS),
-        scenario,
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=node_env(),
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"node scenario {scenario!r} ran over {timeout} s") from None
-    out, err = stdout.decode(), stderr.decode()
-    results = [line[len("RESULT ") :] for line in out.splitlines() if line.startswith("RESULT ")]
-    if not results:
-        raise AssertionError(f"node scenario {scenario!r} printed no RESULT\n{out}\n{err}")
-    result = json.loads(results[-1])
-    if not result["ok"]:
-        raise AssertionError(f"node scenario {scenario!r} failed: {result['error']}\n{err}")
-    return result["result"]
+    """Run ``clients.cjs <scenario>`` to its end without blocking the event loop (the server
+    runs on it) and return its RESULT; a failed scenario fails the test."""
+    async with NodeClient(scenario, jupyter, **options) as node:
+        return await node.result(timeout)
 
 
 def jupyter_command(*args: str) -> list[str]:
@@ -290,3 +266,61 @@ class LogRecords(logging.Handler):
                 raise AssertionError(f"{count} x {pattern!r} not logged; got {found}")
             await asyncio.sleep(0.02)
         return found
+
+
+class NodeClient:
+    """``clients.cjs <scenario>`` running in the background: wait for its lines, then its RESULT.
+
+    For scenarios that meet other clients half way (``chatPeer`` prints ``READY``)."""
+
+    def __init__(self, scenario: str, jupyter: Jupyter, **options: Any) -> None:
+        self.scenario = scenario
+        self.config = {
+            "origin": jupyter.origin,
+            "path": jupyter.path,
+            "token": jupyter.token,
+            **options,
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lines: list[str] = []
+
+    async def __aenter__(self) -> NodeClient:
+        node = require_binary("node")
+        require_node_packages("socket.io-client")
+        self.proc = await asyncio.create_subprocess_exec(
+            node,
+            str(NODE_CLIENTS),
+            self.scenario,
+            json.dumps(self.config),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=node_env(),
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+    async def _line(self, timeout: float) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not raw:
+            raise AssertionError(f"node {self.scenario!r} ended:\n" + "".join(self.lines))
+        line = raw.decode()
+        self.lines.append(line)
+        return line.rstrip("\n")
+
+    async def wait_line(self, text: str, timeout: float = STEP) -> None:
+        while (line := await self._line(timeout)) != text:
+            if line.startswith("RESULT "):
+                raise AssertionError(f"node {self.scenario!r} stopped early: {line}")
+
+    async def result(self, timeout: float = 30) -> Any:
+        while not (line := await self._line(timeout)).startswith("RESULT "):
+            pass
+        result = json.loads(line[len("RESULT ") :])
+        if not result["ok"]:
+            raise AssertionError(f"node scenario {self.scenario!r} failed: {result['error']}")
+        return result["result"]

@@ -158,6 +158,7 @@ async def test_websocket_with_token_follows_jupyter_and_skips_the_origin_check(
     assert handshake(first)["sid"]
 
 
+@pytest.mark.filterwarnings("ignore:allow_origin_pat .* only matched the request origin")
 @pytest.mark.parametrize(
     "server_config", [{"allow_origin_pat": r"https://good\.example(:\d+)?"}], indirect=True
 )

@@ -1,0 +1,81 @@
+"""``jupyter_rt.apps.tick`` end to end, with both official clients passing the token."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import socketio
+
+from tests.jupyter.support import Inbox, Jupyter, LogRecords, run_node, sio_client
+
+pytestmark = [pytest.mark.jupyter, pytest.mark.interop, pytest.mark.timeout(60)]
+
+TRANSPORTS = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": None}
+
+
+async def answer_ticks(sio: socketio.AsyncClient, inbox: Inbox, count: int) -> list[int]:
+    seen = []
+    for _ in range(count):
+        message = await inbox.next("tickEvent")
+        seen.append(message["tick"])
+        await sio.emit("tickReceivedEvent", message, namespace="/tick")
+    return seen
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_python_client_ticks(jupyter: Jupyter, rt_log: LogRecords, transport: str) -> None:
+    inbox = Inbox()
+    async with sio_client(
+        jupyter, ["/tick"], TRANSPORTS[transport], setup=inbox.listener("/tick", "tickEvent")
+    ) as sio:
+        socket_id = sio.get_sid("/tick")
+        assert await answer_ticks(sio, inbox, 3) == [0, 1, 2]
+        logged = await rt_log.wait_for(rf"^Socket {socket_id} got \d+$", 3)
+        assert logged == [f"Socket {socket_id} got {n}" for n in range(3)]
+        if transport != "polling":
+            assert sio.transport() == "websocket"
+
+
+async def test_each_connection_counts_from_zero(jupyter: Jupyter) -> None:
+    first, second = Inbox(), Inbox()
+    async with sio_client(jupyter, ["/tick"], setup=first.listener("/tick", "tickEvent")):
+        assert (await first.next("tickEvent"))["tick"] == 0
+        assert (await first.next("tickEvent"))["tick"] == 1
+        async with sio_client(jupyter, ["/tick"], setup=second.listener("/tick", "tickEvent")):
+            assert (await second.next("tickEvent"))["tick"] == 0
+
+
+def tick_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "_tick"]
+
+
+async def test_ticks_stop_at_disconnect(jupyter: Jupyter) -> None:
+    inbox = Inbox()
+    async with sio_client(jupyter, ["/tick"], setup=inbox.listener("/tick", "tickEvent")):
+        await inbox.next("tickEvent")
+        assert len(tick_tasks()) == 1
+    await asyncio.sleep(1.2)
+    assert not tick_tasks(), "a tick task outlived its socket"
+
+
+@pytest.mark.node
+@pytest.mark.parametrize(
+    ("transport", "auth"),
+    [
+        ("polling", "query"),
+        ("websocket", "query"),
+        ("upgrade", "query"),
+        ("polling", "header"),
+        ("upgrade", "header"),
+    ],
+)
+async def test_node_client_ticks(
+    jupyter: Jupyter, rt_log: LogRecords, transport: str, auth: str
+) -> None:
+    result = await run_node("tick", jupyter, transport=transport, auth=auth)
+    assert result["ticks"] == [0, 1, 2]
+    assert result["transport"] == ("polling" if transport == "polling" else "websocket")
+    socket_id = result["id"]
+    logged = await rt_log.wait_for(rf"^Socket {socket_id} got \d+$", 3)
+    assert logged == [f"Socket {socket_id} got {n}" for n in range(3)]
