@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -13,7 +15,7 @@ import redis.exceptions
 from jupyter_rt.emitter import Emitter, SyncEmitter
 from tests.adapters.fixtures import own_redis, peers, prefix, start_servers
 from tests.adapters.support import settle
-from tests.helpers import free_port
+from tests.helpers import free_port, node_env, require_node_packages
 
 __all__ = ["own_redis", "peers", "prefix", "start_servers"]
 
@@ -156,3 +158,59 @@ async def test_emitter_raises_when_redis_is_unreachable():
     with pytest.raises(redis.exceptions.ConnectionError):
         await emitter.emit("ev")
     await emitter.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.node
+@pytest.mark.interop
+async def test_node_redis_emitter_reaches_jupyter_rt_clients(start_servers, peers, prefix):
+    """Node's ``@socket.io/redis-emitter`` (JSON requests without uid, msgpack Dates)."""
+    require_node_packages("@socket.io/redis-emitter", "redis")
+    a, b = await start_servers("A", "B")
+    pa, pb = await asyncio.gather(peers(a, "/", "/chat"), peers(b, "/", "/chat"))
+    await pb.ask("join", "news")
+    await pa.ask("join", "src")
+
+    async def node_emit(*actions: dict[str, Any]) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "node",
+            str(Path(__file__).parent / "adapters" / "node_emitter.cjs"),
+            a.redis_url,
+            prefix,
+            json.dumps(list(actions)),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=node_env(),
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0 and b"DONE" in out, out.decode()
+
+    await node_emit(
+        {
+            "op": "emit",
+            "to": ["news"],
+            "event": "headline",
+            "args": [
+                "héllo",
+                {"$bin": "00ff"},
+                {"at": {"$date": "2024-05-06T07:08:09.123Z"}, "n": 1.5},
+            ],
+        },
+        {"op": "emit", "nsp": "/chat", "event": "in-chat", "args": [1]},
+        {"op": "socketsJoin", "to": ["src"], "rooms": ["joined"]},
+        {"op": "serverSideEmit", "event": "note", "args": ["from-node"]},
+    )
+    assert await pb.wait_for("headline") == [
+        ["héllo", b"\x00\xff", {"at": "2024-05-06T07:08:09.123Z", "n": 1.5}]
+    ]
+    await pa.wait_for("in-chat", nsp="/chat")
+    await pb.wait_for("in-chat", nsp="/chat")
+    await asyncio.sleep(0.3)
+    assert "joined" in await pa.ask("join", [])
+    assert "joined" not in await pb.ask("join", [])
+    assert await pa.ask("server-side-log") == [["/", "from-node"]]
+    await settle()
+    assert pa.got("headline") == []
+    await node_emit({"op": "disconnectSockets", "to": ["src"]})
+    await pa.wait_disconnected()
+    assert pb.sio.connected
