@@ -12,6 +12,7 @@ from typing import Any
 from jupyter_rt.errors import (
     AckTimeout,
     ConnectionRefused,
+    LimitExceeded,
     NotConnected,
     ProtocolError,
     RealtimeError,
@@ -24,6 +25,7 @@ __all__ = [
     "AckTimeout",
     "BroadcastOperator",
     "ConnectionRefused",
+    "LimitExceeded",
     "Namespace",
     "NotConnected",
     "ProtocolError",

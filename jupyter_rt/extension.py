@@ -121,6 +121,7 @@ class RealtimeApp(ExtensionApp):
         self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
 
     async def stop_extension(self) -> None:
+        await self.io.close()
         self.driver.shutdown()
 
 

@@ -109,6 +109,16 @@ class EngineSession:
 
     # -- sending ----------------------------------------------------------------------------
 
+    @property
+    def writable(self) -> bool:
+        """Whether a message sent now goes out at once (volatile messages are dropped if not):
+        on a WebSocket, nothing is waiting in its buffer; on polling, a GET is waiting."""
+        if self.closed or self._upgrading:
+            return False
+        if self._websocket is not None:
+            return self._websocket.buffered_amount == 0
+        return self._wake_poll is not None and not self._outbox
+
     def send(self, messages: Sequence[str | bytes]) -> None:
         """Queue Engine.IO MESSAGE packets in order. Does nothing once the session is closed."""
         if self.closed:

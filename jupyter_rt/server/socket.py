@@ -356,7 +356,7 @@ class Socket:
 
     def _send_volatile(self, frames: list[str | bytes]) -> None:
         session = self._session
-        if getattr(session, "writable", True):
+        if session.writable:
             session.send(frames)
 
     # -- rooms --------------------------------------------------------------------------------
