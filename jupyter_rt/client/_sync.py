@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from ._async import AsyncClient, Handler
@@ -110,10 +110,12 @@ class Client:
         )
 
     @overload
-    def on(self, event: str, *, namespace: str = "/") -> Any: ...
+    def on(self, event: str, *, namespace: str = "/") -> Callable[[H], H]: ...
     @overload
     def on(self, event: str, handler: H, *, namespace: str = "/") -> H: ...
-    def on(self, event: str, handler: H | None = None, *, namespace: str = "/") -> Any:
+    def on(
+        self, event: str, handler: H | None = None, *, namespace: str = "/"
+    ) -> H | Callable[[H], H]:
         """Register a handler (sync or async; it runs on the client's thread)."""
         if handler is None:
             return self.aio.on(event, namespace=namespace)

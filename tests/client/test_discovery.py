@@ -58,11 +58,15 @@ def test_choose_server(tmp_path: Path) -> None:
         {"url": "http://x:2/", "root_dir": str(inner), "pid": 22},
         {"url": "http://x:3/", "root_dir": str(tmp_path / "other"), "pid": 33},
     ]
-    assert choose_server(servers, inner / "c", None)["pid"] == 22  # the deepest root
-    assert choose_server(servers, outer, None)["pid"] == 11
-    assert choose_server(servers, inner, 33)["pid"] == 33  # the parent process wins
+
+    def pid(found: Any) -> int | None:
+        return None if found is None else found["pid"]
+
+    assert pid(choose_server(servers, inner / "c", None)) == 22  # the deepest root
+    assert pid(choose_server(servers, outer, None)) == 11
+    assert pid(choose_server(servers, inner, 33)) == 33  # the parent process wins
     assert choose_server(servers, tmp_path, None) is None
-    assert choose_server(servers[:1], tmp_path, None)["pid"] == 11  # the only one
+    assert pid(choose_server(servers[:1], tmp_path, None)) == 11  # the only one
     assert choose_server([], tmp_path, None) is None
 
 
