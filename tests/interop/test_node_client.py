@@ -350,3 +350,30 @@ def test_graceful_server_close_lets_clients_retry(
     assert r["attempts"] >= 1
     log = fresh_server.wait_log(tag, lambda e: bool(disconnects(e)))
     assert disconnects(log) == ["server shutting down"]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_awkward_strings_round_trip(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # Record separators must not split a polling payload, control and non-ASCII characters
+    # survive both ways.
+    r = run_node("strings", interop_server.url, tag=tag, transport=transport)
+    del r["echoed"]["loneSurrogate"]  # the last sample; see the next test
+    assert r["echoed"] == {
+        name: "same" for name in ("separator", "controls", "lineSeparators", "emoji", "quotes")
+    }
+
+
+@pytest.mark.xfail(
+    reason="server bug: a JSON \\ud83d escape (lone surrogate) is refused as invalid JSON and "
+    "the session is closed; Node's server echoes it",
+    strict=True,
+)
+@pytest.mark.parametrize("transport", BOTH)
+def test_lone_surrogate_round_trips(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # JS strings may hold lone surrogates ("😀".slice(0, 1)); Node's server echoes them back.
+    r = run_node("strings", interop_server.url, tag=tag, transport=transport)
+    assert r["echoed"]["loneSurrogate"] == "same"

@@ -251,6 +251,33 @@ const scenarios = {
     return result;
   },
 
+  // Strings that are easy to get wrong on the wire, each echoed on its own.
+  async strings() {
+    const socket = await connect("/");
+    const samples = {
+      separator: "a\x1eb\x1e",
+      controls: "nul:\u0000 tab:\t nl:\n",
+      lineSeparators: "\u2028\u2029",
+      emoji: "😀 ünïcödé 中文",
+      quotes: '"\\/\'',
+      loneSurrogate: "cut emoji: \ud83d", // what "😀".slice(0, 1) gives
+    };
+    const echoed = {};
+    for (const [name, value] of Object.entries(samples)) {
+      try {
+        const gone = once(socket, "disconnect", 6000).then(([reason]) => {
+          throw new Error(`disconnected: ${reason}`);
+        });
+        const [back] = await Promise.race([ack(socket, "echo", value), gone]);
+        echoed[name] = back === value ? "same" : { sent: value, got: back };
+      } catch (err) {
+        echoed[name] = `no ack (${err.message}); connected: ${socket.connected}`;
+      }
+    }
+    socket.disconnect();
+    return { echoed };
+  },
+
   // Several namespaces over one Manager (one Engine.IO connection), unknown and dynamic ones.
   async namespaces() {
     const manager = new Manager(url, clientOptions());
