@@ -185,6 +185,10 @@ async def test_namespaces(interop_server: ServerProcess, tag: str, transport: st
             assert who["id"] == sio.get_sid(path)
             ids[path] = who["id"]
             assert await call(sio, "echo", path, namespace=path) == path
+            assert await call(sio, "echo", b"\x07" + path.encode(), "t", namespace=path) == (
+                b"\x07" + path.encode(),
+                "t",
+            )
         assert len(set(ids.values())) == 3
     log = await interop_server.await_log(tag, lambda e: len(disconnects(e)) >= 3)
     assert sorted(c["nsp"] for c in connects(log)) == sorted(paths)

@@ -2,7 +2,8 @@
 //
 //   node scenarios.mjs <scenario> <url> '<json options>'
 //
-// Options: {"transport": "polling" | "websocket" | "upgrade", "tag": "<unique>", ...}.
+// Options: {"transport": "polling" | "websocket" | "upgrade", "tag": "<unique>", "forceBase64": bool,
+// ...}.
 // Progress lines are printed as `EVENT <json>`; the outcome as one final line
 // `RESULT {"ok": true, "result": ...}` or `RESULT {"ok": false, "error": ..., "wire": [...]}`.
 // "wire" lists the Engine.IO packets each client saw, so a failure shows what was on the wire.
@@ -64,7 +65,8 @@ function transportOptions() {
 }
 
 function clientOptions(extra = {}) {
-  return { forceNew: true, reconnection: false, timeout: 5000, ...transportOptions(), ...extra };
+  const base64 = options.forceBase64 ? { forceBase64: true } : {};
+  return { forceNew: true, reconnection: false, timeout: 5000, ...transportOptions(), ...base64, ...extra };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -292,6 +294,8 @@ const scenarios = {
       outcomes[p].socketId = sockets[p].id;
       outcomes[p].engineId = manager.engine.id;
     }
+    // Binary events and acks carry the namespace too ("51-/custom,0[...]").
+    const customBinary = plain(await ack(sockets["/custom"], "echo", Buffer.from([7, 7, 7]), "tail"));
     // Leaving one namespace keeps the connection and the other namespaces.
     const engineBefore = manager.engine.id;
     sockets["/custom"].disconnect();
@@ -302,6 +306,7 @@ const scenarios = {
       outcomes,
       transport: manager.engine.transport.name,
       afterLeaving: { rootEcho, dynEcho, sameEngine: manager.engine.id === engineBefore },
+      customBinary,
     };
     await sleep(50);
     for (const s of Object.values(sockets)) s.disconnect();
