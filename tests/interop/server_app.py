@@ -256,8 +256,12 @@ def attach_handlers(io: Any, socket: Any) -> None:
         _record(socket, "disconnect", reason=reason)
 
 
-def build_server(ping_interval: float = 25, ping_timeout: float = 20) -> Any:
-    io = Server(ping_interval=ping_interval, ping_timeout=ping_timeout)
+def build_server(
+    ping_interval: float = 25, ping_timeout: float = 20, connect_timeout: float = 45
+) -> Any:
+    io = Server(
+        ping_interval=ping_interval, ping_timeout=ping_timeout, connect_timeout=connect_timeout
+    )
 
     def setup(nsp: Any, delay: float = 0) -> None:
         @nsp.on("connection")
@@ -312,8 +316,9 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ping-interval", type=float, default=25)
     parser.add_argument("--ping-timeout", type=float, default=20)
+    parser.add_argument("--connect-timeout", type=float, default=45)
     opts = parser.parse_args(argv)
-    io = build_server(opts.ping_interval, opts.ping_timeout)
+    io = build_server(opts.ping_interval, opts.ping_timeout, opts.connect_timeout)
     app = make_app(io)
     app.listen(opts.port, address="127.0.0.1")
     print("READY", flush=True)

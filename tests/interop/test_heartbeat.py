@@ -1,7 +1,8 @@
 """Heartbeat with short intervals (ping every 0.3 s, 0.5 s to answer), with both official clients.
 
 A client that answers the server's pings stays connected however long it idles; one that stops
-answering is dropped with the reason "ping timeout".
+answering is dropped with the reason "ping timeout". A connection that never joins a namespace is
+closed after the connect timeout (1 s here).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import engineio
 import pytest
 import socketio
 
@@ -22,7 +24,9 @@ BOTH = ["polling", "websocket"]
 
 @pytest.fixture(scope="module")
 def fast_ping_server() -> Iterator[ServerProcess]:
-    server = ServerProcess(None, "--ping-interval", "0.3", "--ping-timeout", "0.5")
+    server = ServerProcess(
+        None, "--ping-interval", "0.3", "--ping-timeout", "0.5", "--connect-timeout", "1"
+    )
     server.start()
     try:
         yield server
@@ -79,3 +83,28 @@ async def test_python_client_idles_through_pings(
     finally:
         await asyncio.wait_for(sio.disconnect(), 5)
     assert "ping timeout" not in disconnects(fast_ping_server.log(tag))
+
+
+@pytest.mark.parametrize("transport", BOTH)
+async def test_connection_without_namespace_is_closed_after_connect_timeout(
+    fast_ping_server: ServerProcess, transport: str
+) -> None:
+    # python-engineio's client opens an Engine.IO session and never sends a Socket.IO CONNECT.
+    closed = asyncio.Event()
+    eio = engineio.AsyncClient()
+
+    @eio.on("disconnect")
+    def on_disconnect(*args: Any) -> None:
+        closed.set()
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.wait_for(
+        eio.connect(fast_ping_server.url, transports=[transport], engineio_path="socket.io"), 5
+    )
+    try:
+        await asyncio.wait_for(closed.wait(), 5)
+    finally:
+        await asyncio.wait_for(eio.disconnect(), 5)
+    # Answering pings does not keep it open: it is closed after about 1 s.
+    assert 0.8 <= loop.time() - start < 4

@@ -54,6 +54,8 @@ def test_acks_both_ways(interop_server: ServerProcess, tag: str, transport: str)
     r = run_node("acks", interop_server.url, tag=tag, transport=transport)
     assert r["answer"] == {"reply": {"answer": 42}}
     assert r["sum"] == {"reply": 5}
+    # An ack with several arguments comes back from call() as a tuple.
+    assert r["pair"] == {"reply": ["x", 2]}
     assert r["bin"] == {"reply": hexbytes(bytes([1, 2, 3, 250]))}
     assert r["timedOut"]["error"] == "AckTimeout"
     assert 0.4 <= r["timedOut"]["elapsed"] < 3

@@ -208,17 +208,19 @@ const scenarios = {
     const socket = await connect("/");
     socket.on("question", (x, cb) => cb({ answer: x * 2 }));
     socket.on("sum", (a, b, cb) => cb(a + b));
+    socket.on("pair", (cb) => cb("x", 2));
     socket.on("question-bin", (cb) => cb(Buffer.from([1, 2, 3, 250])));
     socket.on("silent", () => {});
     socket.on("late", (cb) => setTimeout(() => cb("too late"), 800));
     const answer = (await ack(socket, "ask", { event: "question", args: [21], timeout: 5 }))[0];
     const sum = (await ack(socket, "ask", { event: "sum", args: [2, 3], timeout: 5 }))[0];
+    const pair = (await ack(socket, "ask", { event: "pair", args: [], timeout: 5 }))[0];
     const bin = plain((await ack(socket, "ask", { event: "question-bin", args: [], timeout: 5 }))[0]);
     const timedOut = (await ack(socket, "ask", { event: "silent", args: [], timeout: 0.5 }))[0];
     const late = (await ack(socket, "ask", { event: "late", args: [], timeout: 0.3 }))[0];
     await sleep(700); // the late ack arrives after the server gave up on it
     const afterLate = await ack(socket, "echo", "still here");
-    const result = { answer, sum, bin, timedOut, late, afterLate, connected: socket.connected, transport: transportName(socket) };
+    const result = { answer, sum, pair, bin, timedOut, late, afterLate, connected: socket.connected, transport: transportName(socket) };
     socket.disconnect();
     return result;
   },
