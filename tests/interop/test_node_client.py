@@ -276,12 +276,16 @@ def test_reconnects_after_server_drops_transport(
 
 
 @pytest.mark.slow
-def test_reconnects_after_server_restart(fresh_server: ServerProcess, tag: str) -> None:
-    run = NodeRun("survive-restart", fresh_server.url, tag=tag, transport="websocket")
+@pytest.mark.parametrize("transport", BOTH)
+def test_reconnects_after_server_restart(
+    fresh_server: ServerProcess, tag: str, transport: str
+) -> None:
+    run = NodeRun("survive-restart", fresh_server.url, tag=tag, transport=transport)
     try:
         assert "connected" in run.next_event(timeout=10)
         fresh_server.stop()
-        assert run.next_event(timeout=10)["disconnected"] == "transport close"
+        reason = run.next_event(timeout=10)["disconnected"]
+        assert reason in ("transport close", "transport error")
         fresh_server.start()
         r = run.finish(timeout=25)
     finally:
@@ -402,3 +406,13 @@ def test_lone_surrogate_round_trips(
     # JS strings may hold lone surrogates ("😀".slice(0, 1)); Node's server echoes them back.
     r = run_node("strings", interop_server.url, tag=tag, transport=transport)
     assert r["echoed"]["loneSurrogate"] == "same"
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_message_sizes_around_frame_boundaries(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    r = run_node("sizes", interop_server.url, tag=tag, transport=transport)
+    assert r["transport"] == transport
+    assert r["checked"] == 50
+    assert r["bad"] == []

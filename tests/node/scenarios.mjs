@@ -282,6 +282,28 @@ const scenarios = {
     return { echoed };
   },
 
+  // Messages around the WebSocket frame-length boundaries (125/126 and 65535/65536 bytes),
+  // text and binary, echoed both ways.
+  async sizes() {
+    const socket = await connect("/");
+    const lengths = [0, 1];
+    for (let n = 112; n <= 132; n++) lengths.push(n);
+    for (let n = 65520; n <= 65545; n++) lengths.push(n);
+    lengths.push(200_000);
+    const bad = [];
+    for (const n of lengths) {
+      const text = "t".repeat(n);
+      const [back] = await ack(socket, "echo", text);
+      if (back !== text) bad.push({ kind: "text", n, got: typeof back === "string" ? back.length : back });
+      const bin = Buffer.alloc(n, 0xab);
+      const [binBack] = await ack(socket, "echo", bin);
+      if (hex(binBack) !== bin.toString("hex")) bad.push({ kind: "binary", n, got: hex(binBack)?.length / 2 });
+    }
+    const result = { checked: lengths.length, bad, transport: transportName(socket) };
+    socket.disconnect();
+    return result;
+  },
+
   // Several namespaces over one Manager (one Engine.IO connection), unknown and dynamic ones.
   async namespaces() {
     const manager = new Manager(url, clientOptions());
