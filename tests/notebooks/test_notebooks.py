@@ -1,0 +1,159 @@
+"""Execute every tutorial notebook headlessly against a real, token-protected Jupyter server.
+
+The notebooks run with nbclient in a ``python3`` kernel whose working directory is inside the
+server's root and whose ``JUPYTER_RUNTIME_DIR`` is the server's: ``jupyter_rt.client`` finds the
+server the way it does in a kernel started by Jupyter. Widgets display without a browser; the
+Python-client cells do real exchanges, checked in the outputs and in the server's log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client.support import JupyterServer, start_jupyter_server
+from tests.helpers import REPO, Process, unavailable
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.jupyter, pytest.mark.slow]
+
+NOTEBOOKS = REPO / "notebooks"
+NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+
+#: Text each notebook's outputs must contain: proof of real exchanges, not just no errors.
+EXPECTED: dict[str, list[str]] = {
+    "01-tick.ipynb": [
+        r"ticks received from Python: \[0, 1, 2",
+        r"ticks received with await: \[\{'tick': 0\}, \{'tick': 1\}",
+    ],
+    "02-chat.ipynb": [
+        r"listener heard: py-bot: Hello from Python!",
+        r"rename: \{'success': True, 'name': 'py-bot'\}",
+        r"the Lobby heard: \['py-bot has left Lobby\.'\]",
+        r"rooms: \[.*'Cellar'.*\]",
+    ],
+    "03-events-and-acks.ipynb": [
+        r"Hello, Ada!",
+        r"no answer within 0\.5 s",
+        r"finally done",
+        r"callback got: \['Hello, Grace!'\]",
+        r"'answer': 42",
+        r"\{'ok': True, 'room': 'acks'\}",
+        r"timeout: no ack",
+    ],
+    "04-rooms-and-namespaces.ipynb": [
+        r"bob got: \[\('is ready', \{'courses': 3\}\)\]",
+        r"bob got after leaving: \[\]",
+        r"rooms on /hub: \{.*'kitchen': 2",
+        r"a tick via /tick: \[\{'tick': \d+\}\]",
+        r"red1 heard: \['.{4} joined red', 'Blue says hi'\]",
+        r"blue heard: \[\]",
+    ],
+}
+
+
+def _require(module: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        unavailable(f"{module} is not installed")
+
+
+@pytest.fixture(scope="module")
+def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """One Jupyter server for every notebook, rooted at a copy of ``notebooks/``."""
+    home = tmp_path_factory.mktemp("notebook-server")
+    root = home / "notebooks"
+    shutil.copytree(NOTEBOOKS, root)
+    started: list[Process] = []
+
+    def spawn(argv: Any, **kwargs: Any) -> Process:
+        kwargs.setdefault("log_path", home / "jupyter-server.log")
+        process = Process(argv, **kwargs)
+        started.append(process)
+        return process.start()
+
+    try:
+        yield start_jupyter_server(spawn, home, root_dir=root)
+    finally:
+        for process in started:
+            process.stop()
+
+
+def test_every_tutorial_is_tested() -> None:
+    assert sorted(EXPECTED) == NAMES, "add the new notebook's expected outputs to EXPECTED"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs(
+    name: str,
+    notebook_server: JupyterServer,
+    monkeypatch: pytest.MonkeyPatch,
+    artifacts: Path,
+) -> None:
+    nbformat = _require("nbformat")
+    nbclient = _require("nbclient")
+    _require("ipykernel")
+    for variable in ("JUPYTER_RT_URL", "JUPYTER_RT_TOKEN", "JPY_PARENT_PID"):
+        monkeypatch.delenv(variable, raising=False)
+    # What a kernel started by that server would see: its runtime dir and a cwd under its root.
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(notebook_server.runtime_dir))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    path = notebook_server.root_dir / name
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.metadata.kernelspec.name == "python3"
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
+        f"{name} was committed with outputs"
+    )
+    client = nbclient.NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=60,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+    finally:
+        nbformat.write(notebook, artifacts / name)
+    text = _outputs(notebook)
+    for pattern in EXPECTED[name]:
+        assert re.search(pattern, text), f"{name}: no output matching {pattern!r} in:\n{text}"
+    if name == "01-tick.ipynb":
+        # The Python client's answers reached the server's /tick app.
+        sid = re.search(r"our socket id on /tick: (\S+)", text)
+        assert sid is not None, text
+        notebook_server.process.wait_for_output(rf"Socket {re.escape(sid.group(1))} got 2", 10)
+
+
+def _outputs(notebook: Any) -> str:
+    lines: list[str] = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                lines.append(output.get("text", ""))
+            elif "data" in output:
+                lines.append(str(output["data"].get("text/plain", "")))
+    return "\n".join(lines)
+
+
+def test_tick_page_is_served(notebook_server: JupyterServer, spawn: Callable[..., Any]) -> None:
+    """The talk's page is in the notebooks folder and the client bundle it loads is served."""
+    import urllib.request
+
+    page = (NOTEBOOKS / "tick.html").read_text(encoding="utf-8")
+    assert re.search(r"<script src=\"[^\"]*socket\.io\.js\"></script>", page)
+    assert "'/tick'" in page and "tickReceivedEvent" in page
+    request = urllib.request.Request(
+        f"{notebook_server.url}socket.io/socket.io.js",
+        headers={"Authorization": f"token {notebook_server.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert b"io" in response.read(200_000)
