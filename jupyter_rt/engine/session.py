@@ -333,8 +333,11 @@ class EngineSession:
         if kind is PacketType.MESSAGE:
             self._engine.listener.on_engine_message(self, packet.data)
         elif kind is PacketType.PONG:
-            self._pong_deadline = None
-            self._schedule_ping(now)
+            # Only a pong that answers a ping counts: each one schedules a timer entry, and
+            # unsolicited ones must not let a client grow the timer heap.
+            if self._pong_deadline is not None:
+                self._pong_deadline = None
+                self._schedule_ping(now)
         elif kind is PacketType.CLOSE:
             # Like Node's engine.io: a pending (or, racing with this POST, the next) GET gets a
             # NOOP that ends it cleanly.

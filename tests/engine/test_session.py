@@ -190,20 +190,30 @@ def test_websocket_ping_pong_and_timeout():
     assert "1" not in transport.frames  # dropped without CLOSE: the client reconnects
 
 
-def test_pong_without_ping_does_no_harm():
+def test_pong_without_ping_is_ignored():
     engine, listener = make_engine(ping_interval=10, ping_timeout=5)
     session, transport = open_websocket(engine)
     transport.take()
     for i in range(1, 6):
         session.receive_frame(transport, "3", T0 + i)
-    engine.tick(T0 + 14.9)
+    engine.tick(T0 + 9.9)
     assert transport.take() == []
-    engine.tick(T0 + 15)
+    engine.tick(T0 + 10)
     assert transport.take() == ["2"]
-    engine.tick(T0 + 19.9)
+    engine.tick(T0 + 14.9)
     assert not session.closed
-    engine.tick(T0 + 20)
+    engine.tick(T0 + 15)
     assert listener.reasons() == ["ping timeout"]
+
+
+def test_pong_flood_does_not_grow_the_timers():
+    engine, listener = make_engine(ping_interval=10, ping_timeout=5)
+    session, transport = open_websocket(engine)
+    engine.tick(T0 + 10)
+    for i in range(10_000):
+        session.receive_frame(transport, "3", T0 + 10 + i * 1e-5)
+    assert len(engine._timers) <= 3
+    assert listener.closes == []
 
 
 def test_client_ping_and_noop_need_no_answer():
