@@ -1,0 +1,77 @@
+"""The Socket.IO server the official Socket.IO v5 test suite expects.
+
+    python -m tests.server.suite_server --port 3000
+
+serves ``/socket.io/`` on 127.0.0.1 with ``pingInterval`` 300 ms, ``pingTimeout`` 200 ms,
+``maxPayload`` 1 000 000 and a 1 s connect timeout. On ``/`` and ``/custom`` a new socket is sent
+``auth`` with its handshake auth; ``message`` is answered with ``message-back`` and the same
+arguments; ``message-with-ack`` is acknowledged with its arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from tornado import web
+
+from jupyter_rt.server import Namespace, Server, Socket
+from jupyter_rt.tornado import EngineDriver, mount
+
+SUITE_OPTIONS: dict[str, Any] = {
+    "ping_interval": 0.3,
+    "ping_timeout": 0.2,
+    "max_payload": 1_000_000,
+    "connect_timeout": 1,
+}
+
+
+def build_server(**options: Any) -> Server:
+    io = Server(**{**SUITE_OPTIONS, **options})
+
+    def setup(namespace: Server | Namespace) -> None:
+        @namespace.on("connection")
+        def on_connection(socket: Socket) -> None:
+            socket.emit("auth", dict(socket.handshake.auth))
+
+            @socket.on("message")
+            def on_message(*args: Any) -> None:
+                socket.emit("message-back", *args)
+
+            @socket.on("message-with-ack")
+            def on_message_with_ack(*args: Any) -> tuple[Any, ...]:
+                return args
+
+    setup(io)
+    setup(io.of("/custom"))
+    return io
+
+
+def make_app(**options: Any) -> tuple[web.Application, EngineDriver, Server]:
+    io = build_server(**options)
+    app = web.Application()
+    driver = mount(app, io)
+    return app, driver, io
+
+
+async def main(host: str, port: int) -> None:
+    app, driver, _ = make_app()
+    server = app.listen(port, host)
+    print(f"Socket.IO suite server on http://{host}:{port}/socket.io/", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        driver.shutdown()
+        server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args()
+    logging.basicConfig(level=args.log_level)
+    asyncio.run(main(args.host, args.port))
