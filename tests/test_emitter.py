@@ -14,7 +14,7 @@ import redis.exceptions
 
 from jupyter_rt.emitter import Emitter, SyncEmitter
 from tests.adapters.fixtures import own_redis, peers, prefix, start_servers
-from tests.adapters.support import settle
+from tests.adapters.support import eventually, log_of, rooms_of, settle
 from tests.helpers import free_port, node_env, require_node_packages
 
 __all__ = ["own_redis", "peers", "prefix", "start_servers"]
@@ -124,16 +124,14 @@ async def test_emitter_room_operations_and_server_side_emit(start_servers, peers
     await pb.ask("join", "src")
     async with Emitter(a.redis_url, prefix) as emitter:
         await emitter.to("src").sockets_join("dst")
-        await asyncio.sleep(0.3)
-        assert "dst" in await pb.ask("join", [])
+        await eventually(rooms_of(pb), lambda rooms: "dst" in rooms)
         assert "dst" not in await pa.ask("join", [])
         await emitter.to("src").sockets_leave("dst")
-        await asyncio.sleep(0.3)
-        assert "dst" not in await pb.ask("join", [])
+        await eventually(rooms_of(pb), lambda rooms: "dst" not in rooms)
         await emitter.server_side_emit("note", "from-emitter")
-        await asyncio.sleep(0.3)
-        assert await pa.ask("server-side-log") == [["/", "from-emitter"]]
-        assert await pb.ask("server-side-log") == [["/", "from-emitter"]]
+        for peer in (pa, pb):
+            await eventually(log_of(peer), lambda log: log != [])
+            assert await peer.ask("server-side-log") == [["/", "from-emitter"]]
         await emitter.to("src").disconnect_sockets()
         await pb.wait_disconnected()
         assert pa.sio.connected
@@ -205,9 +203,9 @@ async def test_node_redis_emitter_reaches_jupyter_rt_clients(start_servers, peer
     ]
     await pa.wait_for("in-chat", nsp="/chat")
     await pb.wait_for("in-chat", nsp="/chat")
-    await asyncio.sleep(0.3)
-    assert "joined" in await pa.ask("join", [])
+    await eventually(rooms_of(pa), lambda rooms: "joined" in rooms)
     assert "joined" not in await pb.ask("join", [])
+    await eventually(lambda: pa.ask("server-side-log"), lambda log: log != [])
     assert await pa.ask("server-side-log") == [["/", "from-node"]]
     await settle()
     assert pa.got("headline") == []

@@ -46,7 +46,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -150,6 +150,22 @@ def _where(url: str) -> str:
         return "redis"
 
 
+class _Tasks:
+    """Tasks kept alive until they end (the loop keeps only weak references)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+_closing = _Tasks()
+"""Links closing after their last namespace closed."""
+
+
 class _Link:
     """One server's connection to Redis, shared by its namespaces' adapters.
 
@@ -190,6 +206,7 @@ class _Link:
         self._down_since = 0.0
         self._dropped = 0
         self._next_probe = 0.0
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -216,13 +233,10 @@ class _Link:
             return
         self._closed = True
         self._on_closed()
-        for task in (self._reader, self._writer):
-            if task is not None:
-                task.cancel()
-        for task in (self._reader, self._writer):
-            if task is not None:
-                with contextlib.suppress(BaseException):
-                    await task
+        tasks = [t for t in (self._reader, self._writer, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._fail_queue(RedisUnavailable("the Redis adapter is closed"))
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
@@ -394,7 +408,13 @@ class _Link:
             self.start()
             return
         if self._pubsub is not None and not self._closed:
-            asyncio.get_running_loop().create_task(self._sync(self._pubsub))
+            self.spawn(self._sync(self._pubsub))
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` in a task kept alive until it ends."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _sync(self, pubsub: Any) -> None:
         """Make ``pubsub``'s subscriptions match what the adapters want."""
@@ -719,8 +739,11 @@ class RedisAdapter(Adapter):
         self._ack_requests.clear()
         self._link.users -= 1
         if self._link.users <= 0:
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(self._link.aclose())
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop any more: nothing is running on the connections either
+            _closing.spawn(self._link.aclose())
 
     async def ready(self, timeout: float | None = None) -> None:
         """Wait until this namespace's subscriptions are active (raises RedisUnavailable)."""

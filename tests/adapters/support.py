@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,34 @@ class Peer:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    accept: Callable[[Any], bool],
+    timeout: float = 10,
+    interval: float = 0.05,
+) -> Any:
+    """``await probe()`` until ``accept(result)``; return that result (fail after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await probe()
+        if accept(result):
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"still {result!r} after {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def rooms_of(peer: Peer) -> Callable[[], Awaitable[Any]]:
+    """A probe: the peer's socket rooms, as its server reports them."""
+    return lambda: peer.ask("join", [])
+
+
+def log_of(peer: Peer) -> Callable[[], Awaitable[Any]]:
+    """A probe: what server-side handlers received on the peer's server."""
+    return lambda: peer.ask("server-side-log")
 
 
 async def settle(seconds: float = 0.3) -> None:

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tests.adapters.support import settle
+from tests.adapters.support import eventually, log_of, rooms_of, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -96,14 +96,13 @@ async def test_remote_join_leave_and_disconnect(start_servers, peers):
     pa, pb = await asyncio.gather(peers(a), peers(b))
     await pb.ask("join", "src")
     await pa.ask("sockets-join", {"rooms": ["src"], "target": ["dst", "dst2"]})
-    await asyncio.sleep(0.3)
+    await eventually(rooms_of(pb), lambda rooms: "dst2" in rooms)
     fetched = await pa.ask("fetch", {"rooms": ["dst"]})
     assert [s["id"] for s in fetched] == [pb.sid()]
     await pa.ask("emit-to", {"rooms": ["dst2"], "event": "joined", "args": []})
     await pb.wait_for("joined")
     await pa.ask("sockets-leave", {"rooms": ["src"], "target": "dst"})
-    await asyncio.sleep(0.3)
-    assert await pa.ask("fetch", {"rooms": ["dst"]}) == []
+    await eventually(lambda: pa.ask("fetch", {"rooms": ["dst"]}), lambda found: found == [])
     await pa.ask("disconnect-sockets", {"rooms": ["src"]})
     assert await pb.wait_disconnected() is not None
     assert pa.sio.connected
@@ -117,8 +116,7 @@ async def test_remote_socket_handles(start_servers, peers):
     )
     assert await pb.wait_for("direct") == [[7]]
     assert await pa.ask("remote-join", {"id": pb.sid(), "room": "vip"}) == "RemoteSocket"
-    await asyncio.sleep(0.3)
-    assert "vip" in (await pb.ask("join", []))
+    await eventually(rooms_of(pb), lambda rooms: "vip" in rooms)
 
 
 async def test_broadcast_with_acks_collects_from_every_server(start_servers, peers):
@@ -150,10 +148,10 @@ async def test_server_side_emit_and_acks(start_servers, peers):
     a, b, c = await start_servers("A", "B", "C")
     pa, pb, pc = await asyncio.gather(peers(a), peers(b), peers(c))
     await pa.ask("server-side-emit", {"event": "note", "args": ["hello", 1]})
-    await asyncio.sleep(0.5)
+    for peer in (pb, pc):
+        await eventually(log_of(peer), lambda log: log != [])
+        assert await peer.ask("server-side-log") == [["/", "hello", 1]]
     assert await pa.ask("server-side-log") == []
-    assert await pb.ask("server-side-log") == [["/", "hello", 1]]
-    assert await pc.ask("server-side-log") == [["/", "hello", 1]]
     result = await pa.ask("server-side-call", {"event": "ping", "args": []})
     assert result == {"responses": ["pong:B", "pong:C"]}
 
