@@ -183,8 +183,11 @@ def attach(io: Server, nsp: Any, socket: Socket) -> None:
         return list(SERVER_SIDE)
 
 
-def build(redis_url: str, prefix: str, request_timeout: float) -> Server:
-    io = Server(adapter=RedisAdapter.factory(redis_url, prefix, request_timeout))
+def build(redis_url: str, prefix: str, request_timeout: float, specific: bool = False) -> Server:
+    factory = RedisAdapter.factory(
+        redis_url, prefix, request_timeout, publish_on_specific_response_channel=specific
+    )
+    io = Server(adapter=factory)
     for name in ("/", "/chat"):
         nsp = io.of(name)
 
@@ -212,12 +215,15 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="py")
     parser.add_argument("--prefix", default="socket.io")
     parser.add_argument("--request-timeout", type=float, default=2.0)
+    parser.add_argument("--specific-response-channel", default="no")
     opts = parser.parse_args(argv)
     NAME = opts.name
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s"
     )
-    io = build(opts.redis, opts.prefix, opts.request_timeout)
+    io = build(
+        opts.redis, opts.prefix, opts.request_timeout, opts.specific_response_channel == "yes"
+    )
     app = tornado.web.Application()
     jupyter_rt.tornado.mount(app, io)
     app.listen(opts.port, address="127.0.0.1")

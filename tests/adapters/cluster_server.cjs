@@ -152,6 +152,7 @@ async function main() {
     adapter: createAdapter(pub, sub, {
       key: args.prefix || "socket.io",
       requestsTimeout: Number(args["request-timeout"] || 2) * 1000,
+      publishOnSpecificResponseChannel: args["specific-response-channel"] === "yes",
     }),
   });
   for (const name of ["/", "/chat"]) {

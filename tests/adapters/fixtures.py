@@ -39,6 +39,7 @@ def start_servers(
         kinds: tuple[str, ...] | None = None,
         redis_url: str | None = None,
         request_timeout: float = 2.0,
+        specific_response_channel: bool = False,
     ) -> list[ClusterServer]:
         kinds = kinds or (kind,) * len(names)
         if "node" in kinds:
@@ -51,6 +52,7 @@ def start_servers(
                 prefix=prefix,
                 kind=server_kind,
                 request_timeout=request_timeout,
+                specific_response_channel=specific_response_channel,
             )
             for name, server_kind in zip(names, kinds, strict=True)
         ]

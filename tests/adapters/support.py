@@ -36,6 +36,7 @@ class ClusterServer:
         prefix: str,
         kind: str = "python",
         request_timeout: float = 2.0,
+        specific_response_channel: bool = False,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -60,6 +61,8 @@ class ClusterServer:
             prefix,
             "--request-timeout",
             request_timeout,
+            "--specific-response-channel",
+            "yes" if specific_response_channel else "no",
         ]
         argv = [str(a) for a in argv]
         self.process = spawn(argv, name=f"{kind}-{name}", cwd=REPO, env=env)

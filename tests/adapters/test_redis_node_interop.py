@@ -173,3 +173,17 @@ async def test_three_servers_two_kinds(start_servers, peers):
         assert sorted(args[0] for args in got) == [0, 1, 2]
     fetched = await clients[1].ask("fetch", {"rooms": ["everyone"]})
     assert {s["id"] for s in fetched} == {p.sid() for p in clients}
+
+
+async def test_responses_on_specific_channels(start_servers, peers, kinds):
+    """Node's ``publishOnSpecificResponseChannel`` and ours: answers go to the asker's channel."""
+    origin, remote = await start_servers(
+        "origin", "remote", kinds=kinds, specific_response_channel=True
+    )
+    po, pr = await asyncio.gather(peers(origin), peers(remote))
+    await pr.ask("join", "team")
+    fetched = await po.ask("fetch", {"rooms": ["team"]})
+    assert [s["id"] for s in fetched] == [pr.sid()]
+    result = await po.ask("call", {"rooms": ["team"], "event": "answer", "args": [], "timeout": 5})
+    assert [r["from"] for r in result["responses"]] == ["remote"]
+    assert {"team"} <= set(await po.ask("all-rooms"))
