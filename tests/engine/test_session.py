@@ -741,3 +741,37 @@ def test_find_a_closed_session_is_400(how):
         engine.tick(T0 + 2)
     assert session.closed
     assert engine.find(session.sid, None).status == 400
+
+
+# -- writable (volatile messages are dropped when it is False) ------------------------------------
+
+
+def test_writable_over_polling():
+    engine, _ = make_engine()
+    session = open_polling(engine)
+    assert not session.writable  # no GET waiting
+    poll = Poll(session)
+    assert session.writable
+    session.send(["x"])
+    assert not session.writable  # something already waits to be taken
+    assert poll.take() == "4x"
+    poll = Poll(session)
+    probe = FakeTransport()
+    session.attach_probe(probe, T0)
+    session.receive_frame(probe, "2probe", T0)
+    assert not session.writable  # upgrading
+    session.receive_frame(probe, "5", T0)
+    assert session.writable
+    session.close()
+    assert not session.writable
+
+
+def test_writable_over_websocket():
+    engine, _ = make_engine()
+    session, transport = open_websocket(engine)
+    assert session.writable
+    transport.buffered_amount = 1
+    assert not session.writable
+    transport.buffered_amount = 0
+    session.close()
+    assert not session.writable
