@@ -157,6 +157,9 @@ async def test_all_rooms_and_all_sockets(cluster):
     assert {"far", ida, idb} <= await adapter_of(a).all_rooms()
     assert await adapter_of(a).all_sockets(["far"]) == {idb}
     assert await adapter_of(a).all_sockets() == {ida, idb}
+    rooms = await a.of("/").fetch_rooms()  # Socket.IO 0.9's manager.rooms, cluster-wide
+    assert sorted(rooms[""]) == sorted([ida, idb])
+    assert rooms["/far"] == [idb]
 
 
 @pytest.mark.redis
