@@ -466,7 +466,8 @@ async def echo_all(server: ServerProcess, tag: str, transport: str, samples: dic
         echoed = {}
         for name, value in samples.items():
             try:
-                echoed[name] = "same" if await call(sio, "echo", value) == value else "changed"
+                back = await sio.call("echo", value, timeout=2)
+                echoed[name] = "same" if back == value else "changed"
             except socketio.exceptions.TimeoutError:
                 echoed[name] = f"no ack; connected: {sio.connected}"
     return echoed
