@@ -32,6 +32,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jupyter_rt")
 
+_last_messages: Sequence[str | bytes] = ()
+_last_frames: list[str | bytes] = []
+
+
+def _message_frames(messages: Sequence[str | bytes]) -> list[str | bytes]:
+    """The WebSocket frames of ``messages``. A broadcast hands every recipient the same
+    ``messages`` object, so they all get the same list back, which lets the transport build the
+    wire bytes once (the reference kept here stops the object's id from being reused)."""
+    global _last_messages, _last_frames
+    if messages is not _last_messages:
+        _last_frames = [engineio.message_frame(m) for m in messages]
+        _last_messages = messages
+    return _last_frames
+
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
@@ -125,7 +139,7 @@ class EngineSession:
             return
         websocket = self._websocket
         if websocket is not None:
-            websocket.write([engineio.message_frame(m) for m in messages])
+            websocket.write(_message_frames(messages))
             if websocket.buffered_amount > self._engine.max_buffered_bytes:
                 self._refuse_slow_consumer(websocket.buffered_amount)
             return

@@ -23,8 +23,10 @@ class FakeTransport:
         self.closed = False
         self.close_calls = 0
         self.writes_after_close: list[str | bytes] = []
+        self.calls: list[Sequence[str | bytes]] = []
 
     def write(self, frames: Sequence[str | bytes]) -> None:
+        self.calls.append(frames)
         if self.closed:
             self.writes_after_close.extend(frames)
         else:

@@ -405,6 +405,22 @@ def test_websocket_echo_text_and_binary():
     assert listener.data() == ["hello", b"\x01\x02\x03\x04"]
 
 
+def test_a_broadcast_hands_every_websocket_the_same_frames():
+    # The transport builds the wire bytes once per frames object: keep it the same for all.
+    engine, _ = make_engine()
+    pairs = [open_websocket(engine) for _ in range(3)]
+    messages = ["hello", b"\x00"]
+    for session, _ in pairs:
+        session.send(messages)
+    written = [transport.calls[-1] for _, transport in pairs]
+    assert written[0] == ["4hello", b"\x00"]
+    assert written[0] is written[1] is written[2]
+    other = ["hello", b"\x00"]
+    pairs[0][0].send(other)
+    assert pairs[0][1].calls[-1] == written[0]
+    assert pairs[0][1].calls[-1] is not written[0]
+
+
 @pytest.mark.parametrize("frame", ["abc", "", "0{}", "5", "9"])
 def test_websocket_invalid_frame_closes(frame):
     engine, listener = make_engine()
