@@ -416,3 +416,23 @@ def test_message_sizes_around_frame_boundaries(
     assert r["transport"] == transport
     assert r["checked"] == 50
     assert r["bad"] == []
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_connect_again_after_server_disconnect(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # The documented pattern: on "io server disconnect", call socket.connect() to come back.
+    r = run_node("connect-again", interop_server.url, tag=tag, transport=transport)
+    assert r["reason1"] == r["reason2"] == "io server disconnect"
+    # /custom comes back on the same Engine.IO connection, twice.
+    assert r["again1"] == r["again2"] == {"connected": True}
+    assert r["sameEngine"] is True
+    assert r["customEcho"] == ["custom again"]
+    assert r["customEcho2"] == ["custom again 2"]
+    # / alone: a new connection.
+    assert r["again3"] == {"connected": True}
+    assert r["newEngine"] is True
+    assert r["rootEcho"] == ["root again"]
+    log = interop_server.wait_log(tag, lambda e: len(disconnects(e)) >= 5)
+    assert sorted(c["nsp"] for c in connects(log)) == ["/", "/", "/custom", "/custom", "/custom"]

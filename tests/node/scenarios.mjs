@@ -431,6 +431,56 @@ const scenarios = {
     return result;
   },
 
+  // After a server disconnect the application may connect again by hand, on one namespace while
+  // another keeps the connection open, and alone (a new connection).
+  async "connect-again"() {
+    const manager = new Manager(url, clientOptions());
+    tapManager("manager", manager);
+    const root = manager.socket("/", { auth: { tag } });
+    const custom = manager.socket("/custom", { auth: { tag } });
+    await Promise.all([outcome(root), outcome(custom)]);
+    const engine1 = manager.engine.id;
+    const firstIds = { root: root.id, custom: custom.id };
+    // /custom is disconnected by the server, / keeps the Engine.IO connection open.
+    let gone = once(custom, "disconnect");
+    custom.emit("disconnect-me");
+    const [reason1] = await gone;
+    custom.connect();
+    const again1 = await outcome(custom);
+    const sameEngine = manager.engine.id === engine1;
+    const customEcho = await ack(custom, "echo", "custom again");
+    // The client leaves /custom and joins it again on the same connection.
+    custom.disconnect();
+    custom.connect();
+    const again2 = await outcome(custom);
+    const customEcho2 = await ack(custom, "echo", "custom again 2");
+    // Now / alone: its server disconnect ends the connection; connect() opens a new one.
+    custom.disconnect();
+    await sleep(50);
+    gone = once(root, "disconnect");
+    root.emit("disconnect-me");
+    const [reason2] = await gone;
+    await sleep(50);
+    root.connect();
+    const again3 = await outcome(root);
+    const rootEcho = await ack(root, "echo", "root again");
+    const result = {
+      firstIds,
+      reason1,
+      again1,
+      sameEngine,
+      customEcho,
+      again2,
+      customEcho2,
+      reason2,
+      again3,
+      rootEcho,
+      newEngine: manager.engine.id !== engine1,
+    };
+    root.disconnect();
+    return result;
+  },
+
   // The client disconnects; the server records the reason.
   async "client-disconnect"() {
     const socket = await connect("/");
