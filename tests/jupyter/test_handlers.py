@@ -69,6 +69,11 @@ async def test_polling_get_with_token_in_query_or_header(jupyter: Jupyter) -> No
 async def test_polling_post_without_auth_is_refused(jupyter: Jupyter) -> None:
     sid = await jupyter.open_polling(jupyter.auth_header)
     assert (await jupyter.post(NO_SUCH_SID, "40")).code == 403
+    # With a matching XSRF cookie and header but no login, only the auth check refuses.
+    xsrf = cookies_of(await jupyter.fetch(jupyter.url("login")))["_xsrf"]
+    double_submit = {"Cookie": f"_xsrf={xsrf}", "X-XSRFToken": xsrf}
+    assert (await jupyter.post(NO_SUCH_SID, "40", double_submit)).code == 403
+    assert (await jupyter.post(sid, "40", double_submit)).code == 403
     assert (await jupyter.post(sid, "40")).code == 403
     assert (await jupyter.post(sid, "40", token="not-the-token")).code == 403
     accepted = await jupyter.post(sid, "40", jupyter.auth_header)
