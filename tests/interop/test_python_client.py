@@ -498,3 +498,27 @@ async def test_lone_surrogate_round_trips(
     # python-socketio sends it as a JSON \ud83d escape, as JSON.stringify does.
     samples = {"loneSurrogate": "cut emoji: \ud83d"}
     assert await echo_all(interop_server, tag, transport, samples) == {"loneSurrogate": "same"}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_sync_client(interop_server: ServerProcess, tag: str, transport: str) -> None:
+    # python-socketio's threaded Client speaks through requests and websocket-client instead.
+    items: list[int] = []
+    sio = socketio.Client(reconnection=False)
+    sio.on("item", items.append)
+    sio.connect(
+        interop_server.url,
+        auth={"tag": tag},
+        transports=transports_for(transport),
+        wait_timeout=STEP,
+    )
+    try:
+        assert sio.transport() == ("polling" if transport == "polling" else "websocket")
+        assert sio.call("echo", (1, b"\x00\x01", "x"), timeout=STEP) == (1, b"\x00\x01", "x")
+        assert sio.call("burst", {"n": 40, "event": "item"}, timeout=STEP) == 40
+        assert items == list(range(40))
+        assert sio.call("whoami", timeout=STEP)["auth"] == {"tag": tag}
+    finally:
+        sio.disconnect()
+    log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log)[0] in client_left(transport)
