@@ -20,6 +20,7 @@ Namespaces and events:
                               (sender excluded) or from the server (sender included); acks
     ``everyone {event, data}``  emits to every socket of the namespace; acks
     ``push-binary``           emits ``bin`` with bytes in it; acks
+    ``push-big size``         emits ``big`` with a text and a binary value of ``size`` each
     ``burst {n, event}``      emits ``event`` n times with ``i`` then acks ``n``
     ``tick i``                stores ``i``;  ``ticks`` acks the stored list
     ``record *args``          appends to the log
@@ -223,6 +224,11 @@ def attach_handlers(io: Any, socket: Any) -> None:
             "bin", {"data": bytes(range(256)), "nested": [b"\x00\xff", "text"]}, b"second"
         )
         return "pushed"
+
+    @socket.on("push-big")
+    async def push_big(size: int) -> Any:
+        await socket.emit("big", "z" * size, bytes(size))
+        return size
 
     @socket.on("burst")
     async def burst(spec: dict[str, Any]) -> Any:

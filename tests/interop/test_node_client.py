@@ -436,3 +436,12 @@ def test_connect_again_after_server_disconnect(
     assert r["rootEcho"] == ["root again"]
     log = interop_server.wait_log(tag, lambda e: len(disconnects(e)) >= 5)
     assert sorted(c["nsp"] for c in connects(log)) == ["/", "/", "/custom", "/custom", "/custom"]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_server_sends_more_than_max_payload(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # maxPayload bounds what clients send; the server may send larger events (3 MB here).
+    r = run_node("big-push", interop_server.url, tag=tag, transport=transport, size=3_000_000)
+    assert r == {"acked": 3_000_000, "textOk": True, "binOk": True}

@@ -522,3 +522,21 @@ def test_sync_client(interop_server: ServerProcess, tag: str, transport: str) ->
         sio.disconnect()
     log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
     assert disconnects(log)[0] in client_left(transport)
+
+
+@pytest.mark.parametrize("transport", BOTH)
+async def test_server_sends_more_than_max_payload(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    got: list[tuple[Any, ...]] = []
+
+    def setup(sio: socketio.AsyncClient) -> None:
+        @sio.on("big")
+        def big(*args: Any) -> None:
+            got.append(args)
+
+    size = 3_000_000
+    async with client(interop_server, transport, {"tag": tag}, setup=setup) as sio:
+        assert await call(sio, "push-big", size) == size
+        await eventually(lambda: bool(got), "the big event")
+    assert got == [("z" * size, bytes(size))]

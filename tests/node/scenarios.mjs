@@ -304,6 +304,19 @@ const scenarios = {
     return result;
   },
 
+  // The server sends an event larger than maxPayload (which only bounds what clients send).
+  async "big-push"() {
+    const socket = await connect("/");
+    const size = options.size ?? 3_000_000;
+    const got = once(socket, "big", 15000);
+    const [acked] = await ack(socket, "push-big", size);
+    const [text, bin] = await got;
+    const binOk = bin.length === size && bin.every((b) => b === 0);
+    const result = { acked, textOk: text.length === size && text === "z".repeat(size), binOk };
+    socket.disconnect();
+    return result;
+  },
+
   // Several namespaces over one Manager (one Engine.IO connection), unknown and dynamic ones.
   async namespaces() {
     const manager = new Manager(url, clientOptions());
