@@ -43,6 +43,10 @@ class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
         await super().post(*args, **kwargs)
 
     def session_credential(self) -> str | None:
+        if not self.identity_provider.auth_enabled:
+            # No token, no password: Jupyter makes every cookie-less request a new anonymous
+            # user, and there is no credential to bind a session to.
+            return None
         if self.token_authenticated:
             token = self.identity_provider.get_token(self) or ""
             return "token:" + hashlib.sha256(token.encode()).hexdigest()

@@ -307,3 +307,22 @@ async def test_endpoint_lives_under_base_url(jupyter: Jupyter, jp_base_url: str)
         f"{jupyter.origin}/socket.io/?EIO=4&transport=polling", headers=jupyter.auth_header
     )
     assert (elsewhere.code == 404) is (jp_base_url != "/")
+
+
+# -- a server without auth ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_config", [{"token": ""}], indirect=True)
+async def test_server_without_auth(jupyter: Jupyter, jp_serverapp: Any) -> None:
+    """``--IdentityProvider.token=''``: every cookie-less request is a new anonymous user, and
+    sessions are bound to nothing; Jupyter's XSRF rule for POST still holds."""
+    assert not jp_serverapp.identity_provider.auth_enabled
+    sid = await jupyter.open_polling()
+    assert (await jupyter.post(sid, "40/tick,")).code == 403  # no XSRF header
+    xsrf = cookies_of(await jupyter.fetch(jupyter.url("login")))["_xsrf"]
+    double_submit = {"Cookie": f"_xsrf={xsrf}", "X-XSRFToken": xsrf}
+    assert (await jupyter.post(sid, "40/tick,", double_submit)).code == 200
+    polled = await jupyter.poll(sid=sid)
+    assert polled.code == 200
+    assert polled.body.startswith(b"40/tick,")
+    assert await probe(jupyter, {}, sid=sid) == "3probe"
