@@ -540,3 +540,16 @@ async def test_server_sends_more_than_max_payload(
         assert await call(sio, "push-big", size) == size
         await eventually(lambda: bool(got), "the big event")
     assert got == [("z" * size, bytes(size))]
+
+
+@pytest.mark.parametrize("transport", BOTH)
+async def test_reserved_event_from_client_is_refused(
+    interop_server: ServerProcess, tag: str, transport: str
+) -> None:
+    # python-socketio lets an application emit "disconnect"; the server must not run its
+    # disconnect handler with the client's arguments: it closes the session instead.
+    async with client(interop_server, transport, {"tag": tag}) as sio:
+        await sio.emit("disconnect", "spoofed")
+        await eventually(lambda: not sio.connected, "the server to close the session")
+    log = await interop_server.await_log(tag, lambda e: bool(disconnects(e)))
+    assert disconnects(log) == ["parse error"]
