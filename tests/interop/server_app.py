@@ -311,9 +311,9 @@ class LogHandler(tornado.web.RequestHandler):
         self.finish(json.dumps(entries))
 
 
-def make_app(io: Any) -> tornado.web.Application:
+def make_app(io: Any, path: str = "/socket.io/") -> tornado.web.Application:
     app = tornado.web.Application([(r"/_interop/log", LogHandler)])
-    jupyter_rt.tornado.mount(app, io, path="/socket.io/")
+    jupyter_rt.tornado.mount(app, io, path=path)
     return app
 
 
@@ -323,9 +323,10 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ping-interval", type=float, default=25)
     parser.add_argument("--ping-timeout", type=float, default=20)
     parser.add_argument("--connect-timeout", type=float, default=45)
+    parser.add_argument("--path", default="/socket.io/")
     opts = parser.parse_args(argv)
     io = build_server(opts.ping_interval, opts.ping_timeout, opts.connect_timeout)
-    app = make_app(io)
+    app = make_app(io, opts.path)
     app.listen(opts.port, address="127.0.0.1")
     print("READY", flush=True)
     await asyncio.Event().wait()

@@ -3,7 +3,7 @@
 //   node scenarios.mjs <scenario> <url> '<json options>'
 //
 // Options: {"transport": "polling" | "websocket" | "upgrade", "tag": "<unique>", "forceBase64": bool,
-// ...}.
+// "path": "/prefix/socket.io", ...}.
 // Progress lines are printed as `EVENT <json>`; the outcome as one final line
 // `RESULT {"ok": true, "result": ...}` or `RESULT {"ok": false, "error": ..., "wire": [...]}`.
 // "wire" lists the Engine.IO packets each client saw, so a failure shows what was on the wire.
@@ -66,7 +66,8 @@ function transportOptions() {
 
 function clientOptions(extra = {}) {
   const base64 = options.forceBase64 ? { forceBase64: true } : {};
-  return { forceNew: true, reconnection: false, timeout: 5000, ...transportOptions(), ...base64, ...extra };
+  const path = options.path ? { path: options.path } : {};
+  return { forceNew: true, reconnection: false, timeout: 5000, ...transportOptions(), ...base64, ...path, ...extra };
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
