@@ -181,8 +181,10 @@ class _Link:
         owns_clients: bool,
         where: str,
         on_closed: Callable[[], None],
+        health_check_interval: float = 10.0,
     ) -> None:
         self.client = client
+        self.health_check_interval = health_check_interval
         self._sub_client = sub_client
         self._owns_clients = owns_clients
         self.where = where
@@ -473,11 +475,8 @@ class _Link:
                 await self._sync(pubsub)
                 if not self._subscribed and not self._psubscribed:
                     raise ConnectionError("could not subscribe")
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is not None:
-                        self._dispatch(message)
-                        delay = 0.05
+                await self._read(pubsub)
+                delay = 0.05
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -490,6 +489,23 @@ class _Link:
                     await pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF)
+
+    async def _read(self, pubsub: Any) -> None:
+        """Dispatch messages until the connection breaks; PING it when idle, so a Redis that
+        stopped answering (hung, or gone without closing the connection) is noticed."""
+        waiting_for_pong = False
+        while True:
+            message = await pubsub.get_message(timeout=self.health_check_interval)
+            if message is None:
+                if waiting_for_pong:
+                    raise ConnectionError(
+                        f"Redis did not answer a PING within {self.health_check_interval} s"
+                    )
+                await pubsub.ping()
+                waiting_for_pong = True
+                continue
+            waiting_for_pong = False
+            self._dispatch(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -550,6 +566,7 @@ class RedisAdapterFactory:
         prefix: str = DEFAULT_PREFIX,
         request_timeout: float = 5.0,
         publish_on_specific_response_channel: bool = False,
+        health_check_interval: float = 10.0,
     ) -> None:
         if (url is None) == (client is None):
             raise ValueError("give a Redis url or a redis.asyncio client")
@@ -560,6 +577,7 @@ class RedisAdapterFactory:
         self.prefix = prefix
         self.request_timeout = request_timeout
         self.publish_on_specific_response_channel = publish_on_specific_response_channel
+        self.health_check_interval = health_check_interval
         self._links: dict[int, _Link] = {}
 
     def __repr__(self) -> str:
@@ -591,13 +609,25 @@ class RedisAdapterFactory:
             client = aioredis.Redis.from_url(
                 self.url, socket_timeout=self.request_timeout, **common
             )
-            sub_client = aioredis.Redis.from_url(self.url, socket_timeout=None, **common)
+            sub_client = aioredis.Redis.from_url(
+                self.url, socket_timeout=self.request_timeout, **common
+            )
             return _Link(
-                client, sub_client, owns_clients=True, where=self._where(), on_closed=forget
+                client,
+                sub_client,
+                owns_clients=True,
+                where=self._where(),
+                on_closed=forget,
+                health_check_interval=self.health_check_interval,
             )
         assert self.client is not None
         return _Link(
-            self.client, self.client, owns_clients=False, where=self._where(), on_closed=forget
+            self.client,
+            self.client,
+            owns_clients=False,
+            where=self._where(),
+            on_closed=forget,
+            health_check_interval=self.health_check_interval,
         )
 
     async def aclose(self) -> None:
@@ -688,12 +718,15 @@ class RedisAdapter(Adapter):
         *,
         client: aioredis.Redis | None = None,
         publish_on_specific_response_channel: bool = False,
+        health_check_interval: float = 10.0,
     ) -> RedisAdapterFactory:
         """What ``Server(adapter=...)`` takes: ``RedisAdapter.factory("redis://host:6379/0")``.
 
         ``prefix`` must match the Node servers' ``key`` option to share their rooms;
         ``request_timeout`` (seconds) bounds requests to other servers. Give ``client`` (a
         ``redis.asyncio.Redis``) instead of ``url`` to reuse your own connection settings.
+        The subscription is PINGed after ``health_check_interval`` idle seconds, and made again
+        if Redis does not answer.
         """
         return RedisAdapterFactory(
             url,
@@ -701,6 +734,7 @@ class RedisAdapter(Adapter):
             prefix=prefix,
             request_timeout=request_timeout,
             publish_on_specific_response_channel=publish_on_specific_response_channel,
+            health_check_interval=health_check_interval,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -258,3 +258,44 @@ async def test_unpackable_broadcast_raises_before_sending(prefix):
         io.emit("x", {1, 2})
     assert session.events() == []
     await factory.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_a_hung_redis_is_noticed_and_left_behind(own_redis, prefix, caplog):
+    """Redis stops answering without closing connections (SIGSTOP): the idle PING notices it;
+    once it answers again, the subscriptions work again."""
+    import os
+    import signal
+
+    caplog.set_level(logging.INFO, logger="jupyter_rt")
+    factory = RedisAdapter.factory(
+        own_redis.url, prefix, request_timeout=0.5, health_check_interval=0.3
+    )
+    a, b = Server(adapter=factory), Server(adapter=factory)
+    await asyncio.gather(adapter_of(a).ready(), adapter_of(b).ready())
+    connect(a)
+    sb, _ = connect(b)
+    a.emit("before")
+    await wait_until(lambda: ["before"] in sb.events())
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        await wait_until(lambda: not adapter_of(b).redis_available, timeout=5)
+        b.emit("local-only")
+        assert ["local-only"] in sb.events()
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    n = 0
+    while not any(e[0] == "after" for e in sb.events()):
+        assert loop.time() < deadline, "no delivery after Redis answered again"
+        a.emit("after", n)
+        n += 1
+        await asyncio.sleep(0.1)
+    await wait_until(lambda: adapter_of(a).redis_available and adapter_of(b).redis_available)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("did not answer a PING" in m or "Timeout" in m for m in errors), errors
+    await a.close()
+    await b.close()
+    await factory.aclose()
