@@ -29,7 +29,9 @@ Outages. Redis pub/sub delivers at most once and jupyter_rt adds no queue in Red
 - Requests that need answers (``fetch_sockets``, ``call``, :meth:`RedisAdapter.all_rooms`,
   :meth:`RedisAdapter.server_side_emit_with_ack`) raise :class:`RedisUnavailable` at once.
 - Subscriptions are made again by themselves (retrying with a backoff up to 2 s); what was
-  published between Redis coming back and a server re-subscribing is lost for that server.
+  published between Redis coming back and a server re-subscribing is lost for that server. An
+  idle subscription is PINGed every ``health_check_interval`` seconds, so a Redis that hangs or
+  vanishes without closing the connection is noticed too.
 - Room membership lives in each server's memory, never in Redis: nothing needs resyncing.
 
 Security: anyone who can publish on these channels can send events to every client, so Redis
