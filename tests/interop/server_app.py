@@ -24,6 +24,10 @@ Namespaces and events:
     ``burst {n, event}``      emits ``event`` n times with ``i`` then acks ``n``
     ``tick i``                stores ``i``;  ``ticks`` acks the stored list
     ``record *args``          appends to the log
+    ``ask-callback {event, args}``  ``socket.emit(event, *args, callback=...)``; the callback
+                              logs the reply
+    ``emit-later {delay, event}``  from a loop callback: ``io.emit(event, 1)``, then
+                              ``socket.emit(event, 2)``, neither awaited
     ``ask-room {room, event, args, timeout}``  ``io.to(room).call(...)``; acks
                               ``{"replies": [...]}`` or ``{"error": "AckTimeout", ...}``
     ``burst-room {room, n, event, binary_every}``  broadcasts ``event`` n times to the room
@@ -155,6 +159,22 @@ def attach_handlers(io: Any, socket: Any) -> None:
             return None
         _record(socket, "call-result", outcome="reply", elapsed=time.monotonic() - start)
         return {"reply": reply}
+
+    @socket.on("ask-callback")
+    def ask_callback(spec: dict[str, Any]) -> Any:
+        def on_reply(*reply: Any) -> None:
+            _record(socket, "callback", args=_jsonable(list(reply)))
+
+        socket.emit(spec["event"], *spec.get("args", []), callback=on_reply)
+        return "asked"
+
+    @socket.on("emit-later")
+    def emit_later(spec: dict[str, Any]) -> Any:
+        # From a plain loop callback, not awaited: emits are sent at once.
+        loop = asyncio.get_running_loop()
+        loop.call_later(spec["delay"], lambda: io.of(_nsp_name(socket)).emit(spec["event"], 1))
+        loop.call_later(spec["delay"], lambda: socket.emit(spec["event"], 2))
+        return "scheduled"
 
     @socket.on("ask-room")
     async def ask_room(spec: dict[str, Any]) -> Any:

@@ -60,6 +60,13 @@ def test_acks_both_ways(interop_server: ServerProcess, tag: str, transport: str)
     assert r["timedOut"]["error"] == "AckTimeout"
     assert 0.4 <= r["timedOut"]["elapsed"] < 3
     assert r["late"]["error"] == "AckTimeout"
+    # emit(..., callback=...): the callback gets the client's ack.
+    assert r["askedCb"] == "asked"
+    log = interop_server.wait_log(tag, lambda e: any(x["kind"] == "callback" for x in e))
+    assert [e["args"] for e in log if e["kind"] == "callback"] == [[42]]
+    # Emits from a plain loop callback, not awaited, are sent.
+    assert r["scheduled"] == "scheduled"
+    assert r["later"] == [1, 2]
     # An ack that arrives after the server gave up is dropped; the connection carries on.
     assert r["afterLate"] == ["still here"]
     assert r["connected"] is True
@@ -86,20 +93,7 @@ def test_binary_both_ways(interop_server: ServerProcess, tag: str, transport: st
     ]
 
 
-@pytest.mark.parametrize(
-    "transport",
-    [
-        "polling",
-        pytest.param(
-            "websocket",
-            marks=pytest.mark.xfail(
-                reason="server bug: a 'b'+base64 text frame on WebSocket is refused as an "
-                "unknown packet type and the session closed; Node's engine.io accepts it",
-                strict=True,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("transport", BOTH)
 def test_binary_with_force_base64(interop_server: ServerProcess, tag: str, transport: str) -> None:
     # socket.io-client's forceBase64 option sends binary as "b" + base64 text on both transports.
     r = run_node("binary", interop_server.url, tag=tag, transport=transport, forceBase64=True)

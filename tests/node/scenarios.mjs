@@ -219,9 +219,13 @@ const scenarios = {
     const bin = plain((await ack(socket, "ask", { event: "question-bin", args: [], timeout: 5 }))[0]);
     const timedOut = (await ack(socket, "ask", { event: "silent", args: [], timeout: 0.5 }))[0];
     const late = (await ack(socket, "ask", { event: "late", args: [], timeout: 0.3 }))[0];
+    const askedCb = (await ack(socket, "ask-callback", { event: "sum", args: [40, 2] }))[0];
+    const later = [];
+    socket.on("later", (v) => later.push(v));
+    const scheduled = (await ack(socket, "emit-later", { delay: 0.1, event: "later" }))[0];
     await sleep(700); // the late ack arrives after the server gave up on it
     const afterLate = await ack(socket, "echo", "still here");
-    const result = { answer, sum, pair, bin, timedOut, late, afterLate, connected: socket.connected, transport: transportName(socket) };
+    const result = { askedCb, scheduled, later, answer, sum, pair, bin, timedOut, late, afterLate, connected: socket.connected, transport: transportName(socket) };
     socket.disconnect();
     return result;
   },
