@@ -88,9 +88,12 @@ def message_frame(data: str | bytes) -> str | bytes:
 
 
 def decode_frame(frame: str | bytes) -> Packet:
-    """Decode one WebSocket frame. A binary frame is a binary MESSAGE."""
+    """Decode one WebSocket frame. A binary frame is a binary MESSAGE, and so is a text frame
+    ``"b"`` + base64 (what clients with ``forceBase64`` send)."""
     if isinstance(frame, bytes):
         return Packet(PacketType.MESSAGE, frame)
+    if frame.startswith("b"):
+        return _decode_base64_packet(frame)
     if not frame:
         raise ProtocolError("empty Engine.IO packet")
     packet_type = _TYPE_BY_CHAR.get(frame[0])
@@ -118,14 +121,12 @@ def decode_payload(body: bytes, *, max_bytes: int) -> list[Packet]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError("payload is not valid UTF-8") from exc
-    packets = []
-    for chunk in text.split(RECORD_SEPARATOR):
-        if chunk.startswith("b"):
-            try:
-                data = b64decode(chunk[1:], validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ProtocolError("invalid base64 in binary packet") from exc
-            packets.append(Packet(PacketType.MESSAGE, data))
-        else:
-            packets.append(decode_frame(chunk))
-    return packets
+    return [decode_frame(chunk) for chunk in text.split(RECORD_SEPARATOR)]
+
+
+def _decode_base64_packet(text: str) -> Packet:
+    try:
+        data = b64decode(text[1:], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError("invalid base64 in binary packet") from exc
+    return Packet(PacketType.MESSAGE, data)

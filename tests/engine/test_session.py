@@ -791,3 +791,15 @@ def test_writable_over_websocket():
     transport.buffered_amount = 0
     session.close()
     assert not session.writable
+
+
+def test_force_base64_binary_over_websocket():
+    # Clients with forceBase64 send binary as "b" + base64 text frames on WebSocket too.
+    engine, listener = make_engine(Listener(on_message=echo))
+    session, transport = open_websocket(engine)
+    transport.take()
+    session.receive_frame(transport, "bAQIDBA==", T0)
+    assert listener.data() == [b"\x01\x02\x03\x04"]
+    assert transport.take() == [b"\x01\x02\x03\x04"]
+    session.receive_frame(transport, "b!!", T0)
+    assert listener.reasons() == ["parse error"]

@@ -107,6 +107,9 @@ def test_message_frame():
         ("44/chat,", Packet(PacketType.MESSAGE, "4/chat,")),
         (b"\x01\x02", Packet(PacketType.MESSAGE, b"\x01\x02")),
         (b"", Packet(PacketType.MESSAGE, b"")),
+        # forceBase64 clients send binary as "b" + base64 text frames on WebSocket too.
+        ("bAQIDBA==", Packet(PacketType.MESSAGE, b"\x01\x02\x03\x04")),
+        ("b", Packet(PacketType.MESSAGE, b"")),
     ],
 )
 def test_decode_frame(frame, packet):
@@ -114,7 +117,7 @@ def test_decode_frame(frame, packet):
 
 
 @pytest.mark.parametrize(
-    "frame", ["", "7", "9hello", "abc", "hello", " 4", "-1", "b", "bAQID", "٤x"]
+    "frame", ["", "7", "9hello", "abc", "hello", " 4", "-1", "b!", "bAQ", "bé", "٤x"]
 )
 def test_decode_frame_refuses_malformed_frames(frame):
     with pytest.raises(ProtocolError):
@@ -136,7 +139,10 @@ def test_decode_frame_raises_only_protocol_error(frame):
     except ProtocolError:
         return
     assert isinstance(packet, Packet)
-    assert engineio.encode_frame(packet) == frame
+    if isinstance(frame, str) and frame.startswith("b"):
+        assert packet.type is PacketType.MESSAGE and isinstance(packet.data, bytes)
+    else:
+        assert engineio.encode_frame(packet) == frame
 
 
 # -- polling payloads ----------------------------------------------------------------------------
