@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.client.support import JupyterServer, start_jupyter_server
-from tests.helpers import REPO, Process, unavailable
+from tests.client.support import JupyterServer
+from tests.helpers import REPO, unavailable
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.jupyter, pytest.mark.slow]
 
@@ -62,27 +60,6 @@ def _require(module: str) -> Any:
         return __import__(module)
     except ImportError:
         unavailable(f"{module} is not installed")
-
-
-@pytest.fixture(scope="module")
-def notebook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    """One Jupyter server for every notebook, rooted at a copy of ``notebooks/``."""
-    home = tmp_path_factory.mktemp("notebook-server")
-    root = home / "notebooks"
-    shutil.copytree(NOTEBOOKS, root)
-    started: list[Process] = []
-
-    def spawn(argv: Any, **kwargs: Any) -> Process:
-        kwargs.setdefault("log_path", home / "jupyter-server.log")
-        process = Process(argv, **kwargs)
-        started.append(process)
-        return process.start()
-
-    try:
-        yield start_jupyter_server(spawn, home, root_dir=root)
-    finally:
-        for process in started:
-            process.stop()
 
 
 def test_every_tutorial_is_tested() -> None:
@@ -141,19 +118,3 @@ def _outputs(notebook: Any) -> str:
             elif "data" in output:
                 lines.append(str(output["data"].get("text/plain", "")))
     return "\n".join(lines)
-
-
-def test_tick_page_is_served(notebook_server: JupyterServer, spawn: Callable[..., Any]) -> None:
-    """The talk's page is in the notebooks folder and the client bundle it loads is served."""
-    import urllib.request
-
-    page = (NOTEBOOKS / "tick.html").read_text(encoding="utf-8")
-    assert re.search(r"<script src=\"[^\"]*socket\.io\.js\"></script>", page)
-    assert "'/tick'" in page and "tickReceivedEvent" in page
-    request = urllib.request.Request(
-        f"{notebook_server.url}socket.io/socket.io.js",
-        headers={"Authorization": f"token {notebook_server.token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-        assert b"io" in response.read(200_000)
