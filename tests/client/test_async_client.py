@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from tornado import web, websocket
 
 import jupyter_rt
 from jupyter_rt.client import AsyncClient, ConnectError
 from tests.client.support import InProcessServer
+from tests.helpers import free_port
 
 STEP = 5.0
 
@@ -271,5 +273,88 @@ async def test_emit_checks(server: InProcessServer, client: AsyncClient) -> None
             await client.emit("note", namespace="/other")
         with pytest.raises(TypeError):
             await client.emit("note", object())
+    finally:
+        await client.disconnect()
+
+
+class SilentEngine(websocket.WebSocketHandler):
+    """An Engine.IO server that accepts a namespace, then goes quiet (no pings) or sends ``1``."""
+
+    opened: list[str] = []
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.opened.append(self.get_query_argument("EIO"))
+        self.write_message(
+            '0{"sid":"s","upgrades":[],"pingInterval":200,"pingTimeout":200,"maxPayload":1000}'
+        )
+
+    def on_message(self, message: str | bytes) -> None:
+        if message == "40":
+            self.write_message('40{"sid":"n"}')
+            if self.get_query_argument("close", "") == "1":
+                self.write_message("1")
+
+
+@pytest.fixture
+def silent_server() -> Any:
+    SilentEngine.opened = []
+    app = web.Application([(r"/socket.io/", SilentEngine)])
+    port = free_port()
+    http = app.listen(port, "127.0.0.1")
+    yield f"http://127.0.0.1:{port}"
+    http.stop()
+
+
+async def test_ping_timeout_reconnects(silent_server: str, client: AsyncClient) -> None:
+    reasons: list[str] = []
+    client.on("disconnect", reasons.append)
+    await client.connect(silent_server)
+    try:
+        await until(lambda: len(SilentEngine.opened) >= 2)
+        assert reasons[0] == "ping timeout"
+        assert SilentEngine.opened[:2] == ["4", "4"]
+    finally:
+        await client.disconnect()
+
+
+async def test_engine_close_packet_is_final(silent_server: str, client: AsyncClient) -> None:
+    reasons: list[str] = []
+    client.on("disconnect", reasons.append)
+    await client.connect(silent_server, query={"close": "1"})
+    await asyncio.wait_for(client.wait(), STEP)
+    assert reasons == ["io server disconnect"]
+    assert len(SilentEngine.opened) == 1
+
+
+async def test_gives_up_after_the_last_attempt(server: InProcessServer) -> None:
+    client = AsyncClient(reconnection_attempts=2, reconnection_delay=0.05)
+    errors: list[Exception] = []
+    client.on("connect_error", errors.append)
+    await client.connect(server.url)
+    await server.stop()
+    await asyncio.wait_for(client.wait(), STEP)
+    assert len(errors) == 2 and all(isinstance(e, ConnectError) for e in errors)
+    with pytest.raises(jupyter_rt.NotConnected):
+        await client.emit("anything")
+
+
+async def test_one_namespace_leaves_the_others_stay(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    echo_app(server.io, [])
+    kicked: list[jupyter_rt.Socket] = []
+    server.io.of("/kick").on("connection", kicked.append)
+    reasons: list[tuple[str, str]] = []
+    client.on("disconnect", lambda r: reasons.append(("/kick", r)), namespace="/kick")
+    await client.connect(server.url, namespaces=["/", "/kick"])
+    try:
+        assert set(client.namespaces) == {"/", "/kick"}
+        await until(lambda: kicked)
+        kicked[0].disconnect()
+        await until(lambda: reasons == [("/kick", "io server disconnect")])
+        assert client.connected and set(client.namespaces) == {"/"}
+        assert await client.call("echo", "still") == "still"
+        with pytest.raises(jupyter_rt.NotConnected):
+            await client.emit("x", namespace="/kick")
     finally:
         await client.disconnect()
