@@ -43,6 +43,9 @@ Namespaces and events:
     like ``/``, but the connection handler awaits 0.1 s before it registers the handlers
 ``/welcome``
     a sync connection handler that emits ``welcome {id}`` before it returns
+``/`` also
+    a sync middleware registered with ``io.use`` (the main namespace's, as in Node) refuses
+    ``auth.banned`` with message ``banned``
 ``/guarded``
     middleware refuses unless ``auth.token == "letmein"``, with message ``not authorized`` and
     data ``{"code": 4001, "hint": "send a token"}``
@@ -302,6 +305,13 @@ def build_server(
     setup(io.of("/custom"))
     setup(io.of("/slow"), delay=0.1)
     setup(io.of(re.compile(r"^/dyn-\d+$")))
+
+    def no_banned(socket: Any) -> None:  # sync; io.use guards the main namespace
+        auth = socket.handshake.auth
+        if isinstance(auth, Mapping) and auth.get("banned"):
+            raise ConnectionRefused("banned")
+
+    io.use(no_banned)
 
     welcome = io.of("/welcome")
 

@@ -143,6 +143,14 @@ def test_middleware_refusal_reaches_connect_error(
         "data": {"code": 4001, "hint": "send a token"},
         "connectError": True,
     }
+    # As in Node, io.use() guards the main namespace only; without data, err.data is absent.
+    assert r["banned"] == {
+        "/": {"message": "banned", "data": None},
+        "/custom": {"connected": True},
+        "/guarded": {"connected": True},
+    }
+    banned = sorted(c["nsp"] for c in connects(interop_server.log(f"{tag}-banned")))
+    assert banned == ["/custom", "/guarded"]
     assert r["whoami"]["nsp"] == "/guarded"
     assert r["whoami"]["auth"] == {"tag": tag, "token": "letmein"}
     # The refused client never reached the connection handler.

@@ -364,10 +364,20 @@ const scenarios = {
     } catch (err) {
       refused = { message: err.message, data: err.data ?? null, connectError: !!err.connectError };
     }
+    const banned = {};
+    for (const path of ["/", "/custom", "/guarded"]) {
+      try {
+        const s = await connect(path, { auth: { tag: `${tag}-banned`, banned: true, token: "letmein" } });
+        banned[path] = { connected: true };
+        s.disconnect();
+      } catch (err) {
+        banned[path] = { message: err.message, data: err.data ?? null };
+      }
+    }
     const ok = await connect("/guarded", { auth: { tag, token: "letmein" } });
     const whoami = (await ack(ok, "whoami"))[0];
     ok.disconnect();
-    return { refused, whoami };
+    return { refused, banned, whoami };
   },
 
   // Rooms and broadcasts; "marker" broadcasts to everyone mark the end of each step, so what a
