@@ -50,6 +50,9 @@ LIFECYCLE_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
 MAX_BUFFERED = 1000
 """Packets kept for sending while the client reconnects; the oldest go first past this."""
 
+MAX_PENDING_ACKS = 10_000
+"""Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
+
 # Reasons after which the client does not come back on its own.
 _FINAL_REASONS = frozenset({"io server disconnect", "io client disconnect"})
 
@@ -241,8 +244,11 @@ class AsyncClient:
             self.eio_sid = str(handshake.get("sid"))
             reader = asyncio.ensure_future(self._read(ws, handshake))
             self._reader = reader
-            for ns in active:
-                await self._write(ws, encode_fields(PacketType.CONNECT, ns.name, ns.auth))
+            try:
+                for ns in active:
+                    await self._write(ws, encode_fields(PacketType.CONNECT, ns.name, ns.auth))
+            except NotConnected:
+                raise ConnectError("connection lost while connecting") from None
             waiters = {ns.waiter for ns in active if ns.waiter is not None}
             await self._await_connects(waiters, reader)
         except BaseException:
@@ -434,9 +440,12 @@ class AsyncClient:
         ws = self._ws
         if ws is not None:
             try:
-                await self._write(ws, encode_fields(PacketType.ACK, nsp, values, ack))
+                frames = encode_fields(PacketType.ACK, nsp, values, ack)
             except (TypeError, ValueError):
                 log.exception("Cannot encode the ack of a handler on %s", nsp)
+                return
+            with contextlib.suppress(NotConnected):  # the ack is lost with the connection
+                await self._write(ws, frames)
 
     async def _call(self, fn: Handler, args: Sequence[Any]) -> None:
         try:
@@ -537,7 +546,7 @@ class AsyncClient:
         ack_id = None
         if callback is not None:
             ack_id = next(self._ids)
-            self._pending[ack_id] = _Pending(namespace, callback=callback)
+            self._add_pending(ack_id, _Pending(namespace, callback=callback))
         frames = encode_fields(PacketType.EVENT, namespace, [event, *args], ack_id)
         await self._send(ns, frames)
 
@@ -554,7 +563,7 @@ class AsyncClient:
         seconds = self.ack_timeout if timeout is None else timeout
         ack_id = next(self._ids)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending[ack_id] = _Pending(namespace, future=future)
+        self._add_pending(ack_id, _Pending(namespace, future=future))
         try:
             frames = encode_fields(PacketType.EVENT, namespace, [event, *args], ack_id)
             await self._send(ns, frames)
@@ -567,6 +576,13 @@ class AsyncClient:
         if not values:
             return None
         return values[0] if len(values) == 1 else tuple(values)
+
+    def _add_pending(self, ack_id: int, pending: _Pending) -> None:
+        self._pending[ack_id] = pending
+        while len(self._pending) > MAX_PENDING_ACKS:
+            oldest = self._pending.pop(next(iter(self._pending)))
+            if oldest.future is not None and not oldest.future.done():
+                oldest.future.set_exception(AckTimeout("too many acks pending"))
 
     def _check(self, event: str, namespace: str) -> _Namespace:
         if not isinstance(event, str) or not event:
@@ -581,19 +597,31 @@ class AsyncClient:
     async def _send(self, ns: _Namespace, frames: list[str | bytes]) -> None:
         ws = self._ws
         if ns.connected and ws is not None:
-            await self._write(ws, frames)
-        elif ns.active and (self._reconnecting or self._supervisor is not None):
+            try:
+                await self._write(ws, frames)
+                return
+            except NotConnected:
+                if not self.reconnection or self._stopping:
+                    raise
+            # The transport just dropped; the reader has not noticed yet: keep it for later.
+        if ns.active and (self._reconnecting or self._supervisor is not None):
             ns.buffer.append(frames)
             del ns.buffer[:-MAX_BUFFERED]
-        else:
-            raise NotConnected(f"not connected to namespace {ns.name}")
+            return
+        raise NotConnected(f"not connected to namespace {ns.name}")
 
     def _flush(self, ns: _Namespace) -> None:
         buffered, ns.buffer = ns.buffer, []
         ws = self._ws
         if ws is not None:
             for frames in buffered:
-                self._spawn(self._write(ws, frames))
+                self._spawn(self._write_quietly(ws, frames))
+
+    async def _write_quietly(
+        self, ws: websocket.WebSocketClientConnection, frames: Sequence[str | bytes]
+    ) -> None:
+        with contextlib.suppress(NotConnected):  # the reader notices the loss and reconnects
+            await self._write(ws, frames)
 
     async def _write(
         self,
