@@ -299,3 +299,40 @@ async def test_a_hung_redis_is_noticed_and_left_behind(own_redis, prefix, caplog
     await a.close()
     await b.close()
     await factory.aclose()
+
+
+@pytest.mark.redis
+async def test_dynamic_namespaces_across_servers(cluster):
+    import re
+
+    a, b = cluster
+    for io in (a, b):
+        io.of(re.compile(r"^/doc-\d+$"))
+    sa, _ = connect(a, "/doc-1")
+    sb, _ = connect(b, "/doc-1")
+    other, _ = connect(b, "/doc-2")
+    await adapter_of(a, "/doc-1").ready()
+    await adapter_of(b, "/doc-1").ready()
+    a.of("/doc-1").emit("edit", {"pos": 3})
+    await wait_until(lambda: sb.events("/doc-1") == [["edit", {"pos": 3}]])
+    assert sa.events("/doc-1") == [["edit", {"pos": 3}]]
+    a.of(re.compile(r"^/doc-\d+$")).emit("to-all-docs")  # the parent: each local child
+    await wait_until(lambda: ["to-all-docs"] in sb.events("/doc-1"))
+    await asyncio.sleep(0.2)
+    assert other.events("/doc-2") == []  # no /doc-2 on server a: nothing published for it
+
+
+@pytest.mark.redis
+async def test_binary_and_several_ack_arguments_cross(cluster):
+    a, b = cluster
+    sb, _ = connect(b)
+
+    async def answer() -> None:
+        await wait_until(lambda: any(p.id is not None for p in sb.packets()))
+        packet = next(p for p in sb.packets() if p.id is not None)
+        # a BINARY_ACK with two arguments, the second one binary
+        sb.receive(f'61-{packet.id}["ok",{{"_placeholder":true,"num":0}}]', b"\x00\x01\xff")
+
+    task = asyncio.ensure_future(answer())
+    assert await a.call("question", timeout=2) == [("ok", b"\x00\x01\xff")]
+    await task
