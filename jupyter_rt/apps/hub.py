@@ -11,7 +11,8 @@ Every event is acknowledged with ``{"ok": true, …}`` or ``{"ok": false, "error
 - ``rooms`` → ``{"ok": true, "rooms": {namespace: {room: member count}}}`` for every namespace
   of the server (sockets' own id rooms left out).
 
-Room and event names are 1 to 64 printable characters; event names must not be reserved.
+Room and event names are 1 to 64 printable characters; event names must not be reserved, and a
+socket id is not a room a client may join or leave.
 """
 
 from __future__ import annotations
@@ -98,14 +99,23 @@ def _answer(action: Any) -> Reply:
 
 
 def _join(socket: Socket, room: object) -> str:
-    name = _room_name(room)
+    name = _own_room_name(socket, room)
     socket.join(name)
     return name
 
 
 def _leave(socket: Socket, room: object) -> str:
-    name = _room_name(room)
+    name = _own_room_name(socket, room)
     socket.leave(name)
+    return name
+
+
+def _own_room_name(socket: Socket, room: object) -> str:
+    """A room a client may join or leave: not a socket's own room (its id), which would let it
+    receive what is sent to another socket, or stop receiving what is sent to itself."""
+    name = _room_name(room)
+    if name in socket.nsp.sockets:
+        raise BadRequest("a room name cannot be a socket id")
     return name
 
 

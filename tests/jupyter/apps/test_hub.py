@@ -126,6 +126,20 @@ async def test_validation_errors(
     assert await a.ask("join", "r") == {"ok": True, "room": "r"}  # still connected
 
 
+async def test_socket_ids_are_not_rooms_to_join_or_leave(
+    jupyter: Jupyter, hub_client: Callable[..., Any]
+) -> None:
+    """Joining another socket's own room would receive what is sent to that socket alone."""
+    a = await hub_client()
+    b = await hub_client("secret")
+    refused = {"ok": False, "error": "a room name cannot be a socket id"}
+    assert await a.ask("join", b.id) == refused
+    assert await a.ask("leave", a.id) == refused
+    # Addressing a socket directly still works, and only it receives.
+    assert await a.ask("publish", b.id, "secret", 1) == {"ok": True, "room": b.id}
+    assert await b.inbox.next("secret") == 1
+
+
 async def test_members_are_named_after_their_jupyter_user(
     jupyter: Jupyter, hub_client: Callable[..., Any]
 ) -> None:
