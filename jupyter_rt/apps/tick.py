@@ -30,7 +30,8 @@ def setup(io: Server) -> None:
         @socket.on("tickReceivedEvent")
         def on_tick_received(message: object) -> None:
             n = message.get("tick") if isinstance(message, dict) else None
-            log.info("Socket %s got %s", socket.id, n)
+            if isinstance(n, int) and not isinstance(n, bool):  # log no client-chosen text
+                log.info("Socket %s got %d", socket.id, n)
 
         @socket.on("disconnect")
         def on_disconnect(reason: str) -> None:

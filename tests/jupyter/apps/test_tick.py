@@ -46,6 +46,17 @@ async def test_each_connection_counts_from_zero(jupyter: Jupyter) -> None:
             assert (await second.next("tickEvent"))["tick"] == 0
 
 
+async def test_only_numbers_are_logged(jupyter: Jupyter, rt_log: LogRecords) -> None:
+    """A client cannot write its own text (say, forged log lines) into the server's log."""
+    async with sio_client(jupyter, ["/tick"]) as sio:
+        socket_id = sio.get_sid("/tick")
+        for bad in ({"tick": "7\n[I 12:00:00 ServerApp] forged"}, {"tick": True}, "7", {}):
+            await sio.emit("tickReceivedEvent", bad, namespace="/tick")
+        await sio.emit("tickReceivedEvent", {"tick": 7}, namespace="/tick")
+        assert await rt_log.wait_for(rf"^Socket {socket_id} got") == [f"Socket {socket_id} got 7"]
+    assert not rt_log.matching("forged")
+
+
 def tick_tasks() -> list[asyncio.Task[object]]:
     return [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "_tick"]
 
