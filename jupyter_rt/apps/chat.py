@@ -35,8 +35,10 @@ def setup(io: Server) -> None:
     def pick_nickname(socket: Socket) -> str:
         user = socket.handshake.user or {}
         display_name = str(user.get("display_name") or "")[:MAX_NAME]
-        if display_name and not display_name.startswith("Guest") and (
-            display_name not in nicknames.values()
+        if (
+            display_name
+            and not display_name.startswith("Guest")
+            and (display_name not in nicknames.values())
         ):
             return display_name
         return f"Guest{next(guest_numbers)}"
