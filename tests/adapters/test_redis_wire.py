@@ -12,7 +12,7 @@ import json
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jupyter_rt.adapters.redis_wire import (
@@ -212,6 +212,7 @@ _values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(
     args=st.lists(_values, max_size=5),
     rooms=st.frozensets(st.text(max_size=10), max_size=3),
@@ -226,6 +227,7 @@ def test_any_broadcast_round_trips(args, rooms, except_, volatile):
     assert message.opts == options
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=200))
 def test_decoders_only_ever_raise_wire_error(raw):
     for decode in (decode_broadcast, decode_request, decode_response):
