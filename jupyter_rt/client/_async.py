@@ -231,9 +231,12 @@ class AsyncClient:
         try:
             ws = await websocket.websocket_connect(self._request, max_message_size=64 * 1024 * 1024)
         except httpclient.HTTPClientError as exc:
-            raise ConnectError(f"{self._request.url}: HTTP {exc.code} {exc.message}") from None
+            hint = " (is the token right?)" if exc.code == 403 else ""
+            raise ConnectError(
+                f"{_safe(self._request.url)}: HTTP {exc.code} {exc.message}{hint}"
+            ) from None
         except (OSError, asyncio.TimeoutError, websocket.WebSocketError) as exc:
-            raise ConnectError(f"{self._request.url}: {exc or type(exc).__name__}") from None
+            raise ConnectError(f"{_safe(self._request.url)}: {exc or type(exc).__name__}") from None
         try:
             handshake = await self._read_open(ws)
             loop = asyncio.get_running_loop()
@@ -640,6 +643,11 @@ class AsyncClient:
                 await last
         except websocket.WebSocketClosedError:
             raise NotConnected("the connection is closed") from None
+
+
+def _safe(url: str) -> str:
+    """``url`` without its query string, which may hold a token."""
+    return url.split("?", 1)[0]
 
 
 def _build_request(

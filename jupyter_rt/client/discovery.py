@@ -149,14 +149,15 @@ def connect(
     token: str | None = None,
     auth: Mapping[str, Any] | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    validate_cert: bool = True,
     **options: Any,
 ) -> Client:
     """A :class:`Client` connected to the Jupyter server hosting this kernel.
 
     ``namespace`` (or several ``namespaces``) to join; ``url`` and ``token`` as in
     :func:`find_server`; ``handlers`` (event → handler, on ``namespace``) are registered
-    before connecting, so no early event is missed; other keyword arguments are
-    :class:`AsyncClient` options.
+    before connecting, so no early event is missed; ``validate_cert=False`` accepts a
+    self-signed HTTPS certificate; other keyword arguments are :class:`AsyncClient` options.
     """
     server = find_server(url, token)
     client = Client(**options)
@@ -169,6 +170,7 @@ def connect(
             token=server.token or None,
             namespaces=list(namespaces) if namespaces is not None else [namespace],
             auth=auth,
+            validate_cert=validate_cert,
         )
     except BaseException:
         client.close()
@@ -184,6 +186,7 @@ async def connect_async(
     token: str | None = None,
     auth: Mapping[str, Any] | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    validate_cert: bool = True,
     **options: Any,
 ) -> AsyncClient:
     """Like :func:`connect`, for asyncio code: an :class:`AsyncClient`, connected."""
@@ -197,5 +200,6 @@ async def connect_async(
         token=server.token or None,
         namespaces=list(namespaces) if namespaces is not None else [namespace],
         auth=auth,
+        validate_cert=validate_cert,
     )
     return client
