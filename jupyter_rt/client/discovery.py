@@ -124,7 +124,8 @@ def find_server(
             base, token or in_url or os.environ.get(TOKEN_VARIABLE, ""), source="environment"
         )
     servers = list(_running_servers(runtime_dir))
-    parent = os.environ.get("JPY_PARENT_PID", "")
+    # A kernel started by Jupyter on POSIX gets the server's PID (on Windows, a handle).
+    parent = os.environ.get("JPY_PARENT_PID", "") if os.name == "posix" else ""
     info = choose_server(servers, cwd or os.getcwd(), int(parent) if parent.isdigit() else None)
     if info is None:
         found = ", ".join(str(s.get("url")) for s in servers) or "none"
