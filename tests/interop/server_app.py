@@ -36,7 +36,8 @@ Namespaces and events:
     ``make-join {target, room}``  ``io.in_(target).sockets_join(room)``
     ``members room``          acks the ids of ``io.in_(room).fetch_sockets()``, sorted
     ``kick-room room``        ``io.in_(room).disconnect_sockets()``
-    ``disconnect-me``         the server disconnects the socket (client sees a server disconnect)
+    ``disconnect-me [{close}]``  the server disconnects the socket (client sees a server
+                              disconnect); ``close``: the whole connection, every namespace
     ``drop-transport``        the server drops the transport without a close packet
                               (the client reconnects)
 ``/slow``
@@ -274,7 +275,8 @@ def attach_handlers(io: Any, socket: Any) -> None:
 
     @socket.on("disconnect-me")
     async def disconnect_me(*args: Any) -> None:
-        await _maybe_await(socket.disconnect())
+        close = bool(args and isinstance(args[0], Mapping) and args[0].get("close"))
+        await _maybe_await(socket.disconnect(close=close))
 
     @socket.on("drop-transport")
     def drop(*args: Any) -> None:

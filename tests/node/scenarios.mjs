@@ -509,6 +509,24 @@ const scenarios = {
     return result;
   },
 
+  // socket.disconnect(close=True) on the server: every namespace of the connection goes.
+  async "server-close-connection"() {
+    const manager = new Manager(url, clientOptions({ reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 }));
+    tapManager("manager", manager);
+    const root = manager.socket("/", { auth: { tag } });
+    const custom = manager.socket("/custom", { auth: { tag } });
+    await Promise.all([outcome(root), outcome(custom)]);
+    const reasons = { root: [], custom: [] };
+    root.on("disconnect", (r) => reasons.root.push(r));
+    custom.on("disconnect", (r) => reasons.custom.push(r));
+    let reconnects = 0;
+    manager.on("reconnect_attempt", () => { reconnects += 1; });
+    root.emit("disconnect-me", { close: true });
+    await waitUntil(() => reasons.root.length && reasons.custom.length, 5000, "both disconnects");
+    await sleep(700);
+    return { reasons: JSON.parse(JSON.stringify(reasons)), reconnects, active: [root.active, custom.active] };
+  },
+
   // The client disconnects; the server records the reason.
   async "client-disconnect"() {
     const socket = await connect("/");
