@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tornado import httpclient, websocket
 
 import jupyter_rt
 from jupyter_rt.client import (
@@ -125,3 +128,85 @@ async def test_a_real_jupyter_server(
         await connect_async("/tick", token="wrong-token")
     with pytest.raises(jupyter_rt.ConnectionRefused):
         await connect_async("/no-such-namespace")
+
+
+async def run_in_jupyter_kernel(server: JupyterServer, code: str, timeout: float = 30) -> str:
+    """Start a kernel through the server's REST API, run ``code``, return its stdout."""
+    headers = {"Authorization": f"token {server.token}"}
+    http = httpclient.AsyncHTTPClient()
+    response = await http.fetch(
+        f"{server.url}api/kernels",
+        method="POST",
+        body=json.dumps({"name": "python3"}),
+        headers=headers,
+    )
+    kernel_id = json.loads(response.body)["id"]
+    request = httpclient.HTTPRequest(
+        f"ws://127.0.0.1:{server.port}{server.base_url}api/kernels/{kernel_id}/channels",
+        headers=headers,
+    )
+    ws = await websocket.websocket_connect(request)
+    msg_id = uuid.uuid4().hex
+    ws.write_message(
+        json.dumps(
+            {
+                "channel": "shell",
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "test",
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                },
+            }
+        )
+    )
+    out: list[str] = []
+
+    async def collect() -> None:
+        while True:
+            raw = await ws.read_message()
+            assert raw is not None, "kernel channel closed"
+            msg = json.loads(raw)
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                out.append("\n".join(msg["content"]["traceback"]))
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                return
+
+    try:
+        await asyncio.wait_for(collect(), timeout)
+    finally:
+        ws.close()
+        await http.fetch(f"{server.url}api/kernels/{kernel_id}", method="DELETE", headers=headers)
+    return "".join(out)
+
+
+@pytest.mark.jupyter
+@pytest.mark.slow
+async def test_discovery_from_a_kernel_jupyter_started(jupyter_server: JupyterServer) -> None:
+    """The real thing: a kernel launched by the server finds it with no arguments."""
+    code = (
+        "from jupyter_rt.client import connect, find_server\n"
+        "print('source:', find_server().source)\n"
+        "with connect('/hub') as hub:\n"
+        "    print('joined:', hub.call('join', 'from-a-kernel', namespace='/hub'))\n"
+    )
+    out = await run_in_jupyter_kernel(jupyter_server, code)
+    assert "source: running servers" in out, out
+    assert "joined: {'ok': True, 'room': 'from-a-kernel'}" in out, out
