@@ -24,7 +24,7 @@ from tornado import iostream, web
 
 from jupyter_rt.engine import Engine, EngineListener, EngineSession, Handshake, Refusal
 from jupyter_rt.errors import ProtocolError
-from jupyter_rt.protocol import websocket
+from jupyter_rt.protocol import engineio, websocket
 
 if TYPE_CHECKING:
     from jupyter_rt.server import Server
@@ -381,7 +381,7 @@ class EngineIOHandler(web.RequestHandler):
             return
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(body)
+        self.finish(engineio.utf8(body))
 
     async def post(self, *args: Any, **kwargs: Any) -> None:
         self._answer_post()

@@ -367,6 +367,20 @@ async def test_expired_session_is_refused_even_if_the_timer_is_late():
         stop()
 
 
+async def test_lone_surrogates_from_the_server_do_not_break_the_transport(echo):
+    # UTF-8 cannot carry them: they go out as U+FFFD (as from Node) and nothing else is lost.
+    sid = await echo.open_polling()
+    echo.session(sid).send(["a\ud800b", "after"])
+    response = await echo.get(sid)
+    assert response.code == 200
+    assert response.body.decode() == "4a\ufffdb\x1e4after"
+    ws = await ws_open(echo)
+    ws_sid = json.loads((await read(ws))[1:])["sid"]
+    echo.session(ws_sid).send(["x\udc00", "after"])
+    assert await read(ws) == "4x\ufffd"
+    assert await read(ws) == "4after"
+
+
 # -- WebSocket -------------------------------------------------------------------------------------
 
 

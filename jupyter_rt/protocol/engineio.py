@@ -102,6 +102,15 @@ def decode_frame(frame: str | bytes) -> Packet:
     return Packet(packet_type, frame[1:])
 
 
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8 for the wire. A lone surrogate, which UTF-8 cannot carry, becomes
+    U+FFFD (as in Node.js) rather than failing the whole frame or polling response."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
 def encode_payload(packets: Iterable[Packet]) -> str:
     """A polling response body: packets joined by ``\\x1e``, binary as ``b`` + base64."""
     return RECORD_SEPARATOR.join(_encode_polling_packet(p) for p in packets)

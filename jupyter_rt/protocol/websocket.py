@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from jupyter_rt.errors import ProtocolError
+from jupyter_rt.protocol.engineio import utf8
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -98,7 +99,7 @@ def frame(opcode: Opcode, payload: bytes) -> bytes:
 
 
 def text_frame(text: str) -> bytes:
-    return frame(Opcode.TEXT, text.encode("utf-8"))
+    return frame(Opcode.TEXT, utf8(text))
 
 
 def binary_frame(data: bytes) -> bytes:

@@ -352,3 +352,27 @@ def test_handshake_property(interval_ms, timeout_ms, max_payload, sid):
         "pingTimeout": timeout_ms,
         "maxPayload": max_payload,
     }
+
+
+# -- text on the wire ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "wire"),
+    [
+        ("hello", b"hello"),
+        ("é☃", "é☃".encode()),
+        ("a\ud800b", "a\ufffdb".encode()),  # a lone surrogate cannot be UTF-8: U+FFFD, as Node
+        ("\udc00", "\ufffd".encode()),
+        ("\ud83d\ude00", "😀".encode()),  # a split pair is still one character
+    ],
+)
+def test_utf8(text, wire):
+    assert engineio.utf8(text) == wire
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF)))
+def test_utf8_never_fails(text):
+    decoded = engineio.utf8(text).decode("utf-8")  # always valid UTF-8
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        assert decoded == text
