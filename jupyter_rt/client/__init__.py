@@ -10,8 +10,8 @@
     from jupyter_rt.client import connect
 
     chat = connect("/chat")
-    chat.emit("message", {"room": "Lobby", "text": "hello from a kernel"}, namespace="/chat")
-    print(chat.call("rooms", namespace="/chat"))
+    chat.emit("message", {"room": "Lobby", "text": "hello from a kernel"})
+    print(chat.call("rooms"))  # methods act on the namespace connected to
     chat.close()
 """
 

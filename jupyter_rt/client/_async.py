@@ -86,8 +86,8 @@ class AsyncClient:
         async def on_tick(data):
             await client.emit("tickReceivedEvent", data, namespace="/tick")
 
-        await client.connect("http://127.0.0.1:8888", token=token, namespaces=["/tick"])
-        reply = await client.call("rooms", namespace="/chat", timeout=5)
+        await client.connect("http://127.0.0.1:8888", token=token, namespaces=["/hub", "/tick"])
+        reply = await client.call("rooms", timeout=5)  # on /hub, the first namespace
         await client.disconnect()
 
     After the transport drops (network, ping timeout, server restart) the client reconnects
@@ -117,7 +117,9 @@ class AsyncClient:
         self.max_attachments = max_attachments
         self.eio_sid: str | None = None
         """The Engine.IO session id of the current connection."""
-        self._handlers: dict[str, dict[str, Handler]] = {}
+        self._handlers: dict[str | None, dict[str, Handler]] = {}
+        self.default_namespace = "/"
+        """The namespace used when a method is given none: the first one connected to."""
         self._namespaces: dict[str, _Namespace] = {}
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count()
@@ -145,9 +147,9 @@ class AsyncClient:
         """The connected namespaces and their socket ids."""
         return {name: ns.sid for name, ns in self._namespaces.items() if ns.connected and ns.sid}
 
-    def get_sid(self, namespace: str = "/") -> str | None:
+    def get_sid(self, namespace: str | None = None) -> str | None:
         """This client's socket id on ``namespace``, or ``None`` when not connected there."""
-        ns = self._namespaces.get(namespace)
+        ns = self._namespaces.get(namespace or self.default_namespace)
         return ns.sid if ns is not None and ns.connected else None
 
     @property
@@ -158,11 +160,11 @@ class AsyncClient:
     # -- handlers ------------------------------------------------------------------------------
 
     @overload
-    def on(self, event: str, *, namespace: str = "/") -> Callable[[H], H]: ...
+    def on(self, event: str, *, namespace: str | None = None) -> Callable[[H], H]: ...
     @overload
-    def on(self, event: str, handler: H, *, namespace: str = "/") -> H: ...
+    def on(self, event: str, handler: H, *, namespace: str | None = None) -> H: ...
     def on(
-        self, event: str, handler: H | None = None, *, namespace: str = "/"
+        self, event: str, handler: H | None = None, *, namespace: str | None = None
     ) -> H | Callable[[H], H]:
         """Register ``handler`` for ``event`` on ``namespace`` (one per event; later wins).
 
@@ -170,6 +172,7 @@ class AsyncClient:
         arguments and may be async. When the server asked for an ack (``socket.call``), the
         return value is the ack: ``None`` → no values, a tuple → several, else one.
         ``connect``, ``connect_error`` and ``disconnect`` report this client's own state.
+        Without ``namespace`` the handler is for :attr:`default_namespace`.
         """
 
         def register(fn: H) -> H:
@@ -178,7 +181,7 @@ class AsyncClient:
 
         return register if handler is None else register(handler)
 
-    def off(self, event: str, *, namespace: str = "/") -> None:
+    def off(self, event: str, *, namespace: str | None = None) -> None:
         """Remove the handler of ``event`` on ``namespace``."""
         self._handlers.get(namespace, {}).pop(event, None)
 
@@ -218,6 +221,7 @@ class AsyncClient:
             timeout=self.connect_timeout,
             validate_cert=validate_cert,
         )
+        self.default_namespace = names[0]
         self._namespaces = {
             name: _Namespace(name, dict(auth) if auth is not None else None) for name in names
         }
@@ -397,7 +401,7 @@ class AsyncClient:
             return False
         if ptype in (PacketType.EVENT, PacketType.BINARY_EVENT):
             event, *args = packet.data
-            handler = self._handlers.get(ns.name, {}).get(event)
+            handler = self._handler(ns.name, event)
             if handler is None:
                 log.debug("No handler for %r on %s", event, ns.name)
             else:
@@ -459,9 +463,15 @@ class AsyncClient:
             log.exception("Error in a client callback")
 
     def _fire(self, nsp: str, event: str, *args: Any) -> None:
-        handler = self._handlers.get(nsp, {}).get(event)
+        handler = self._handler(nsp, event)
         if handler is not None:
             self._spawn(self._call(handler, args))
+
+    def _handler(self, nsp: str, event: str) -> Handler | None:
+        handler = self._handlers.get(nsp, {}).get(event)
+        if handler is None and nsp == self.default_namespace:
+            handler = self._handlers.get(None, {}).get(event)
+        return handler
 
     def _fire_all(self, event: str, *args: Any) -> None:
         for name, ns in self._namespaces.items():
@@ -536,12 +546,13 @@ class AsyncClient:
         self,
         event: str,
         *args: Any,
-        namespace: str = "/",
+        namespace: str | None = None,
         callback: Handler | None = None,
     ) -> None:
         """Send ``event`` with ``args`` (``bytes`` anywhere go as binary attachments).
 
-        ``callback(*ack_args)`` runs when the server acknowledges. While the client reconnects
+        ``namespace`` defaults to :attr:`default_namespace`. ``callback(*ack_args)`` runs when
+        the server acknowledges. While the client reconnects
         the event is kept and sent once the namespace is back. Raises
         :class:`~jupyter_rt.NotConnected` when the client is not connected to ``namespace``.
         """
@@ -549,12 +560,12 @@ class AsyncClient:
         ack_id = None
         if callback is not None:
             ack_id = next(self._ids)
-            self._add_pending(ack_id, _Pending(namespace, callback=callback))
-        frames = encode_fields(PacketType.EVENT, namespace, [event, *args], ack_id)
+            self._add_pending(ack_id, _Pending(ns.name, callback=callback))
+        frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
         await self._send(ns, frames)
 
     async def call(
-        self, event: str, *args: Any, namespace: str = "/", timeout: float | None = None
+        self, event: str, *args: Any, namespace: str | None = None, timeout: float | None = None
     ) -> Any:
         """Emit ``event`` and wait for the server's ack; return its value.
 
@@ -566,9 +577,9 @@ class AsyncClient:
         seconds = self.ack_timeout if timeout is None else timeout
         ack_id = next(self._ids)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._add_pending(ack_id, _Pending(namespace, future=future))
+        self._add_pending(ack_id, _Pending(ns.name, future=future))
         try:
-            frames = encode_fields(PacketType.EVENT, namespace, [event, *args], ack_id)
+            frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
             await self._send(ns, frames)
             try:
                 values = await asyncio.wait_for(future, seconds)
@@ -587,14 +598,15 @@ class AsyncClient:
             if oldest.future is not None and not oldest.future.done():
                 oldest.future.set_exception(AckTimeout("too many acks pending"))
 
-    def _check(self, event: str, namespace: str) -> _Namespace:
+    def _check(self, event: str, namespace: str | None) -> _Namespace:
         if not isinstance(event, str) or not event:
             raise ValueError("event names are non-empty strings")
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
-        ns = self._namespaces.get(namespace)
+        name = namespace or self.default_namespace
+        ns = self._namespaces.get(name)
         if ns is None or not ns.active:
-            raise NotConnected(f"not connected to namespace {namespace}")
+            raise NotConnected(f"not connected to namespace {name}")
         return ns
 
     async def _send(self, ns: _Namespace, frames: list[str | bytes]) -> None:

@@ -28,9 +28,9 @@ class Client:
     ::
 
         with Client() as client:
-            client.on("tickEvent", print, namespace="/tick")
-            client.connect("http://127.0.0.1:8888", token=token, namespaces=["/tick"])
-            reply = client.call("rooms", namespace="/hub")
+            client.on("tickEvent", print)  # on the namespace connected to below
+            client.connect("http://127.0.0.1:8888/tick", token=token)
+            client.emit("tickReceivedEvent", {"tick": 0})
 
     Inside a handler (which runs on the client's thread) :meth:`emit` does not block;
     :meth:`call` cannot be used there: make the handler ``async`` and use :attr:`aio`.
@@ -77,7 +77,7 @@ class Client:
         """The socket id on the first namespace connected."""
         return self.aio.sid
 
-    def get_sid(self, namespace: str = "/") -> str | None:
+    def get_sid(self, namespace: str | None = None) -> str | None:
         """This client's socket id on ``namespace``."""
         return self.aio.get_sid(namespace)
 
@@ -110,11 +110,11 @@ class Client:
         )
 
     @overload
-    def on(self, event: str, *, namespace: str = "/") -> Callable[[H], H]: ...
+    def on(self, event: str, *, namespace: str | None = None) -> Callable[[H], H]: ...
     @overload
-    def on(self, event: str, handler: H, *, namespace: str = "/") -> H: ...
+    def on(self, event: str, handler: H, *, namespace: str | None = None) -> H: ...
     def on(
-        self, event: str, handler: H | None = None, *, namespace: str = "/"
+        self, event: str, handler: H | None = None, *, namespace: str | None = None
     ) -> H | Callable[[H], H]:
         """Register a handler (sync or async; it runs on the client's thread)."""
         if handler is None:
@@ -125,7 +125,7 @@ class Client:
         self,
         event: str,
         *args: Any,
-        namespace: str = "/",
+        namespace: str | None = None,
         callback: Handler | None = None,
     ) -> None:
         """Send ``event``; ``callback(*ack)`` runs on the client's thread when acknowledged."""
@@ -136,7 +136,7 @@ class Client:
         self._run(coroutine)
 
     def call(
-        self, event: str, *args: Any, namespace: str = "/", timeout: float | None = None
+        self, event: str, *args: Any, namespace: str | None = None, timeout: float | None = None
     ) -> Any:
         """Emit ``event`` and block until the ack; raises :class:`~jupyter_rt.AckTimeout`."""
         return self._run(self.aio.call(event, *args, namespace=namespace, timeout=timeout))

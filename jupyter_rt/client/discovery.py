@@ -156,14 +156,14 @@ def connect(
     """A :class:`Client` connected to the Jupyter server hosting this kernel.
 
     ``namespace`` (or several ``namespaces``) to join; ``url`` and ``token`` as in
-    :func:`find_server`; ``handlers`` (event → handler, on ``namespace``) are registered
+    :func:`find_server`; ``handlers`` (event → handler, on the first namespace) are registered
     before connecting, so no early event is missed; ``validate_cert=False`` accepts a
     self-signed HTTPS certificate; other keyword arguments are :class:`AsyncClient` options.
     """
     server = find_server(url, token)
     client = Client(**options)
     for event, handler in (handlers or {}).items():
-        client.on(event, handler, namespace=namespace)
+        client.on(event, handler)
     try:
         client.connect(
             server.origin,
@@ -194,7 +194,7 @@ async def connect_async(
     server = find_server(url, token)
     client = AsyncClient(**options)
     for event, handler in (handlers or {}).items():
-        client.on(event, handler, namespace=namespace)
+        client.on(event, handler)
     await client.connect(
         server.origin,
         path=server.socketio_path,

@@ -358,3 +358,35 @@ async def test_one_namespace_leaves_the_others_stay(
             await client.emit("x", namespace="/kick")
     finally:
         await client.disconnect()
+
+
+async def test_methods_default_to_the_first_namespace(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    got: list[tuple[str, Any]] = []
+    for name in ("/a", "/b"):
+
+        def on_connection(socket: jupyter_rt.Socket, name: str = name) -> None:
+            socket.on("echo", lambda *args: (name, *args))
+            socket.on("note", lambda value: got.append((name, value)))
+
+        server.io.of(name).on("connection", on_connection)
+    heard: list[Any] = []
+    client.on("disconnect", lambda reason: heard.append(reason))  # for /a, the default
+    await client.connect(server.url, namespaces=["/a", "/b"])
+    try:
+        assert client.default_namespace == "/a"
+        assert client.get_sid() == client.namespaces["/a"]
+        assert await client.call("echo", 1) == ("/a", 1)
+        assert await client.call("echo", 2, namespace="/b") == ("/b", 2)
+        await client.emit("note", "x")
+        await until(lambda: got == [("/a", "x")])
+    finally:
+        await client.disconnect()
+    assert heard == ["io client disconnect"]
+    await client.connect(server.url + "/b")
+    try:
+        assert client.default_namespace == "/b"
+        assert await client.call("echo", 3) == ("/b", 3)
+    finally:
+        await client.disconnect()
