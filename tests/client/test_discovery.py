@@ -22,7 +22,7 @@ from jupyter_rt.client import (
     find_server,
 )
 from jupyter_rt.client.discovery import choose_server
-from tests.client.support import JupyterServer
+from tests.client.support import JupyterServer, start_jupyter_server
 
 
 @pytest.fixture(autouse=True)
@@ -210,3 +210,20 @@ async def test_discovery_from_a_kernel_jupyter_started(jupyter_server: JupyterSe
     out = await run_in_jupyter_kernel(jupyter_server, code)
     assert "source: running servers" in out, out
     assert "joined: {'ok': True, 'room': 'from-a-kernel'}" in out, out
+
+
+@pytest.mark.jupyter
+@pytest.mark.slow
+async def test_a_server_with_a_base_url(
+    spawn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_jupyter_server(spawn, tmp_path, base_url="/user/ada/")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(server.runtime_dir))
+    info = find_server(cwd=server.root_dir)
+    assert info.url == f"http://127.0.0.1:{server.port}/user/ada/"
+    assert info.socketio_path == "/user/ada/socket.io/"
+    client = await connect_async("/hub", url=f"{server.url}?token={server.token}")
+    try:
+        assert await client.call("join", "based") == {"ok": True, "room": "based"}
+    finally:
+        await client.disconnect()
