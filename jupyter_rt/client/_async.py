@@ -50,6 +50,9 @@ LIFECYCLE_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
 MAX_BUFFERED = 1000
 """Packets kept for sending while the client reconnects; the oldest go first past this."""
 
+MAX_MESSAGE = 64 * 1024 * 1024
+"""The largest WebSocket message this client accepts from a server, in bytes."""
+
 MAX_PENDING_ACKS = 10_000
 """Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
 
@@ -117,6 +120,8 @@ class AsyncClient:
         self.max_attachments = max_attachments
         self.eio_sid: str | None = None
         """The Engine.IO session id of the current connection."""
+        self.max_payload: int | None = None
+        """The largest message the server accepts (its handshake's ``maxPayload``), in bytes."""
         self._handlers: dict[str | None, dict[str, Handler]] = {}
         self.default_namespace = "/"
         """The namespace used when a method is given none: the first one connected to."""
@@ -226,14 +231,14 @@ class AsyncClient:
             name: _Namespace(name, dict(auth) if auth is not None else None) for name in names
         }
         self._stopping = False
-        ws = await self._establish()
-        self._supervisor = asyncio.ensure_future(self._supervise(ws))
+        await self._establish()
+        self._supervisor = asyncio.ensure_future(self._supervise())
 
     async def _establish(self) -> websocket.WebSocketClientConnection:
         """Open a WebSocket session and connect every active namespace."""
         assert self._request is not None
         try:
-            ws = await websocket.websocket_connect(self._request, max_message_size=64 * 1024 * 1024)
+            ws = await websocket.websocket_connect(self._request, max_message_size=MAX_MESSAGE)
         except httpclient.HTTPClientError as exc:
             hint = " (is the token right?)" if exc.code == 403 else ""
             raise ConnectError(
@@ -249,6 +254,8 @@ class AsyncClient:
                 ns.waiter = loop.create_future()
             self._ws = ws
             self.eio_sid = str(handshake.get("sid"))
+            max_payload = handshake.get("maxPayload")
+            self.max_payload = max_payload if isinstance(max_payload, int) else None
             reader = asyncio.ensure_future(self._read(ws, handshake))
             self._reader = reader
             try:
@@ -306,7 +313,7 @@ class AsyncClient:
             raise ConnectError(f"bad Engine.IO handshake: {exc}") from None
         return handshake
 
-    async def _supervise(self, ws: websocket.WebSocketClientConnection) -> None:
+    async def _supervise(self) -> None:
         """Wait for the transport to drop; reconnect unless that was final."""
         while True:
             assert self._reader is not None
@@ -610,6 +617,12 @@ class AsyncClient:
         return ns
 
     async def _send(self, ns: _Namespace, frames: list[str | bytes]) -> None:
+        limit = self.max_payload
+        if limit is not None:
+            for frame in frames:
+                size = len(frame) if isinstance(frame, bytes) else len(frame.encode()) + 1
+                if size > limit:
+                    raise ValueError(f"a message of {size} bytes is over the server's {limit}")
         ws = self._ws
         if ns.connected and ws is not None:
             try:

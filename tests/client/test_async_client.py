@@ -390,3 +390,20 @@ async def test_methods_default_to_the_first_namespace(
         assert await client.call("echo", 3) == ("/b", 3)
     finally:
         await client.disconnect()
+
+
+async def test_messages_over_the_servers_max_payload_are_refused(client: AsyncClient) -> None:
+    small = InProcessServer(max_payload=1000).start()
+    echo_app(small.io, [])
+    try:
+        await client.connect(small.url)
+        assert client.max_payload == 1000
+        with pytest.raises(ValueError, match="over the server's 1000"):
+            await client.emit("note", "x" * 1000)
+        with pytest.raises(ValueError):
+            await client.call("echo", b"\x00" * 1001)
+        assert await client.call("echo", "x" * 900) == "x" * 900
+        assert client.connected
+    finally:
+        await client.disconnect()
+        await small.close()
