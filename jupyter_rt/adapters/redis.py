@@ -3,6 +3,8 @@
 ::
 
     io = jupyter_rt.Server(adapter=RedisAdapter.factory("redis://localhost:6379/0"))
+    ...
+    await io.ready()   # once the loop runs: subscribed, counted in the cluster
 
 Every server publishes what must reach other servers on Redis pub/sub channels and subscribes to
 what concerns it, in the wire format of Node's ``@socket.io/redis-adapter`` 8 (``createAdapter``,
@@ -12,8 +14,8 @@ servers under the same prefix (default ``socket.io``).
 
 Across servers: broadcasts (``to``, ``except_``, ``socket.broadcast``), broadcasts with acks
 (``call``), ``sockets_join``/``sockets_leave``, ``disconnect_sockets``, ``fetch_sockets`` (remote
-sockets come back as :class:`~jupyter_rt.server.RemoteSocket`), ``server_side_emit`` (and
-:meth:`RedisAdapter.server_side_emit_with_ack`), :meth:`RedisAdapter.all_rooms`. Requests that
+sockets come back as :class:`~jupyter_rt.server.RemoteSocket`), ``server_side_emit`` and
+``server_side_call`` (Node's ``serverSideEmitWithAck``), ``adapter.all_rooms()``. Requests that
 wait for other servers' answers time out after ``request_timeout`` seconds
 (:class:`ClusterTimeout`). Messages are msgpack data only; malformed or foreign messages on the
 channels are dropped with a rate-limited warning.
@@ -26,8 +28,8 @@ Outages. Redis pub/sub delivers at most once and jupyter_rt adds no queue in Red
   joins, leaves and disconnects aimed at remote sockets, server-side emits, acks of remote
   clients. One error is logged when the outage starts and one warning when Redis is back (with
   how many messages were dropped), not one line per message.
-- Requests that need answers (``fetch_sockets``, ``call``, :meth:`RedisAdapter.all_rooms`,
-  :meth:`RedisAdapter.server_side_emit_with_ack`) raise :class:`RedisUnavailable` at once.
+- Requests that need answers (``fetch_sockets``, ``call``, ``server_side_call``,
+  ``adapter.all_rooms()``) raise :class:`RedisUnavailable` at once.
 - Subscriptions are made again by themselves (retrying with a backoff up to 2 s); what was
   published between Redis coming back and a server re-subscribing is lost for that server. An
   idle subscription is PINGed every ``health_check_interval`` seconds, so a Redis that hangs or
@@ -76,7 +78,7 @@ from jupyter_rt.adapters.redis_wire import (
 )
 from jupyter_rt.errors import LimitExceeded, RealtimeError
 from jupyter_rt.protocol.socketio import Packet
-from jupyter_rt.server._util import ack_args, ack_value, call_handler
+from jupyter_rt.server._util import ack_args, ack_value
 from jupyter_rt.server.adapter import Adapter, BroadcastOptions
 from jupyter_rt.server.socket import RemoteSocket, SocketHandshake
 
@@ -749,7 +751,8 @@ class RedisAdapter(Adapter):
         )
 
     def init(self) -> None:
-        """Subscribe to the namespace's channels (once a loop runs)."""
+        """Subscribe to the namespace's channels: now if a loop runs, else at ``Server.ready()``
+        (or the server's first connection, or the first publish)."""
         channels = self.channels
         self._link.users += 1
         self._link.subscribe(
@@ -761,10 +764,10 @@ class RedisAdapter(Adapter):
             {channels.pattern: self._on_broadcast},
         )
 
-    def close(self) -> None:
-        """Unsubscribe; the server's Redis connections close with its last namespace."""
+    def _release(self) -> bool:
+        """Unsubscribe and fail pending requests; ``True`` if this closed the link's last user."""
         if self._closed:
-            return
+            return False
         self._closed = True
         channels, patterns = self._names()
         self._link.unsubscribe(channels, patterns)
@@ -774,15 +777,30 @@ class RedisAdapter(Adapter):
         self._requests.clear()
         self._ack_requests.clear()
         self._link.users -= 1
-        if self._link.users <= 0:
+        return self._link.users <= 0
+
+    def close(self) -> None:
+        """Unsubscribe; the server's Redis connections close (in the background) with its
+        last namespace."""
+        if self._release():
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
                 return  # no loop any more: nothing is running on the connections either
             _closing.spawn(self._link.aclose())
 
+    async def aclose(self) -> None:
+        """Like :meth:`close`, and wait until the connections are closed if this was the
+        server's last namespace (``Server.close()`` awaits it)."""
+        if self._release():
+            await self._link.aclose()
+
     async def ready(self, timeout: float | None = None) -> None:
-        """Wait until this namespace's subscriptions are active (raises RedisUnavailable)."""
+        """Wait until this namespace's subscriptions are active (``Server.ready()`` awaits it).
+
+        Raises :class:`RedisUnavailable` after ``timeout`` seconds (default:
+        ``request_timeout``); the adapter keeps trying by itself.
+        """
         channels, patterns = self._names()
         await self._link.wait_subscribed(
             [*channels, *patterns], self.request_timeout if timeout is None else timeout
@@ -797,11 +815,6 @@ class RedisAdapter(Adapter):
         """How many servers (Node ones included) serve this namespace."""
         count = await self._link.numsub(self.channels.request, self.request_timeout)
         return max(count, 1)
-
-    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
-        if self._link._reader is None:
-            self._link.start()
-        super().add_all(sid, rooms)
 
     # -- broadcasts ---------------------------------------------------------------------------
 
@@ -1091,35 +1104,17 @@ class RedisAdapter(Adapter):
         Adapter.broadcast_with_ack(self, packet, request.opts, client_count, ack)
 
     def _server_side_with_ack(self, request: Request, rid: str, data: list[Any]) -> None:
-        event = data[0]
-        handlers = self.nsp._handlers.get(event) if event not in ("connection", "connect") else None
-        if not handlers:
-            return
-        answered = False
-
         def answer(result: Any) -> None:
-            nonlocal answered
-            if answered:
-                return
-            answered = True
             response = Response(rid, RequestType.SERVER_SIDE_EMIT, ack=ack_args(result))
             try:
                 encoded = encode_response(response)
             except TypeError as exc:
-                log.warning("Cannot send the answer to server-side event %r: %s", event, exc)
+                log.warning("Cannot send the answer to server-side event %r: %s", data[0], exc)
                 return
             # Node publishes these answers on the shared response channel.
             self._link.publish(self.channels.response, encoded)
 
-        tasks = self.nsp.server._tasks
-        for index, handler in enumerate(list(handlers)):
-            call_handler(
-                tasks,
-                handler,
-                data[1:],
-                answer if index == 0 else None,
-                what="server-side handler",
-            )
+        self.nsp._on_server_side_emit(data, answer)
 
     def _on_response(self, channel: str, data: bytes) -> None:
         response = decode_response(data)

@@ -3,8 +3,13 @@
 Mirrors Node's ``socket.io-adapter``. :class:`Adapter` is the in-memory implementation every
 adapter builds on: a cluster adapter (Redis, ...) overrides the methods that may cross processes
 (``broadcast``, ``broadcast_with_ack``, ``add_sockets``, ``del_sockets``, ``disconnect_sockets``,
-``fetch_sockets``, ``server_side_emit``, ``server_count``), does its remote part, and calls the base
-method for the local part. ``opts.flags.local`` asks for the local part only.
+``fetch_sockets``, ``server_side_emit``, ``server_side_emit_with_ack``, ``all_rooms``,
+``server_count``), does its remote part, and calls the base method for the local part.
+``opts.flags.local`` asks for the local part only.
+
+Lifecycle: ``init()`` when the namespace is made (maybe before any event loop runs), ``await
+ready()`` once the loop runs (:meth:`Server.ready <jupyter_rt.server.Server.ready>`: subscribe,
+connect...), ``close()`` when a dynamic namespace goes away, ``await aclose()`` at server close.
 
 One adapter serves one namespace; ``Server(adapter=...)`` takes a callable ``(namespace) ->
 Adapter`` (an adapter class fits).
@@ -64,10 +69,21 @@ class Adapter:
         self.sids: dict[str, set[str]] = {}
 
     def init(self) -> None:
-        """Called once when the namespace is created."""
+        """Called once when the namespace is created, maybe before an event loop runs."""
+
+    async def ready(self) -> None:
+        """Finish starting once the event loop runs (connect, subscribe...); may raise if the
+        cluster cannot be reached. Called by :meth:`Server.ready
+        <jupyter_rt.server.Server.ready>`; the base adapter has nothing to do."""
 
     def close(self) -> None:
-        """Called when the namespace goes away (a dynamic namespace left empty, server close)."""
+        """Called when the namespace goes away (a dynamic namespace left empty); may leave
+        cleanup running in the background. See :meth:`aclose`."""
+
+    async def aclose(self) -> None:
+        """Close and wait for the cleanup (awaited by :meth:`Server.close
+        <jupyter_rt.server.Server.close>`). The base calls :meth:`close`."""
+        self.close()
 
     async def server_count(self) -> int:
         """How many servers share this namespace (1 without a cluster)."""
@@ -213,11 +229,24 @@ class Adapter:
         for socket in self._apply(opts):
             socket.disconnect(close)
 
+    async def all_rooms(self) -> set[str]:
+        """Every room of the namespace on every server (socket ids' own rooms included)."""
+        return set(self.rooms)
+
     def server_side_emit(self, packet: list[Any]) -> None:
         """Send ``[event, *args]`` to the namespace's handlers on the *other* servers.
 
         Without a cluster there are none, so this does nothing.
         """
+
+    async def server_side_emit_with_ack(
+        self, packet: list[Any], timeout: float | None = None
+    ) -> list[Any]:
+        """Like :meth:`server_side_emit`, and return one answer per other server (each
+        server's first handler's return value). A cluster adapter raises an error (a
+        :class:`~jupyter_rt.errors.RealtimeError`) if some server does not answer within
+        ``timeout`` seconds (its own default when ``None``). Without a cluster: ``[]``."""
+        return []
 
 
 class MemoryAdapter(Adapter):

@@ -30,7 +30,9 @@ class Namespace:
     """A namespace: its sockets, middleware, connection handlers and adapter.
 
     ``on("connection")`` (or ``"connect"``) handlers get each new :class:`Socket`, sync or async.
-    Any other event name registers a handler for :meth:`server_side_emit` from other servers.
+    Any other event name registers a handler for :meth:`server_side_emit` and
+    :meth:`server_side_call` from other servers (for a call, the first handler's return value is
+    the answer).
     Broadcasting methods (``emit``, ``to``, ``fetch_sockets``...) act on the whole namespace.
     """
 
@@ -219,13 +221,52 @@ class Namespace:
         self.adapter.server_side_emit([event, *args])
         return SENT
 
-    def _on_server_side_emit(self, packet: list[Any]) -> None:
-        """Called by a cluster adapter with ``[event, *args]`` from another server."""
+    async def server_side_call(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """Run ``event`` handlers on the *other* servers and return their answers.
+
+        Each other server answers with the return value of its first handler for ``event``
+        (sync or async), in arrival order; ``[]`` without a cluster. The adapter raises (for
+        Redis: :class:`~jupyter_rt.adapters.redis.ClusterTimeout`, with the answers that came)
+        if some server does not answer within ``timeout`` seconds (``None``: the adapter's
+        default), e.g. because it has no handler or the handler raised.
+        """
+        check_event(event)
+        if event in _CONNECTION_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        return await self.adapter.server_side_emit_with_ack([event, *args], timeout)
+
+    def _on_server_side_emit(
+        self, packet: list[Any], ack: Callable[[Any], None] | None = None
+    ) -> None:
+        """Called by a cluster adapter with ``[event, *args]`` from another server.
+
+        With ``ack``, the first handler's return value (awaited if need be; ``None`` too) is
+        passed to ``ack`` once; if that handler raises, or there is none, ``ack`` is not called.
+        """
         if not packet or not isinstance(packet[0], str) or packet[0] in _CONNECTION_EVENTS:
             log.warning("Dropping a malformed server-side event in %s", self.name)
             return
-        for handler in list(self._handlers.get(packet[0], ())):
-            call_handler(self.server._tasks, handler, packet[1:], what="server-side handler")
+        on_first = None if ack is None else _guarded(ack, packet[0])
+        for index, handler in enumerate(list(self._handlers.get(packet[0], ()))):
+            call_handler(
+                self.server._tasks,
+                handler,
+                packet[1:],
+                on_first if index == 0 else None,
+                what="server-side handler",
+            )
+
+
+def _guarded(ack: Callable[[Any], None], event: str) -> Callable[[Any], None]:
+    def answer(result: Any) -> None:
+        try:
+            ack(result)
+        except Exception:
+            log.exception("Cannot answer the server-side event %r", event)
+
+    return answer
 
 
 class _ParentAdapter(Adapter):
@@ -287,7 +328,7 @@ class ParentNamespace(Namespace):
     were registered); ``emit`` and the other broadcasting methods reach every child. A child is
     dropped once its last socket leaves (``Server(cleanup_empty_child_namespaces=False)`` keeps
     them). Broadcasts from the parent reach the children of this server only, and
-    ``server_side_emit`` is not supported on the parent itself.
+    ``server_side_emit``/``server_side_call`` are not supported on the parent itself.
     """
 
     def __init__(self, server: Server, matcher: re.Pattern[str] | Callable[[str], bool]) -> None:
@@ -331,3 +372,8 @@ class ParentNamespace(Namespace):
 
     def server_side_emit(self, event: str, *args: Any) -> Awaitable[None]:
         raise NotImplementedError("server_side_emit is not supported on a dynamic parent")
+
+    async def server_side_call(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        raise NotImplementedError("server_side_call is not supported on a dynamic parent")

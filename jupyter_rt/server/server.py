@@ -88,6 +88,7 @@ class Server:
         self._clients: dict[str, Client] = {}
         self._tasks = TaskGroup()
         self._closed = False
+        self._started = False
         self.sockets = self.of("/")
         """The main namespace ``/`` (Node's ``io.sockets``)."""
 
@@ -217,6 +218,13 @@ class Server:
         """Run ``/``'s ``event`` handlers on the other servers of the cluster."""
         return self.sockets.server_side_emit(event, *args)
 
+    async def server_side_call(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """Run ``/``'s ``event`` handlers on the other servers and return their answers
+        (see :meth:`Namespace.server_side_call`)."""
+        return await self.sockets.server_side_call(event, *args, timeout=timeout)
+
     @property
     def rooms(self) -> dict[str, list[str]]:
         """Every namespace's :attr:`Namespace.rooms`, merged (Socket.IO 0.9's ``manager.rooms``).
@@ -235,15 +243,43 @@ class Server:
             out.update(await nsp.fetch_rooms())
         return out
 
+    async def ready(self) -> None:
+        """Start the namespaces' adapters once the event loop runs; await it before serving.
+
+        A cluster adapter connects and subscribes here, so this server receives the other
+        servers' broadcasts and counts in the cluster before its first client arrives (the
+        Jupyter extension awaits it at start). It raises what an adapter raises (for Redis:
+        :class:`~jupyter_rt.adapters.redis.RedisUnavailable` if Redis cannot be reached; the
+        adapter keeps trying by itself) and may be awaited again. If it was never awaited,
+        the server starts the adapters at its first connection.
+        """
+        self._started = True
+        results = await asyncio.gather(
+            *(nsp.adapter.ready() for nsp in list(self._nsps.values())), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _start_in_background(self) -> None:
+        try:
+            await self.ready()
+        except Exception as exc:
+            log.warning("An adapter is not ready yet: %s: %s", type(exc).__name__, exc)
+
     async def close(self) -> None:
         """Disconnect everyone (reason ``"server shutting down"``) without telling the clients
         not to come back: they reconnect to the next server that listens. Sessions opened
-        afterwards are dropped at once."""
+        afterwards are dropped at once. The adapters are closed (``aclose``) before it returns.
+        """
         self._closed = True
         for client in list(self._clients.values()):
             client.close("server shutting down", notify=False)
         for nsp in list(self._nsps.values()):
-            nsp.adapter.close()
+            try:
+                await nsp.adapter.aclose()
+            except Exception:
+                log.exception("Error closing the adapter of %s", nsp.name)
 
     # -- the engine listener ------------------------------------------------------------------
 
@@ -252,6 +288,9 @@ class Server:
         if self._closed:
             session.close("server shutting down", notify=False)
             return
+        if not self._started:
+            self._started = True
+            self._tasks.spawn(self._start_in_background())
         self._clients[session.sid] = Client(self, session)
 
     def on_engine_message(self, session: EngineSessionLike, data: str | bytes) -> None:

@@ -137,8 +137,8 @@ def attach(io: Server, nsp: Any, socket: Socket) -> None:
     @socket.on("server-side-call")
     async def server_side_call(spec: dict[str, Any]) -> Any:
         try:
-            responses = await nsp.adapter.server_side_emit_with_ack(
-                [spec["event"], *spec.get("args", [])], spec.get("timeout")
+            responses = await nsp.server_side_call(
+                spec["event"], *spec.get("args", []), timeout=spec.get("timeout")
             )
         except Exception as exc:
             return _error(exc)
@@ -227,13 +227,12 @@ async def main(argv: list[str] | None = None) -> None:
     app = tornado.web.Application()
     jupyter_rt.tornado.mount(app, io)
     app.listen(opts.port, address="127.0.0.1")
-    for nsp in (io.of("/"), io.of("/chat")):
-        while True:  # Redis may not be up yet: the adapter keeps trying by itself
-            try:
-                await nsp.adapter.ready(timeout=2)  # type: ignore[attr-defined]
-                break
-            except RedisUnavailable:
-                continue
+    while True:  # Redis may not be up yet: the adapter keeps trying by itself
+        try:
+            await io.ready()
+            break
+        except RedisUnavailable:
+            continue
     print("READY", flush=True)
     await asyncio.Event().wait()
 

@@ -42,7 +42,7 @@ async def cluster(redis_server, prefix):
     factory = RedisAdapter.factory(redis_server.url, prefix, request_timeout=1)
     servers = [Server(adapter=factory), Server(adapter=factory)]
     for io in servers:
-        await adapter_of(io).ready()
+        await io.ready()
     yield servers
     for io in servers:
         await io.close()
@@ -139,13 +139,43 @@ async def test_server_side_emit_with_ack(cluster):
         await asyncio.sleep(0.01)
         return value
 
-    assert await adapter_of(a).server_side_emit_with_ack(["sum", 2, 3]) == [5]
-    assert await adapter_of(a).server_side_emit_with_ack(["async-echo", {"v": 1}]) == [{"v": 1}]
+    @b.sockets.on("nothing")
+    def nothing():
+        return None
+
+    @b.sockets.on("fails")
+    def fails():
+        raise RuntimeError("no answer")
+
+    assert await a.server_side_call("sum", 2, 3) == [5]
+    assert await a.of("/").server_side_call("async-echo", {"v": 1}) == [{"v": 1}]
+    assert await a.server_side_call("nothing") == [None]
     a.server_side_emit("sum", 10, 20)
     await wait_until(lambda: (10, 20) in got)
     with pytest.raises(ClusterTimeout) as info:
-        await adapter_of(a).server_side_emit_with_ack(["nobody-listens"], timeout=0.3)
+        await a.server_side_call("nobody-listens", timeout=0.3)
     assert info.value.responses == []
+    with pytest.raises(ClusterTimeout):
+        await a.server_side_call("fails", timeout=0.3)
+
+
+@pytest.mark.redis
+async def test_ready_before_any_client_counts_and_receives(redis_server, prefix):
+    factory = RedisAdapter.factory(redis_server.url, prefix, request_timeout=1)
+    a = Server(adapter=factory)
+    a.of("/chat")
+    got: list[Any] = []
+    a.of("/chat").on("hello", lambda *args: got.append(args))
+    b = Server(adapter=factory)
+    try:
+        await asyncio.gather(a.ready(), b.ready())  # no client anywhere
+        assert await b.of("/chat").adapter.server_count() == 2
+        assert await b.of("/chat").server_side_call("hello", 1) == [None]
+        assert got == [(1,)]
+    finally:
+        await a.close()
+        await b.close()
+    assert adapter_of(a)._link._closed  # close() awaited the connections
 
 
 @pytest.mark.redis
@@ -186,9 +216,9 @@ def test_server_built_before_the_loop_starts(redis_server, prefix):
 
     async def scenario() -> None:
         b = Server(adapter=factory)
-        await adapter_of(b).ready()
+        await b.ready()
         connect(b)
-        sa, _ = connect(a)  # the first socket starts a's connection
+        sa, _ = connect(a)  # a's first connection starts its adapters (ready() never awaited)
         await adapter_of(a).ready()
         b.emit("hi")
         await wait_until(lambda: ["hi"] in sa.events())
@@ -220,6 +250,8 @@ async def test_no_redis_local_service_goes_on_and_one_error_is_logged(caplog, pr
         await io.to("r").call("q", timeout=0.5)
     with pytest.raises(RedisUnavailable):
         await adapter.ready(timeout=0.3)
+    with pytest.raises(RedisUnavailable):
+        await io.ready()
     errors = [
         r for r in caplog.records if r.name == "jupyter_rt.redis" and r.levelno >= logging.ERROR
     ]

@@ -39,6 +39,15 @@ class FakeCluster(Adapter):
     def close(self) -> None:
         CALLS.append(("close", self.nsp.name))
 
+    async def ready(self) -> None:
+        await asyncio.sleep(0)
+        CALLS.append(("ready", self.nsp.name))
+
+    async def aclose(self) -> None:
+        await asyncio.sleep(0)
+        CALLS.append(("aclose", self.nsp.name))
+        await super().aclose()  # the base calls close()
+
     async def server_count(self) -> int:
         return 2
 
@@ -73,6 +82,15 @@ class FakeCluster(Adapter):
 
     def server_side_emit(self, packet: list[Any]) -> None:
         CALLS.append(("server_side_emit", packet))
+
+    async def server_side_emit_with_ack(
+        self, packet: list[Any], timeout: float | None = None
+    ) -> list[Any]:
+        CALLS.append(("server_side_emit_with_ack", packet, timeout))
+        return ["answer"]
+
+    async def all_rooms(self) -> set[str]:
+        return {"Lobby", "remote-1", *self.rooms}
 
 
 @pytest.fixture
@@ -157,6 +175,101 @@ async def test_server_side_emit(cluster: Server) -> None:
     assert got == [(3,)]
     with pytest.raises(ValueError):
         cluster.server_side_emit("connection")
+
+
+async def test_server_side_call_goes_through_the_adapter(cluster: Server) -> None:
+    assert await cluster.server_side_call("sum", 1, 2, timeout=3) == ["answer"]
+    assert CALLS[-1] == ("server_side_emit_with_ack", ["sum", 1, 2], 3)
+    assert await cluster.of("/chat").server_side_call("sum") == ["answer"]
+    assert CALLS[-1] == ("server_side_emit_with_ack", ["sum"], None)
+    with pytest.raises(ValueError):
+        await cluster.server_side_call("connection")
+    with pytest.raises(ValueError):
+        await cluster.server_side_call("disconnect")
+    with pytest.raises(NotImplementedError):
+        await cluster.of(re.compile(r"^/d-\d+$")).server_side_call("sum")
+
+
+async def test_server_side_event_with_ack_answers_with_the_first_handler(cluster: Server) -> None:
+    nsp = cluster.sockets
+    seen: list[Any] = []
+    nsp.on("sum", lambda a, b: a + b)
+    nsp.on("sum", lambda a, b: seen.append((a, b)) or "second")  # runs, does not answer
+    answers: list[Any] = []
+    nsp._on_server_side_emit(["sum", 2, 3], answers.append)
+    assert answers == [5] and seen == [(2, 3)]
+
+    async def later(value: Any) -> Any:
+        await asyncio.sleep(0.01)
+        return value
+
+    nsp.on("later", later)
+    nsp._on_server_side_emit(["later", {"v": 1}], answers.append)
+    assert answers == [5]
+    await asyncio.sleep(0.05)
+    assert answers == [5, {"v": 1}]
+
+    nsp.on("none", lambda: None)
+    nsp._on_server_side_emit(["none"], answers.append)
+    assert answers == [5, {"v": 1}, None]  # None is an answer too
+
+    def fails() -> None:
+        raise RuntimeError("boom")
+
+    async def fails_later() -> None:
+        raise RuntimeError("boom")
+
+    nsp.on("fails", fails)
+    nsp.on("fails-later", fails_later)
+    nsp._on_server_side_emit(["fails"], answers.append)
+    nsp._on_server_side_emit(["fails-later"], answers.append)
+    nsp._on_server_side_emit(["nobody"], answers.append)
+    nsp._on_server_side_emit(["connection"], answers.append)
+    await asyncio.sleep(0.05)
+    assert answers == [5, {"v": 1}, None]  # no answer: the requester times out
+
+    def broken_ack(value: Any) -> None:
+        raise TypeError("cannot encode")
+
+    nsp._on_server_side_emit(["sum", 1, 1], broken_ack)  # logged, not raised
+
+
+async def test_memory_adapter_defaults(io: Server) -> None:
+    _session, socket = join(io)
+    await io.ready()
+    assert await io.server_side_call("anything", 1) == []
+    assert await io.sockets.adapter.all_rooms() == {socket.id, "Lobby"}
+    assert await io.sockets.adapter.server_side_emit_with_ack(["x"], 1) == []
+    await io.close()
+
+
+async def test_ready_and_close_await_every_adapter(cluster: Server) -> None:
+    cluster.of("/chat")
+    await cluster.ready()
+    assert ("ready", "/") in CALLS and ("ready", "/chat") in CALLS
+    await cluster.close()
+    assert ("aclose", "/") in CALLS and ("aclose", "/chat") in CALLS
+    assert await cluster.sockets.adapter.all_rooms() == {"Lobby", "remote-1"}
+
+
+async def test_the_first_connection_starts_the_adapters(cluster: Server) -> None:
+    FakeSession(cluster).open()
+    await settle()
+    assert ("ready", "/") in CALLS
+    CALLS.clear()
+    FakeSession(cluster).open()
+    await settle()
+    assert ("ready", "/") not in CALLS  # once
+
+
+async def test_ready_raises_what_an_adapter_raises() -> None:
+    class Unreachable(Adapter):
+        async def ready(self) -> None:
+            raise ConnectionError("no cluster")
+
+    io = Server(adapter=Unreachable)
+    with pytest.raises(ConnectionError):
+        await io.ready()
 
 
 async def test_handshake_round_trips_through_a_dict(io: Server) -> None:
