@@ -77,14 +77,12 @@ class Settings:
 class Pinning:
     server_core: str | None
     load_core: str | None
-    nice: int = 0
+    priority: int = 0  # autogroup nice value for the server and the load generator
 
     def wrap(self, cmd: list[str], core: str | None) -> list[str]:
-        if core is not None:
-            cmd = ["taskset", "-c", core, *cmd]
-        if self.nice:
-            cmd = ["nice", "-n", str(self.nice), *cmd]
-        return cmd
+        if core is None:
+            return cmd
+        return ["taskset", "-c", core, *cmd]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +118,21 @@ def core_busy_seconds() -> dict[str, float]:
     return busy
 
 
+def start_pinned(cmd: list[str], pinning: Pinning, **popen: Any) -> subprocess.Popen[str]:
+    """Start ``cmd`` in a session of its own, at ``pinning.priority`` if one is asked for.
+
+    Linux schedules each session as an autogroup, and nice values only weigh within one, so a
+    priority is set on the process's own autogroup (``/proc/<pid>/autogroup``).
+    """
+    proc: subprocess.Popen[str] = subprocess.Popen(cmd, start_new_session=True, text=True, **popen)
+    if pinning.priority:
+        try:
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(pinning.priority))
+        except OSError as exc:
+            print(f"  cannot set priority {pinning.priority}: {exc}", file=sys.stderr)
+    return proc
+
+
 def raise_fd_limit() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = hard if hard != resource.RLIM_INFINITY else 65536
@@ -144,12 +157,12 @@ class ServerProcess:
         # The jupyter_rt under test is the one in this checkout, installed or not.
         path = os.pathsep.join(p for p in (str(BENCH.parent), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
-        self.proc = subprocess.Popen(
+        self.proc = start_pinned(
             cmd,
+            pinning,
             stdout=subprocess.PIPE,
             stderr=self.log,
             stdin=subprocess.DEVNULL,
-            text=True,
             cwd=BENCH,
             env=env,
         )
@@ -287,9 +300,7 @@ def run_scenario(
 ) -> dict[str, Any]:
     """Runs one load generator against a running server, sampling the server at its marks."""
     cmd = load_command(scenario, server.port, settings, pinning)
-    load = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=BENCH
-    )
+    load = start_pinned(cmd, pinning, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=BENCH)
     assert load.stdin is not None and load.stdout is not None
     samples: dict[str, Any] = {}
     result: dict[str, Any] = {"error": "load generator ended without a result"}
@@ -622,7 +633,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-core", default="0", help="core for the server (0)")
     parser.add_argument("--load-core", default="1", help="core for the load generator (1)")
     parser.add_argument(
-        "--nice", type=int, default=0, help="run server and load at this nice value (e.g. -10)"
+        "--priority",
+        type=int,
+        default=0,
+        metavar="NICE",
+        help="run server and load generator at this nice value, e.g. -10 (root; a shared machine)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the Python servers while measuring"
@@ -667,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     pin = not args.no_pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
     pinning = Pinning(
-        args.server_core if pin else None, args.load_core if pin else None, nice=args.nice
+        args.server_core if pin else None, args.load_core if pin else None, args.priority
     )
     fd_limit = raise_fd_limit()
     if fd_limit < settings.connect_clients + 1000:
@@ -718,7 +733,11 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "quick": args.quick,
-        "pinning": {"server": pinning.server_core, "load": pinning.load_core, "nice": args.nice},
+        "pinning": {
+            "server": pinning.server_core,
+            "load": pinning.load_core,
+            "priority": pinning.priority,
+        },
         "settings": settings.__dict__,
         "versions": versions(),
         "results": results,
