@@ -4,7 +4,8 @@
 //   node clients.cjs <scenario> '<json config>'
 //
 // config: {"origin": "http://127.0.0.1:PORT", "path": "{base_url}socket.io", "token": "...",
-//          "transport": "polling" | "websocket" | "upgrade", "auth": "query" | "header", ...}
+//          "transport": "polling" | "websocket" | "upgrade",
+//          "auth": "query" | "header" | "cookie" (with "headers": {...}), ...}
 // The outcome is one line: `RESULT {"ok": true, "result": ...}` or `RESULT {"ok": false, "error": ...}`.
 // Every wait is bounded. Packages resolve from tests/node/node_modules (NODE_PATH).
 
@@ -34,10 +35,12 @@ function transports() {
 
 // A client of `namespace` with the token in the query (or the Authorization header).
 function connect(namespace) {
-  const credentials =
-    config.auth === "header"
-      ? { extraHeaders: { Authorization: `token ${config.token}` } }
-      : { query: { token: config.token } };
+  const credentials = {
+    query: { query: { token: config.token } },
+    header: { extraHeaders: { Authorization: `token ${config.token}` } },
+    // What a page served by Jupyter has: the login cookie, and the XSRF header for POSTs.
+    cookie: { extraHeaders: config.headers },
+  }[config.auth ?? "query"];
   return io(config.origin + namespace, {
     path: config.path,
     forceNew: true,

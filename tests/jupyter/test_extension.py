@@ -76,16 +76,37 @@ async def test_traitlets_from_the_command_line(jupyter: Jupyter) -> None:
     assert (opened["pingInterval"], opened["pingTimeout"]) == (2500, 750)
 
 
+def members_request(padding: int) -> str:
+    """A valid /hub event of about ``padding`` bytes (acked with a validation error)."""
+    return '42/hub,1["members","' + "y" * padding + '"]'
+
+
 @pytest.mark.parametrize("rt_config", [{"max_payload": 1000}], indirect=True)
 async def test_max_payload_limits_a_polling_post(jupyter: Jupyter) -> None:
     sid = await jupyter.open_polling(jupyter.auth_header)
-    fits = await jupyter.post(sid, "4" + "x" * 990, jupyter.auth_header)
-    assert fits.code == 200
-    too_big = await jupyter.post(sid, "4" + "x" * 1000, jupyter.auth_header)
+    assert (await jupyter.post(sid, "40/hub,", jupyter.auth_header)).code == 200
+    fits = await jupyter.post(sid, members_request(900), jupyter.auth_header)
+    assert (fits.code, fits.body) == (200, b"ok")
+    too_big = await jupyter.post(sid, members_request(1000), jupyter.auth_header)
     assert too_big.code == 413
     # The session was closed with it.
-    closed = await jupyter.poll(jupyter.auth_header, sid=sid)
-    assert (closed.code, closed.body) in ((400, b"Session ID unknown"), (200, b"1"))
+    after = await jupyter.post(sid, "3", jupyter.auth_header)
+    assert after.code == 400
+
+
+@pytest.mark.parametrize("rt_config", [{"max_payload": 1000}], indirect=True)
+async def test_max_payload_limits_a_websocket_message(jupyter: Jupyter) -> None:
+    connection = await jupyter.websocket(jupyter.auth_header)
+    try:
+        handshake(str(await connection.read_message()))
+        await connection.write_message("40/hub,")
+        assert str(await connection.read_message()).startswith("40/hub,")
+        await connection.write_message(members_request(900))
+        assert str(await connection.read_message()).startswith('43/hub,1[{"ok":false')
+        await connection.write_message(members_request(1000))
+        assert await connection.read_message() is None  # closed
+    finally:
+        connection.close()
 
 
 @pytest.mark.parametrize("rt_config", [{"transports": ["websocket"]}], indirect=True)

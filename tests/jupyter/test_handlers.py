@@ -13,6 +13,7 @@ import gzip
 import json
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from tornado import httpclient
@@ -307,6 +308,12 @@ async def test_endpoint_lives_under_base_url(jupyter: Jupyter, jp_base_url: str)
         f"{jupyter.origin}/socket.io/?EIO=4&transport=polling", headers=jupyter.auth_header
     )
     assert (elsewhere.code == 404) is (jp_base_url != "/")
+    # aiohttp (python-socketio) sends "/a%40b/" as "/a@b/": both spellings are served.
+    decoded = await jupyter.fetch(
+        f"{jupyter.origin}{unquote(jp_base_url)}socket.io/?EIO=4&transport=polling",
+        headers=jupyter.auth_header,
+    )
+    assert decoded.code == 200
 
 
 # -- a server without auth ----------------------------------------------------------------------

@@ -90,3 +90,19 @@ async def test_node_client_ticks(
     socket_id = result["id"]
     logged = await rt_log.wait_for(rf"^Socket {socket_id} got \d+$", 3)
     assert logged == [f"Socket {socket_id} got {n}" for n in range(3)]
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("transport", ["polling", "upgrade"])
+async def test_node_client_with_the_login_cookie(
+    jupyter: Jupyter, rt_log: LogRecords, transport: str
+) -> None:
+    """As a page served by Jupyter: the login cookie, and the XSRF header for polling POSTs."""
+    login = await jupyter.login()
+    headers = {**login.header(), "X-XSRFToken": login.xsrf}
+    result = await run_node("tick", jupyter, transport=transport, auth="cookie", headers=headers)
+    assert result["ticks"] == [0, 1, 2]
+    await rt_log.wait_for(rf"^Socket {result['id']} got 2$")
+
+    with pytest.raises(AssertionError, match="connect_error"):
+        await run_node("tick", jupyter, transport="polling", auth="cookie", headers=login.header())
