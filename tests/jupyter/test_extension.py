@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import subprocess
 
 import pytest
 import socketio
+from tornado import httpclient
 
 from jupyter_rt.apps import chat, hub, tick
 from jupyter_rt.extension import BUILT_IN_APPS, RealtimeApp
@@ -123,8 +125,6 @@ async def test_websocket_only(jupyter: Jupyter) -> None:
 
 @pytest.mark.parametrize("rt_config", [{"transports": ["polling"]}], indirect=True)
 async def test_polling_only(jupyter: Jupyter) -> None:
-    from tornado import httpclient
-
     assert handshake((await jupyter.poll(jupyter.auth_header)).body)["upgrades"] == []
     with pytest.raises(httpclient.HTTPClientError) as refused:
         await jupyter.websocket(jupyter.auth_header)
@@ -133,8 +133,6 @@ async def test_polling_only(jupyter: Jupyter) -> None:
 
 @pytest.mark.parametrize("rt_config", [{"connect_timeout": 0.3}], indirect=True)
 async def test_connect_timeout_closes_a_silent_session(jupyter: Jupyter) -> None:
-    import asyncio
-
     sid = await jupyter.open_polling(jupyter.auth_header)
     await asyncio.sleep(0.6)
     response = await jupyter.poll(jupyter.auth_header, sid=sid)
