@@ -6,6 +6,7 @@ command line)::
     c.RealtimeApp.ping_interval = 25          # seconds
     c.RealtimeApp.apps = ["mypackage.realtime:setup"]   # each gets the Server at start
     c.RealtimeApp.redis_url = "redis://localhost:6379/0"  # share rooms across servers
+    c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ class RealtimeApp(ExtensionApp):
     redis_url = Unicode(
         "", help="Redis URL to share rooms and broadcasts across servers; empty: in-memory."
     ).tag(config=True)
+    redis_prefix = Unicode(
+        "socket.io",
+        help="Prefix of the Redis channels (the 'key' option of Node's redis adapter): servers "
+        "share rooms with the servers using the same prefix; give each deployment sharing one "
+        "Redis its own.",
+    ).tag(config=True)
 
     io: Server
     driver: EngineDriver
@@ -69,6 +76,13 @@ class RealtimeApp(ExtensionApp):
         value: list[str] = proposal["value"]
         if not value or set(value) - {"polling", "websocket"}:
             raise ValueError(f"transports must name polling and/or websocket, not {value}")
+        return value
+
+    @validate("redis_prefix")
+    def _check_redis_prefix(self, proposal: dict[str, Any]) -> str:
+        value: str = proposal["value"]
+        if not value:
+            raise ValueError("redis_prefix cannot be empty")
         return value
 
     @property
@@ -95,7 +109,7 @@ class RealtimeApp(ExtensionApp):
             return None
         from jupyter_rt.adapters.redis import RedisAdapter
 
-        return RedisAdapter.factory(self.redis_url)
+        return RedisAdapter.factory(self.redis_url, prefix=self.redis_prefix)
 
     def _start_app(self, spec: str) -> None:
         try:
@@ -119,6 +133,26 @@ class RealtimeApp(ExtensionApp):
             pattern = re.escape(decoded.rstrip("/")) + "/?"
             web_app.add_handlers(r".*", [(pattern, RealtimeHandler, {"driver": self.driver})])
         self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
+
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
+        """Once the event loop runs: start the adapters (with Redis: subscribe), so this server
+        receives other servers' broadcasts and counts in the cluster before its first client."""
+        where = getattr(self.io.sockets.adapter, "where", "?")
+        try:
+            await self.io.ready()
+        except Exception as exc:
+            if not self.redis_url:
+                raise
+            log.warning(
+                "Redis at %s is not reachable yet (%s: %s); serving this server's own clients "
+                "meanwhile and retrying: rooms are shared once Redis answers",
+                where,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            if self.redis_url:
+                log.info("Sharing rooms through Redis at %s, prefix %r", where, self.redis_prefix)
 
     async def stop_extension(self) -> None:
         await self.io.close()

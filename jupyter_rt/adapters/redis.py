@@ -585,9 +585,11 @@ class RedisAdapterFactory:
         self._links: dict[int, _Link] = {}
 
     def __repr__(self) -> str:
-        return f"<RedisAdapterFactory {self._where()} prefix={self.prefix!r}>"
+        return f"<RedisAdapterFactory {self.where} prefix={self.prefix!r}>"
 
-    def _where(self) -> str:
+    @property
+    def where(self) -> str:
+        """``host:port/db`` of the Redis server, without credentials (for logs)."""
         if self.url is not None:
             return _where(self.url)
         kwargs = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", {})
@@ -620,7 +622,7 @@ class RedisAdapterFactory:
                 client,
                 sub_client,
                 owns_clients=True,
-                where=self._where(),
+                where=self.where,
                 on_closed=forget,
                 health_check_interval=self.health_check_interval,
             )
@@ -629,7 +631,7 @@ class RedisAdapterFactory:
             self.client,
             self.client,
             owns_clients=False,
-            where=self._where(),
+            where=self.where,
             on_closed=forget,
             health_check_interval=self.health_check_interval,
         )
@@ -805,6 +807,11 @@ class RedisAdapter(Adapter):
         await self._link.wait_subscribed(
             [*channels, *patterns], self.request_timeout if timeout is None else timeout
         )
+
+    @property
+    def where(self) -> str:
+        """``host:port/db`` of the Redis server, without credentials (for logs)."""
+        return self._link.where
 
     @property
     def redis_available(self) -> bool:
