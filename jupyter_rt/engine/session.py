@@ -231,6 +231,10 @@ class EngineSession:
         if not self._outbox:
             return None
         limit = self._engine.max_poll_packets
+        if len(self._outbox) > 1 and self._outbox[-1] is engineio.CLOSE:
+            # CLOSE goes alone, in a later response (as from Node): clients act on it before the
+            # rest of its payload, so socket.io-client would report "transport close" first.
+            limit = min(limit, len(self._outbox) - 1)
         batch, self._outbox = self._outbox[:limit], self._outbox[limit:]
         self._outbox_bytes = sum(len(p.data) + 1 for p in self._outbox)
         if self.closed and not self._outbox:

@@ -539,8 +539,10 @@ def test_close_over_polling_flushes_then_close_packet():
     poll = Poll(session)
     session.send(["bye"])
     session.close()
-    assert poll.take() == "4bye\x1e1"
+    assert poll.take() == "4bye"  # CLOSE goes alone, after the rest
     assert listener.reasons() == ["forced close"]
+    assert get(engine.find(session.sid, None)) == "1"
+    assert engine.find(session.sid, None).status == 400
 
 
 def test_close_without_notify_over_polling():
@@ -563,7 +565,8 @@ def test_close_over_polling_waits_for_the_next_get():
     assert engine.find(session.sid, None) is session
     assert session.receive_payload(b"4late", T0) is not None
     assert listener.data() == []
-    assert get(session) == "4bye\x1e1"
+    assert get(session) == "4bye"
+    assert get(engine.find(session.sid, None)) == "1"
     assert engine.find(session.sid, None).status == 400
     assert listener.reasons() == ["forced close"]
 
@@ -576,7 +579,8 @@ def test_close_over_polling_drains_more_than_one_get():
     session.close()
     first = poll.take()
     assert first is not None and first.count("\x1e") == 15
-    assert get(engine.find(session.sid, None)) == "4m16\x1e4m17\x1e4m18\x1e4m19\x1e1"
+    assert get(engine.find(session.sid, None)) == "4m16\x1e4m17\x1e4m18\x1e4m19"
+    assert get(engine.find(session.sid, None)) == "1"
     assert engine.find(session.sid, None).status == 400
 
 

@@ -449,22 +449,7 @@ def test_server_sends_more_than_max_payload(
     assert r == {"acked": 3_000_000, "textOk": True, "binOk": True}
 
 
-@pytest.mark.parametrize(
-    "transport",
-    [
-        pytest.param(
-            "polling",
-            marks=pytest.mark.xfail(
-                reason="server bug: the DISCONNECT packets and the Engine.IO CLOSE go out in one "
-                "poll response; socket.io-client handles CLOSE first, so each socket sees "
-                "'transport close' and then 'io server disconnect'. Node's server sends CLOSE "
-                "in a later response",
-                strict=True,
-            ),
-        ),
-        "websocket",
-    ],
-)
+@pytest.mark.parametrize("transport", BOTH)
 def test_server_closes_whole_connection(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
