@@ -2,6 +2,8 @@
 // WebSocket (the `ws` package), cheap enough to run thousands of clients on one core.
 //
 //   node load.mjs --url ws://127.0.0.1:PORT/socket.io/ --scenario connect|echo|fanout [options]
+//   --url2 ws://...: every other client connects there instead (the cluster scenario: clients
+//   split over two servers; the fanout controller stays on --url)
 //
 // Output protocol (stdout, one line each), read by run.py:
 //   @mark NAME          a point in time (run.py samples the server's CPU time there)
@@ -16,6 +18,7 @@ import WebSocket from "ws";
 
 const DEFAULTS = {
   url: "ws://127.0.0.1:3000/socket.io/",
+  url2: "", // if set, odd-numbered clients connect here
   scenario: "echo",
   clients: 0, // 0 = the scenario's default
   concurrency: 100, // WebSocket handshakes in flight while connecting
@@ -51,7 +54,9 @@ function parseArgs(argv) {
     opts[key] = typeof DEFAULTS[key] === "number" ? Number(value) : value;
   }
   if (!opts.clients) opts.clients = SCENARIO_CLIENTS[opts.scenario];
-  opts.wsUrl = `${opts.url}${opts.url.includes("?") ? "&" : "?"}EIO=4&transport=websocket`;
+  const eio = (url) => `${url}${url.includes("?") ? "&" : "?"}EIO=4&transport=websocket`;
+  opts.wsUrl = eio(opts.url);
+  opts.wsUrl2 = opts.url2 ? eio(opts.url2) : opts.wsUrl;
   return opts;
 }
 
@@ -228,7 +233,7 @@ async function connectMany(count, latencies) {
   async function worker() {
     while (next < count) {
       const index = next++;
-      const client = new Client(opts.wsUrl);
+      const client = new Client(index % 2 ? opts.wsUrl2 : opts.wsUrl);
       const started = now();
       try {
         await client.connect();

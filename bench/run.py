@@ -2,6 +2,7 @@
 
     python bench/run.py            # connect 5000, fanout 1000, echo 50; 3 runs each (~5 min)
     python bench/run.py --quick    # smoke run with small numbers (a few seconds per server)
+    python bench/run.py --scenarios cluster   # fanout across two servers sharing Redis
 
 Each server is started alone, pinned to one core, once per scenario; the load generator
 (`load.mjs`, Node + `ws`) is pinned to the other core. Results are printed as a table with the
@@ -32,7 +33,7 @@ from typing import IO, Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SERVERS = ("jupyter_rt", "node", "python-socketio")
-SCENARIOS = ("connect", "echo", "fanout")
+SCENARIOS = ("connect", "echo", "fanout", "cluster")
 PYTHON_SERVERS = {"jupyter_rt", "python-socketio"}
 
 
@@ -51,6 +52,7 @@ class Settings:
     connect_clients: int = 5000
     echo_clients: int = 50
     fanout_clients: int = 1000
+    cluster_clients: int = 1000
     duration: float = 5.0
     warmup: float = 1.0
     settle: float = 2.0
@@ -66,6 +68,7 @@ class Settings:
             connect_clients=200,
             echo_clients=10,
             fanout_clients=50,
+            cluster_clients=50,
             duration=1.0,
             warmup=0.3,
             settle=0.2,
@@ -375,6 +378,18 @@ FIGURES: list[tuple[str, str, tuple[str, ...], bool, str]] = [
     ("fanout: p99 ms", "fanout", ("latency", "p99_ms"), False, "{:,.1f}"),
     ("fanout: deliveries per server CPU-s", "fanout", ("deliveries_per_cpu_s",), True, "{:,.0f}"),
     ("fanout: server CPU", "fanout", ("server_cpu",), False, "{:.0%}"),
+    ("cluster: deliveries/s", "cluster", ("deliveries_per_s",), True, "{:,.0f}"),
+    ("cluster: p50 ms", "cluster", ("latency", "p50_ms"), False, "{:,.1f}"),
+    ("cluster: p99 ms", "cluster", ("latency", "p99_ms"), False, "{:,.1f}"),
+    (
+        "cluster: deliveries per server CPU-s",
+        "cluster",
+        ("deliveries_per_cpu_s",),
+        True,
+        "{:,.0f}",
+    ),
+    ("cluster: 2 servers' CPU", "cluster", ("server_cpu",), False, "{:.0%}"),
+    ("cluster: Redis CPU", "cluster", ("redis_cpu",), False, "{:.0%}"),
 ]
 
 REFERENCES = (("node", "rt/node"), ("python-socketio", "rt/pysio"))
@@ -597,6 +612,10 @@ def run_one(
     name: str, scenario: str, settings: Settings, pinning: Pinning, profile: bool
 ) -> dict[str, Any]:
     """Starts a fresh server, runs one scenario against it and stops it."""
+    if scenario == "cluster":
+        import cluster  # bench/cluster.py: Redis and two servers
+
+        return cluster.run_cluster(name, settings, pinning)
     try:
         server = ServerProcess(name, pinning, RESULTS / f"server-{name}.log")
     except (RuntimeError, OSError) as exc:
@@ -616,12 +635,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--servers", default=",".join(SERVERS), help=f"comma list of {', '.join(SERVERS)}"
     )
     parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}"
+        "--scenarios",
+        default=None,
+        help=f"comma list of {', '.join(SCENARIOS)} (cluster by default if redis-server exists)",
     )
     parser.add_argument(
         "--connect-clients", type=int, help="clients for the connect scenario (5000)"
     )
     parser.add_argument("--fanout-clients", type=int, help="clients in the fanout room (1000)")
+    parser.add_argument(
+        "--cluster-clients", type=int, help="clients in the room split over two servers (1000)"
+    )
     parser.add_argument("--echo-clients", type=int, help="closed-loop echo clients (50)")
     parser.add_argument("--duration", type=float, help="seconds measured per echo/fanout run (5)")
     parser.add_argument("--window", type=int, help="fanout broadcasts in flight (8)")
@@ -646,6 +670,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=RESULTS / "latest.json", help="JSON results path"
     )
     args = parser.parse_args(argv)
+    if args.scenarios is None:
+        default = [s for s in SCENARIOS if s != "cluster" or shutil.which("redis-server")]
+        if "cluster" not in default:
+            print("redis-server not found: skipping the cluster scenario", file=sys.stderr)
+        args.scenarios = ",".join(default)
     for name, allowed in (("servers", SERVERS), ("scenarios", SCENARIOS)):
         chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
         unknown = set(chosen) - set(allowed)
@@ -661,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     for opt, attr in (
         ("connect_clients", "connect_clients"),
         ("fanout_clients", "fanout_clients"),
+        ("cluster_clients", "cluster_clients"),
         ("echo_clients", "echo_clients"),
         ("duration", "duration"),
         ("window", "window"),
