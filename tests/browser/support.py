@@ -1,0 +1,347 @@
+"""A ``jupyter lab`` subprocess and a JupyterLab page driven by Playwright, for browser tests.
+
+:func:`start_lab` runs a token-protected ``jupyter lab`` on 127.0.0.1 with its own root (a copy
+of ``notebooks/``), workspaces, settings, config and runtime folders, so nothing from the
+machine's own JupyterLab (saved tabs, settings) leaks in. The jupyter_rt labextension is the one
+built in this checkout (``jupyter_rt/labextension``), put first on ``JUPYTER_PATH``, so the test
+exercises this tree's frontend even when the environment holds an older installed copy.
+
+:class:`LabPage` drives one JupyterLab tab through ``window.jupyterapp`` (the server runs with
+``expose_app_in_browser``): open a notebook, wait for its kernel, run all cells, add a cell,
+and fail with the notebook's error output when a cell raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import REPO, Process, free_port, unavailable, wait_for_port
+
+LAB_BUILD = REPO / "jupyter_rt" / "labextension"
+NOTEBOOKS = REPO / "notebooks"
+
+#: User settings for a quiet, deterministic JupyterLab: no news/update toasts, no autosave
+#: (two browser contexts on one notebook would otherwise race to save it).
+LAB_SETTINGS: dict[str, dict[str, object]] = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+}
+
+
+@dataclass
+class Lab:
+    """A running ``jupyter lab``: its process, address and token."""
+
+    process: Process
+    port: int
+    token: str
+    root_dir: Path
+    base_url: str = "/"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
+
+    def log(self) -> str:
+        """The server's log so far (Jupyter's and jupyter_rt's lines)."""
+        return self.process.output()
+
+
+def check_lab_environment() -> None:
+    """Skip (fail under JUPYTER_RT_REQUIRE_ALL) when JupyterLab or the widgets are missing."""
+    for module, why in (
+        ("jupyterlab", "jupyterlab is not installed"),
+        ("jupyterlab_widgets", "jupyterlab_widgets is not importable (no @jupyter-widgets/base)"),
+        ("playwright", "playwright is not installed"),
+    ):
+        if importlib.util.find_spec(module) is None:
+            unavailable(why)
+    if not (LAB_BUILD / "package.json").is_file():
+        unavailable("the labextension is not built (run `bash dev.sh setup`)")
+
+
+def start_lab(spawn: Callable[..., Process], home: Path, *, timeout: float = 90.0) -> Lab:
+    """Start ``jupyter lab`` in ``home`` on a free port; return once it serves requests."""
+    root = home / "notebooks"
+    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    workspaces = home / "workspaces"
+    settings = home / "settings"
+    workspaces.mkdir()
+    for name, values in LAB_SETTINGS.items():
+        path = settings / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values), encoding="utf-8")
+    # This checkout's labextension first: JupyterLab takes the first copy it finds by name.
+    data = home / "data"
+    (data / "labextensions").mkdir(parents=True)
+    (data / "labextensions" / "jupyter-rt").symlink_to(LAB_BUILD, target_is_directory=True)
+
+    port = free_port()
+    token = secrets.token_hex(16)
+    env = dict(os.environ)
+    for name in ("JUPYTER_RT_URL", "JUPYTER_RT_TOKEN", "JUPYTER_TOKEN", "JUPYTERHUB_API_TOKEN"):
+        env.pop(name, None)
+    env.update(
+        {
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTER_PATH": os.pathsep.join(filter(None, [str(data), env.get("JUPYTER_PATH")])),
+            "JUPYTERLAB_WORKSPACES_DIR": str(workspaces),
+            "JUPYTERLAB_SETTINGS_DIR": str(settings),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        }
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.jpserver_extensions=jupyter_rt=True",
+        f"--LabApp.workspaces_dir={workspaces}",
+        f"--LabApp.user_settings_dir={settings}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")
+    process = spawn(argv, name="jupyter-lab", env=env, cwd=home)
+    wait_for_port(port, timeout=timeout)
+    process.wait_for_output(r"Jupyter Server .* is running at", timeout)
+    return Lab(process, port, token, root)
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+class NotebookFailed(AssertionError):
+    """A cell of the notebook raised: the message holds its traceback."""
+
+
+@dataclass
+class LabPage:
+    """One JupyterLab tab (a Playwright ``Page``) logged in to ``lab``."""
+
+    page: Any  # playwright.sync_api.Page
+    lab: Lab
+    name: str
+    console: list[str] = field(default_factory=list)
+    workspace: str = field(default_factory=lambda: f"test-{secrets.token_hex(4)}")
+
+    @classmethod
+    def login(cls, context: Any, lab: Lab, name: str) -> LabPage:
+        """A new tab in ``context``, logged in by ``?token=`` so later loads use the cookie."""
+        page = context.new_page()
+        self = cls(page, lab, name)
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
+        response = context.request.get(f"{lab.url}api/status?token={lab.token}")
+        assert response.ok, f"login with the token failed: {response.status}"
+        names = {cookie["name"] for cookie in context.cookies()}
+        assert any(n.startswith("username-") for n in names), f"no login cookie: {names}"
+        return self
+
+    def _on_console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.console.append(f"{message.type}: {message.text}")
+
+    # -- notebooks ----------------------------------------------------------------------------
+
+    def goto(self, path: str, *, timeout: float = 60.0) -> None:
+        """Load ``path`` in JupyterLab, in this page's own workspace, with cookie auth.
+
+        Each page has a workspace of its own: JupyterLab saves the open tabs per workspace on
+        the server and reopens them, so pages sharing one would reopen each other's documents.
+        """
+        url = f"{self.lab.url}lab/workspaces/{self.workspace}/tree/{path}"
+        self.page.goto(url, timeout=timeout * 1000)
+        assert "/login" not in self.page.url, (
+            f"{self.name}: sent to the login page: {self.page.url}"
+        )
+
+    def open_notebook(self, path: str, *, timeout: float = 60.0) -> None:
+        """Open notebook ``path`` and wait until it is the current document, with a session."""
+        self.goto(path, timeout=timeout)
+        self.page.wait_for_function(
+            """(path) => {
+                const app = window.jupyterapp;
+                const widget = app && app.shell && app.shell.currentWidget;
+                return !!(widget && widget.context && widget.context.path === path
+                          && widget.sessionContext && widget.content);
+            }""",
+            arg=path,
+            timeout=timeout * 1000,
+        )
+        self.page.evaluate(
+            """async () => {
+                const widget = window.jupyterapp.shell.currentWidget;
+                await widget.context.ready;
+                await widget.sessionContext.ready;
+            }"""
+        )
+
+    def kernel_status(self) -> str:
+        return str(
+            self.page.evaluate(
+                """() => {
+                    const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+                    return ctx.session && ctx.session.kernel ? ctx.session.kernel.status : 'none';
+                }"""
+            )
+        )
+
+    def wait_kernel_idle(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (status := self.kernel_status()) != "idle":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: kernel is {status!r} after {timeout}s")
+            time.sleep(0.2)
+
+    def run_all(self) -> None:
+        """Run every cell, as Run ▸ Run All Cells does."""
+        self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def run_in_new_cell(self, code: str) -> None:
+        """Append a code cell with ``code`` at the end of the notebook and run it."""
+        self.page.evaluate(
+            """async (code) => {
+                const app = window.jupyterapp;
+                const notebook = app.shell.currentWidget.content;
+                notebook.activeCellIndex = notebook.widgets.length - 1;
+                await app.commands.execute('notebook:insert-cell-below');
+                const cell = notebook.activeCell;
+                cell.model.sharedModel.setSource(code);
+                await app.commands.execute('notebook:run-cell');
+            }""",
+            code,
+        )
+
+    def cells_state(self) -> dict[str, Any]:
+        """How far execution went: code cells, executed ones, running ones, and errors."""
+        state: dict[str, Any] = self.page.evaluate(
+            """() => {
+                const notebook = window.jupyterapp.shell.currentWidget.content;
+                const cells = notebook.widgets.filter((c) => c.model.type === 'code');
+                const errors = [];
+                let executed = 0, running = 0;
+                cells.forEach((cell, i) => {
+                    const prompt = cell.node.querySelector('.jp-InputPrompt');
+                    const text = prompt ? prompt.textContent : '';
+                    if (text.includes('*')) { running += 1; }
+                    else if (cell.model.executionCount !== null) { executed += 1; }
+                    for (const output of cell.model.outputs.toJSON()) {
+                        if (output.output_type === 'error') {
+                            errors.push(`cell ${i}: ${output.ename}: ${output.evalue}\\n`
+                                        + (output.traceback || []).join('\\n'));
+                        }
+                    }
+                });
+                return {cells: cells.length, executed, running, errors};
+            }"""
+        )
+        return state
+
+    def wait_all_executed(self, timeout: float = 90.0) -> dict[str, Any]:
+        """Wait until every code cell ran and the kernel is idle; fail on an error output."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.cells_state()
+            if state["errors"]:
+                raise NotebookFailed(
+                    f"{self.name}: a cell raised:\n" + strip_ansi("\n".join(state["errors"]))
+                )
+            if (
+                state["executed"] == state["cells"]
+                and state["running"] == 0
+                and self.kernel_status() == "idle"
+            ):
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.name}: cells not all executed after {timeout}s: {state}, "
+                    f"kernel {self.kernel_status()!r}"
+                )
+            time.sleep(0.25)
+
+    # -- evidence -----------------------------------------------------------------------------
+
+    def screenshot(self, folder: Path, label: str) -> Path:
+        path = folder / f"{label}.png"
+        self.page.screenshot(path=str(path), full_page=False)
+        return path
+
+
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    what: str | Callable[[], str],
+    timeout: float = 20.0,
+    interval: float = 0.2,
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what``.
+
+    ``what`` may be a callable, called on failure, to describe the state at that moment.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            description = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {description}")
+        time.sleep(interval)
+
+
+def compose(browser: Any, panels: list[tuple[str, Path]], out: Path, columns: int = 2) -> Path:
+    """Lay screenshots out on a grid, each under its caption, and save the result as ``out``."""
+    figures = "".join(
+        f"<figure><figcaption>{html.escape(caption)}</figcaption>"
+        f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+        "</figure>"
+        for caption, path in panels
+    )
+    page = browser.new_page(viewport={"width": 800, "height": 400}, device_scale_factor=1)
+    try:
+        page.set_content(
+            "<style>body{margin:0;background:#fff;font:15px system-ui,sans-serif}"
+            f"main{{display:inline-grid;grid-template-columns:repeat({columns},auto);"
+            "gap:12px;padding:12px}figure{margin:0}figcaption{padding:0 0 6px;color:#333}"
+            "img{display:block;border:1px solid #ccc}</style>"
+            f"<main>{figures}</main>"
+        )
+        page.locator("main").screenshot(path=str(out))
+    finally:
+        page.close()
+    return out
+
+
+def dump_console(pages: Mapping[str, LabPage], folder: Path) -> None:
+    """Write each page's console errors and warnings to ``folder/console-<name>.txt``."""
+    for name, lab_page in pages.items():
+        with contextlib.suppress(OSError):
+            (folder / f"console-{name}.txt").write_text(
+                "\n".join(lab_page.console), encoding="utf-8"
+            )
