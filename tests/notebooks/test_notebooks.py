@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.client.support import JupyterServer
-from tests.helpers import REPO, unavailable
+from tests.helpers import REPO, require_binary, unavailable
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.jupyter, pytest.mark.slow]
 
@@ -52,6 +52,23 @@ EXPECTED: dict[str, list[str]] = {
         r"red1 heard: \['.{4} joined red', 'Blue says hi'\]",
         r"blue heard: \[\]",
     ],
+    "05-scaling-with-redis.ipynb": [
+        r"server A on port \d+: Sharing rooms through Redis at 127\.0\.0\.1:\d+/0, prefix 'demo-",
+        r"bob, on server B, heard: \['alice: Hello from server A!'\]",
+        r"alice, on server A, heard: \['bob: Hi alice, this is server B\.'\]",
+        r"servers that got it: 2",
+        r"alice heard it: True\nbob heard it: True",
+        r"members of training, seen from server A: 2",
+        r"step 5 of 5: 2 server\(s\) got it",
+        r"progress seen on server A: \[0\.2, 0\.4, 0\.6, 0\.8, 1\.0\]",
+        r"progress seen on server B: \[0\.2, 0\.4, 0\.6, 0\.8, 1\.0\]",
+        r"stopped 3 processes",
+    ],
+}
+
+#: Binaries a notebook starts itself, passed to it as environment variables.
+NEEDS: dict[str, dict[str, str]] = {
+    "05-scaling-with-redis.ipynb": {"REDIS_SERVER": "redis-server"},
 }
 
 
@@ -76,8 +93,10 @@ def test_notebook_runs(
     nbformat = _require("nbformat")
     nbclient = _require("nbclient")
     _require("ipykernel")
-    for variable in ("JUPYTER_RT_URL", "JUPYTER_RT_TOKEN", "JPY_PARENT_PID"):
+    for variable in ("JUPYTER_RT_URL", "JUPYTER_RT_TOKEN", "JPY_PARENT_PID", "REDIS_URL"):
         monkeypatch.delenv(variable, raising=False)
+    for variable, binary in NEEDS.get(name, {}).items():
+        monkeypatch.setenv(variable, require_binary(binary))
     # What a kernel started by that server would see: its runtime dir and a cwd under its root.
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(notebook_server.runtime_dir))
     monkeypatch.setenv(
