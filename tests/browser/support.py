@@ -240,7 +240,10 @@ class LabPage:
         state: dict[str, Any] = self.page.evaluate(
             """() => {
                 const notebook = window.jupyterapp.shell.currentWidget.content;
-                const cells = notebook.widgets.filter((c) => c.model.type === 'code');
+                // JupyterLab does not execute empty cells.
+                const cells = notebook.widgets.filter(
+                    (c) => c.model.type === 'code' && c.model.sharedModel.getSource().trim()
+                );
                 const errors = [];
                 let executed = 0, running = 0;
                 cells.forEach((cell, i) => {

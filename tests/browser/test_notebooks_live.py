@@ -258,3 +258,66 @@ def test_tick_html_page_counts_live(
     later = value()
     assert later >= first + 2, f"tick.html did not climb: {first} then {later} after 3s"
     grace.screenshot(artifacts, "tick-html")
+
+
+# -------------------------------------------------------------- two pages on one kernel
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="every page connected to a kernel opens a socket for a widget the kernel drives, "
+    "even a page that does not show it: a second tab on a notebook repeats say()/emit()",
+)
+@pytest.mark.timeout(120)
+def test_a_widget_driven_by_the_kernel_speaks_once_with_two_pages_on_the_kernel(
+    lab: Lab, new_user: Callable[[str], LabPage], artifacts: Path
+) -> None:
+    """02-chat.ipynb says: open this notebook in a second tab and run the cell there too.
+
+    Both tabs share the notebook's kernel, so both get every widget model the kernel makes.
+    A ``say()`` from a cell run in one tab must reach the chat once, from that tab only.
+    """
+    import nbformat
+    import socketio
+
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+        ),
+        lab.root_dir / "two-tabs.ipynb",
+    )
+    ada, bob = new_user("ada"), new_user("bob")
+    for user in (ada, bob):
+        user.open_notebook("two-tabs.ipynb")
+        user.wait_kernel_idle()
+
+    heard: list[str] = []
+    listener = socketio.Client()
+    listener.on(
+        "message", lambda message: heard.append(str(message.get("text"))), namespace="/chat"
+    )
+    listener.connect(
+        f"http://127.0.0.1:{lab.port}?token={lab.token}",
+        socketio_path="/socket.io",
+        namespaces=["/chat"],
+        transports=["websocket"],
+    )
+    try:
+        bob.run_in_new_cell(
+            "from jupyter_rt.widgets import ChatWidget\n"
+            "chat = ChatWidget()\n"
+            "chat.say('one line from the kernel')\n"
+            "chat"
+        )
+        bob.wait_all_executed()
+        wait_connected(bob, ".jrt-chat", "websocket")
+        wait_until(
+            lambda: any("one line from the kernel" in text for text in heard),
+            lambda: f"the listener to hear the kernel's line; it heard {heard}",
+        )
+        time.sleep(2)  # time for a second copy to arrive
+    finally:
+        listener.disconnect()
+    bob.screenshot(artifacts, "two-tabs-bob")
+    copies = [text for text in heard if "one line from the kernel" in text]
+    assert len(copies) == 1, f"the kernel's line reached the chat {len(copies)} times: {heard}"
