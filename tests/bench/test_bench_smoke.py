@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,11 @@ def test_quick_bench_run_reports_nonzero_figures(tmp_path: Path) -> None:
     assert fanout["deliveries_per_s"] > 0
     assert fanout["lost"] == 0 and fanout["strays"] == 0
     assert fanout["latency"]["p99_ms"] >= fanout["latency"]["p50_ms"] > 0
+
+    if shutil.which("redis-server"):  # the cluster scenario runs by default when it exists
+        cluster = runs["cluster"]["runs"][0]
+        assert cluster["deliveries_per_s"] > 0, cluster
+        assert cluster["lost"] == 0 and cluster["strays"] == 0, cluster
 
     table = {row["figure"]: row for row in report["table"]}
     assert table["fanout: deliveries/s"]["jupyter_rt"] > 0
