@@ -35,10 +35,12 @@ LAB_BUILD = REPO / "jupyter_rt" / "labextension"
 NOTEBOOKS = REPO / "notebooks"
 
 #: User settings for a quiet, deterministic JupyterLab: no news/update toasts, no autosave
-#: (two browser contexts on one notebook would otherwise race to save it).
+#: (two browser contexts on one notebook would otherwise race to save it), and every cell kept
+#: in the page (no windowing), so widgets scrolled out of view can still be found and read.
 LAB_SETTINGS: dict[str, dict[str, object]] = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
 
 
