@@ -91,9 +91,20 @@ def _make_json_encoder() -> Callable[[Any], str]:
     iterencode = make(None, _not_serializable, encode_string, None, ":", ",", False, False, False)
 
     def encode_json(value: Any) -> str:
-        return "".join(iterencode(value, 0))
+        return _escape_lone_surrogates("".join(iterencode(value, 0)))
 
     return encode_json
+
+
+# Python strings hold lone surrogates (from JSON escapes, or "😀"[:1]-style slicing in JS
+# clients); UTF-8 cannot carry them, so they travel as JSON escapes, as JSON.stringify sends them.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_lone_surrogates(text: str) -> str:
+    if _LONE_SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 _encode_json = _make_json_encoder()
@@ -141,6 +152,7 @@ def encode_fields(ptype: int, nsp: str, data: Any, id: int | None = None) -> lis
         check_circular=False,
         default=placeholder,
     ).encode(data)
+    text = _escape_lone_surrogates(text)
     if ptype == PacketType.EVENT or ptype == PacketType.BINARY_EVENT:
         binary = "5"
     elif ptype == PacketType.ACK or ptype == PacketType.BINARY_ACK:
@@ -157,9 +169,6 @@ def _type_name(value: object) -> str:
 
 # -- decoding -------------------------------------------------------------------------------
 
-# A JSON escape of a UTF-16 surrogate: decoding may then give a lone surrogate, which cannot be
-# encoded to UTF-8 and would break the connection that tries to send it on.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _DIGITS = re.compile(r"[0-9]+")
 _TYPES: Final = tuple(PacketType)
 _BAD_NAME_CHAR = re.compile(r"[\x00-\x20\x7f,]")
@@ -176,23 +185,6 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def _has_lone_surrogate(data: Any) -> bool:
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-    return False
-
-
 _decode_json = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float).decode
 
 
@@ -201,8 +193,6 @@ def _load_json(text: str) -> Any:
         data = _decode_json(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"invalid JSON in packet: {exc}") from None
-    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
-        raise ProtocolError("invalid JSON in packet: lone surrogate")
     return data
 
 

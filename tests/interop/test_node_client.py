@@ -396,11 +396,6 @@ def test_awkward_strings_round_trip(
     }
 
 
-@pytest.mark.xfail(
-    reason="server bug: a JSON \\ud83d escape (lone surrogate) is refused as invalid JSON and "
-    "the session is closed; Node's server echoes it",
-    strict=True,
-)
 @pytest.mark.parametrize("transport", BOTH)
 def test_lone_surrogate_round_trips(
     interop_server: ServerProcess, tag: str, transport: str
