@@ -1,27 +1,26 @@
-"""The official Engine.IO v4 and Socket.IO v5 protocol test suites, run against jupyter_rt.
+"""Run the official Engine.IO v4 and Socket.IO v5 protocol test suites against jupyter_rt.
 
 The suites live in the socketio/socket.io repository (``docs/engine.io-protocol/v4-test-suite``
-and ``docs/socket.io-protocol/v5-test-suite``) and are not part of this project. To run them,
-point ``JUPYTER_RT_PROTOCOL_SUITES`` at a folder holding those two folders (a socket.io checkout's
-``docs/``), each with its ``npm install`` done::
+and ``docs/socket.io-protocol/v5-test-suite``) and are not part of this project, so this is a
+command rather than a test the suite collects. Give it a folder holding those two folders (a
+socket.io checkout's ``docs/``), each with its ``npm install`` done::
 
-    JUPYTER_RT_PROTOCOL_SUITES=~/src/socket.io/docs pytest tests/engine/test_official_suites.py
+    python -m tests.official_suites ~/src/socket.io/docs
 
-Without it these tests skip. The suites expect ``localhost:3000``; the test runs a copy of the
-suite pointed at a free port.
+The suites expect ``localhost:3000``; each runs from a copy pointed at a free port, against
+``tests.engine.echo_server`` (Engine.IO) or ``tests.server.suite_server`` (Socket.IO).
+Exits non-zero if any suite fails.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import REPO, Process, free_port, require_binary, wait_for_port
+from tests.helpers import REPO, Process, free_port, wait_for_port
 
 SUITES = {
     "engine.io-v4": ("engine.io-protocol/v4-test-suite", "tests.engine.echo_server"),
@@ -29,45 +28,49 @@ SUITES = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.interop
-@pytest.mark.parametrize("name", sorted(SUITES))
-def test_official_suite(name: str, tmp_path: Path, artifacts: Path) -> None:
-    root = os.environ.get("JUPYTER_RT_PROTOCOL_SUITES")
-    if not root:
-        pytest.skip("set JUPYTER_RT_PROTOCOL_SUITES to run the official protocol suites")
+def run_suite(name: str, docs: Path) -> bool:
+    """Run one suite; prints mocha's report and returns whether it passed."""
     folder, server_module = SUITES[name]
-    suite = Path(root).expanduser() / folder
+    suite = docs.expanduser() / folder
     mocha = suite / "node_modules" / ".bin" / "mocha"
     if not mocha.exists():
-        pytest.skip(f"{suite}: run `npm install` there first")
-    node = require_binary("node")
-
+        sys.exit(f"{suite}: run `npm install` there first")
     port = free_port()
-    copy = tmp_path / "suite"
-    copy.mkdir()
-    for file in ("test-suite.js", "node-imports.js", "package.json"):
-        text = (suite / file).read_text()
-        (copy / file).write_text(text.replace("localhost:3000", f"localhost:{port}"))
-    (copy / "node_modules").symlink_to(suite / "node_modules")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp)
+        for file in ("test-suite.js", "node-imports.js", "package.json"):
+            text = (suite / file).read_text()
+            (copy / file).write_text(text.replace("localhost:3000", f"localhost:{port}"))
+        (copy / "node_modules").symlink_to(suite / "node_modules")
+        server = Process(
+            [sys.executable, "-m", server_module, "--port", str(port)],
+            name=name,
+            cwd=REPO,
+            log_path=copy / "server.log",
+        ).start()
+        try:
+            wait_for_port(port)
+            result = subprocess.run(
+                ["node", str(mocha), "--reporter", "spec", "test-suite.js"],
+                cwd=copy,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        finally:
+            server.stop()
+        shutil.rmtree(copy / "node_modules", ignore_errors=True)
+    print(f"== {name}\n{result.stdout[-6000:]}{result.stderr[-2000:]}")
+    return result.returncode == 0 and " failing" not in result.stdout
 
-    server = Process(
-        [sys.executable, "-m", server_module, "--port", str(port)],
-        name=name,
-        cwd=REPO,
-        log_path=artifacts / f"{name}-server.log",
-    ).start()
-    try:
-        wait_for_port(port)
-        result = subprocess.run(
-            [node, str(mocha), "--reporter", "spec", "test-suite.js"],
-            cwd=copy,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    finally:
-        server.stop()
-    shutil.rmtree(copy, ignore_errors=True)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert " failing" not in result.stdout
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    docs = Path(sys.argv[1])
+    passed = [run_suite(name, docs) for name in sorted(SUITES)]
+    sys.exit(0 if all(passed) else 1)
+
+
+if __name__ == "__main__":
+    main()
