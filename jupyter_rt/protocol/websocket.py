@@ -136,7 +136,7 @@ class FrameReader:
         self._fragment_bytes = 0
         self._fragment_opcode: Opcode | None = None
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes | memoryview) -> list[Event]:
         """Parse ``data`` (appended to what came before); returns the complete events in it."""
         buffer = self._buffer
         buffer += data
