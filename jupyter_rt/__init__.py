@@ -11,11 +11,16 @@ from typing import Any
 
 from jupyter_rt.errors import (
     AckTimeout,
+    ClusterError,
+    ClusterTimeout,
+    ConnectError,
     ConnectionRefused,
     LimitExceeded,
     NotConnected,
     ProtocolError,
     RealtimeError,
+    RedisUnavailable,
+    ServerNotFound,
 )
 from jupyter_rt.server import BroadcastOperator, Namespace, RemoteSocket, Server, Socket
 
@@ -24,14 +29,19 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AckTimeout",
     "BroadcastOperator",
+    "ClusterError",
+    "ClusterTimeout",
+    "ConnectError",
     "ConnectionRefused",
     "LimitExceeded",
     "Namespace",
     "NotConnected",
     "ProtocolError",
     "RealtimeError",
+    "RedisUnavailable",
     "RemoteSocket",
     "Server",
+    "ServerNotFound",
     "Socket",
     "__version__",
 ]

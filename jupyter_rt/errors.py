@@ -4,10 +4,17 @@
 
     RealtimeError
     ├── ProtocolError        the peer sent something malformed or over a limit
+    │   ├── FrameError       … in WebSocket framing (jupyter_rt.protocol.websocket)
+    │   └── WireError        … in a Redis channel message (jupyter_rt.adapters.redis_wire)
     ├── AckTimeout           no acknowledgement arrived in time
-    ├── ConnectionRefused    middleware or a connection handler refused a client
+    ├── ConnectionRefused    middleware refused a client
     ├── NotConnected         the socket or session is already closed
-    └── LimitExceeded        a server-side call went over a configured limit (rooms per socket...)
+    ├── LimitExceeded        a server-side call went over a configured limit (rooms per socket...)
+    ├── ClusterError         a request to the other servers of a cluster failed
+    │   ├── RedisUnavailable Redis cannot be reached
+    │   └── ClusterTimeout   not every server answered in time
+    ├── ConnectError         the client could not open its connection
+    └── ServerNotFound       the client's discovery found no Jupyter server
 
 A ``ProtocolError`` is always the peer's fault: the server closes that peer's session and logs the
 reason; nobody else is affected.
@@ -29,7 +36,7 @@ class AckTimeout(RealtimeError):
 
 
 class ConnectionRefused(RealtimeError):
-    """Raise in middleware or a connection handler to refuse a client.
+    """Raise in middleware to refuse a client.
 
     ``message`` and ``data`` reach the client in the ``CONNECT_ERROR`` packet
     (``{"message": message, "data": data}``; ``data`` is left out when ``None``).
@@ -47,3 +54,28 @@ class NotConnected(RealtimeError):
 
 class LimitExceeded(RealtimeError):
     """A call would go over a configured limit (rooms per socket, name length, namespaces)."""
+
+
+class ClusterError(RealtimeError):
+    """A request to the other servers of the cluster failed."""
+
+
+class RedisUnavailable(ClusterError):
+    """Redis cannot be reached (the request was not sent)."""
+
+
+class ClusterTimeout(ClusterError):
+    """Not every server answered in time. ``responses`` holds the answers that came."""
+
+    def __init__(self, message: str, responses: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.responses = responses if responses is not None else []
+
+
+class ConnectError(RealtimeError):
+    """The client's connection could not be opened: network or HTTP error, bad handshake,
+    timeout."""
+
+
+class ServerNotFound(RealtimeError):
+    """No Jupyter server was given, set in the environment or found running for this directory."""

@@ -76,7 +76,12 @@ from jupyter_rt.adapters.redis_wire import (
     new_id,
     pack,
 )
-from jupyter_rt.errors import LimitExceeded, RealtimeError
+from jupyter_rt.errors import (
+    ClusterError,
+    ClusterTimeout,
+    LimitExceeded,
+    RedisUnavailable,
+)
 from jupyter_rt.protocol.socketio import Packet
 from jupyter_rt.server._util import ack_args, ack_value
 from jupyter_rt.server.adapter import Adapter, BroadcastOptions
@@ -106,22 +111,6 @@ _WARN_INTERVAL = 60.0
 
 _SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-xsrftoken"})
 _SECRET_QUERY = frozenset({"token", "_xsrf"})
-
-
-class ClusterError(RealtimeError):
-    """A request to the other servers of the cluster failed."""
-
-
-class RedisUnavailable(ClusterError):
-    """Redis cannot be reached (the request was not sent)."""
-
-
-class ClusterTimeout(ClusterError):
-    """Not every server answered in time. ``responses`` holds the answers that came."""
-
-    def __init__(self, message: str, responses: list[Any] | None = None) -> None:
-        super().__init__(message)
-        self.responses = responses if responses is not None else []
 
 
 class _Warner:

@@ -17,8 +17,9 @@
 
 from __future__ import annotations
 
+from jupyter_rt.errors import ConnectError, ServerNotFound
+
 from ._async import AsyncClient, Handler
-from ._errors import ConnectError, ServerNotFound
 from ._sync import Client
 from .discovery import ServerInfo, connect, connect_async, find_server
 

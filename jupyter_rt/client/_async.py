@@ -21,7 +21,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tornado import httpclient, websocket
 
-from jupyter_rt.errors import AckTimeout, ConnectionRefused, NotConnected, ProtocolError
+from jupyter_rt.errors import (
+    AckTimeout,
+    ConnectError,
+    ConnectionRefused,
+    NotConnected,
+    ProtocolError,
+)
 from jupyter_rt.protocol import engineio
 from jupyter_rt.protocol.socketio import (
     DEFAULT_MAX_ATTACHMENTS,
@@ -31,8 +37,6 @@ from jupyter_rt.protocol.socketio import (
     PacketType,
     encode_fields,
 )
-
-from ._errors import ConnectError
 
 __all__ = ["AsyncClient", "Handler"]
 

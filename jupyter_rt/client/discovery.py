@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from jupyter_rt.errors import ServerNotFound
+
 from ._async import AsyncClient, Handler
-from ._errors import ServerNotFound
 from ._sync import Client
 
 __all__ = ["ServerInfo", "connect", "connect_async", "find_server"]
