@@ -125,12 +125,14 @@ def _unmask(mask: bytes, payload: bytes) -> bytes:
 class FrameReader:
     """Turns the bytes a client sends into :data:`Event` values.
 
-    ``max_message`` bounds one whole message (after reassembly of fragments); more raises a
-    :class:`FrameError` with close code 1009 before the data is kept.
+    ``max_message`` bounds one whole message (after reassembly of fragments) and
+    ``max_fragments`` the frames it may come in; more raises a :class:`FrameError` with close
+    code 1009 before the data is kept.
     """
 
-    def __init__(self, max_message: int) -> None:
+    def __init__(self, max_message: int, max_fragments: int = 10_000) -> None:
         self.max_message = max_message
+        self.max_fragments = max_fragments
         self._buffer = bytearray()
         self._fragments: list[bytes] = []
         self._fragment_bytes = 0
@@ -187,6 +189,10 @@ class FrameReader:
             raise FrameError(f"unknown data opcode {opcode:#x}")
         if (opcode == Opcode.CONTINUATION) != (self._fragment_opcode is not None):
             raise FrameError("bad fragmentation sequence")
+        if len(self._fragments) >= self.max_fragments:
+            raise FrameError(
+                f"message in over {self.max_fragments} fragments", CloseCode.MESSAGE_TOO_BIG
+            )
         if self._fragment_bytes + length > self.max_message:
             raise FrameError(
                 f"message over {self.max_message} bytes", CloseCode.MESSAGE_TOO_BIG
