@@ -520,3 +520,38 @@ async def test_sessions_are_bound_to_their_credential():
         assert server.reasons(sid) == []
     finally:
         stop()
+
+
+async def test_a_websocket_client_that_stops_reading_is_dropped_alone(caplog):
+    # A peer that never reads must not make the server buffer without end: past the limit its
+    # session closes with a logged reason, and another client goes on unharmed.
+    server, stop = await start(ping_interval=5, ping_timeout=5, max_buffered_bytes=256 * 1024)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+        await until(lambda: len(server.driver.engine.sessions) == 1)
+        (stalled,) = server.driver.engine.sessions.values()
+        healthy = await ws_open(server)
+        assert str(await read(healthy)).startswith("0")
+
+        chunk = "x" * 64 * 1024
+        for _ in range(2000):  # up to 128 MB, far past what the kernel buffers take
+            stalled.send([chunk])
+            if stalled.closed:
+                break
+            await asyncio.sleep(0)
+        assert stalled.closed
+        assert server.reasons(stalled.sid) == ["transport error"]
+        assert "over the limit" in caplog.text
+
+        await healthy.write_message("4still here")
+        assert await read(healthy) == "4still here"
+        healthy.close()
+        writer.close()
+    finally:
+        stop()
