@@ -10,6 +10,24 @@ talking to the server.
 Handlers and callbacks run in the kernel when it processes the comm message, that is,
 between cells. Do not ``await`` an ack inside a cell: the reply cannot arrive until the
 cell ends. Use ``callback=``.
+
+Several pages on one kernel (two tabs on a notebook) each get every widget model. Each
+page is known by its kernel client session (the ``session`` of the requests it sends).
+One of them, :attr:`SocketWidget._driver`, speaks for the kernel: its socket sends the
+kernel's emits and commands, it forwards server events and the socket's life to kernel
+handlers, and its status is the one synced. The kernel picks it, so the pages never
+disagree:
+
+1. the page whose request the kernel is handling (the one that ran the cell, or that
+   forwarded the event a handler answers), if it shows the widget;
+2. else the current one, if it shows the widget;
+3. else the first page that showed the widget and still does;
+4. else, nobody showing it, the page whose request the kernel is handling (it opens a
+   socket for the widget without a view), or the current one.
+
+Every command names its page (``to``); other pages ignore it. Pages tell the kernel when
+they start and stop showing a widget (``views``). A page that shows the widget but does
+not speak for the kernel is one more client of its own, as a user in another tab is.
 """
 
 from __future__ import annotations
@@ -17,7 +35,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
@@ -111,9 +129,13 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
     error = Unicode("", read_only=True).tag(sync=True)
 
     _listen = List(Unicode()).tag(sync=True)
+    _driver = Unicode("", read_only=True, help="The page that speaks for the kernel.").tag(
+        sync=True
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._pages: dict[str, None] = {}  # pages showing a view, in the order they showed one
         self._handlers: dict[str, list[Handler]] = {}
         self._pending: OrderedDict[int, _PendingAck] = OrderedDict()
         self._ack_ids = itertools.count(1)
@@ -175,15 +197,15 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
             "ack": ack,
             "timeout": wait,
         }
-        self._send_to_browser(msg)
+        self._send_command(msg)
 
     def connect(self) -> None:
         """Open the browser's socket (again)."""
-        self._send_to_browser({"kind": "connect"})
+        self._send_command({"kind": "connect"})
 
     def disconnect(self) -> None:
         """Close the browser's socket; :meth:`connect` opens it again."""
-        self._send_to_browser({"kind": "disconnect"})
+        self._send_command({"kind": "disconnect"})
 
     @property
     def pending_acks(self) -> int:
@@ -235,12 +257,60 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
     def _sync_listen(self) -> None:
         listen = sorted(self._handlers)
         if listen != list(self._listen):
+            if listen:
+                self._choose_page()  # that page opens a socket to listen with
             self._listen = listen
+
+    # ---------------------------------------------------------------- pages
+
+    def _asking_page(self) -> str:
+        """The page whose request the kernel handles now (its session), or ``""``."""
+        kernel = getattr(self.comm, "kernel", None)
+        get_parent = getattr(kernel, "get_parent", None)
+        if not callable(get_parent):
+            return ""
+        try:
+            parent = get_parent()
+        except Exception:
+            return ""
+        header = parent.get("header") if isinstance(parent, dict) else None
+        session = header.get("session") if isinstance(header, dict) else None
+        return session if isinstance(session, str) else ""
+
+    def _choose_page(self) -> str:
+        """Pick the page that speaks for the kernel (see the module docstring); return it."""
+        asking = self._asking_page()
+        if asking and asking in self._pages:
+            page = asking
+        elif self._driver in self._pages:
+            page = self._driver
+        elif self._pages:
+            page = next(iter(self._pages))
+        else:
+            page = asking or self._driver
+        self._set_driver(page)
+        return page
+
+    def _set_driver(self, page: str) -> None:
+        if page != self._driver:
+            self.set_trait("_driver", page)
+
+    def _page_shows(self, page: str, shown: bool) -> None:
+        if shown:
+            self._pages.setdefault(page, None)
+        else:
+            self._pages.pop(page, None)
+        if self._pages and self._driver not in self._pages:
+            self._set_driver(next(iter(self._pages)))
 
     # ---------------------------------------------------------------- browser messages
 
-    def _send_to_browser(self, msg: object) -> None:
-        content, buffers = deconstruct(msg)
+    def _send_command(self, msg: Mapping[str, object]) -> None:
+        """Send a command to the page that speaks for the kernel."""
+        self._send_to_browser(msg, to=self._choose_page() or None)
+
+    def _send_to_browser(self, msg: Mapping[str, object], *, to: str | None) -> None:
+        content, buffers = deconstruct({**msg, "to": to})
         self.send(content, buffers=buffers or None)
 
     def _on_browser_msg(
@@ -253,21 +323,34 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
         kind = msg.get("kind")
         args = msg.get("args")
         args = list(args) if isinstance(args, list) else []
+        page = msg.get("page")
+        page = page if isinstance(page, str) else ""
         if kind == "event" and isinstance(msg.get("event"), str):
             ack = msg.get("ack")
-            self._dispatch(msg["event"], args, ack if isinstance(ack, int) else None)
+            ack = ack if isinstance(ack, int) else None
+            if self._speaks(page):
+                self._dispatch(msg["event"], args, ack, page)
+            elif ack is not None:
+                self._send_to_browser({"kind": "reply", "ack": ack, "args": []}, to=page)
         elif kind == "lifecycle" and msg.get("event") in LIFECYCLE_EVENTS:
-            self._dispatch(msg["event"], args, None)
+            if self._speaks(page):
+                self._dispatch(msg["event"], args, None, page)
+        elif kind == "views" and page:
+            self._page_shows(page, msg.get("shown") is True)
         elif kind == "ack" and isinstance(msg.get("ack"), int):
             self._resolve(msg["ack"], args, msg.get("error"))
         else:
             self._on_other_msg(msg)
 
+    def _speaks(self, page: str) -> bool:
+        """Whether events forwarded by ``page`` reach kernel handlers: only the driver's do."""
+        return not page or not self._driver or page == self._driver
+
     def _on_other_msg(self, msg: dict[str, Any]) -> None:
         """Hook for subclasses' own message kinds."""
         log.debug("ignoring widget message of kind %r", msg.get("kind"))
 
-    def _dispatch(self, event: str, args: list[object], ack: int | None) -> None:
+    def _dispatch(self, event: str, args: list[object], ack: int | None, page: str) -> None:
         reply: list[object] = []
         answered = False
         for fn in list(self._handlers.get(event, ())):
@@ -291,7 +374,7 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
                 except Exception:
                     _report("handler for '*'")
         if ack is not None:
-            self._send_to_browser({"kind": "reply", "ack": ack, "args": reply})
+            self._send_to_browser({"kind": "reply", "ack": ack, "args": reply}, to=page or None)
 
     def _resolve(self, ack: int, args: list[object], error: object) -> None:
         pending = self._pending.pop(ack, None)

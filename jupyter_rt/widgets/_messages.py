@@ -6,18 +6,24 @@ whoever waits for the ack: the kernel for ``emit``, the browser for server event
 ask for one. Binary values travel as comm buffers, replaced in the JSON by
 ``{"_jrt_buffer": n}`` (see :func:`deconstruct` and :func:`reconstruct`).
 
-Kernel → browser::
+Every page on the kernel gets every kernel → browser message; ``to`` names the page
+(its kernel client session) that acts on it, and the others ignore it (``None``: the
+kernel could not tell pages apart, every page acts). Browser → kernel messages carry the
+sending ``page``. See :mod:`jupyter_rt.widgets._base` for how the kernel picks the page.
+
+Kernel → browser (each also has ``"to": str | None``)::
 
     {"kind": "emit", "event": str, "args": [...], "ack": int | None, "timeout": float | None}
     {"kind": "reply", "ack": int, "args": [...]}          # a handler's answer to a server ack
     {"kind": "connect"} / {"kind": "disconnect"}
     {"kind": "chat", "text": str}                         # ChatWidget: a line, as if typed
 
-Browser → kernel::
+Browser → kernel (each also has ``"page": str``)::
 
     {"kind": "event", "event": str, "args": [...], "ack": int | None}
     {"kind": "ack", "ack": int, "args": [...], "error": None | "timeout" | str}
     {"kind": "lifecycle", "event": "connect" | "disconnect" | "connect_error", "args": [...]}
+    {"kind": "views", "shown": bool}                      # the page shows the widget, or no more
 """
 
 from __future__ import annotations
@@ -71,8 +77,14 @@ class LifecycleMsg(TypedDict):
     args: list[object]
 
 
+class ViewsMsg(TypedDict):
+    kind: Literal["views"]
+    page: str
+    shown: bool
+
+
 KernelToBrowser = EmitMsg | ReplyMsg | ControlMsg | ChatInputMsg
-BrowserToKernel = EventMsg | AckMsg | LifecycleMsg
+BrowserToKernel = EventMsg | AckMsg | LifecycleMsg | ViewsMsg
 
 
 def deconstruct(value: object) -> tuple[object, list[bytes]]:

@@ -41,4 +41,4 @@ class ChatWidget(SocketWidget):
 
     def say(self, line: str) -> None:
         """Enter ``line`` as if typed in the input: a message, or ``/nick`` / ``/join``."""
-        self._send_to_browser({"kind": "chat", "text": str(line)})
+        self._send_command({"kind": "chat", "text": str(line)})

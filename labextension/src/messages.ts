@@ -9,7 +9,16 @@
  *
  * Ack ids are chosen by whoever waits for the ack: the kernel for `emit`, the browser for
  * server events that ask for an ack.
+ *
+ * Every page on the kernel gets every kernel → browser message: `to` names the page (its
+ * kernel client id) that acts on it, and the others ignore it (`null`: every page acts).
+ * Browser → kernel messages carry the sending `page`.
  */
+
+/** What every kernel → browser message carries: the page that acts on it. */
+export interface IAddressed {
+  to?: string | null;
+}
 
 /** Kernel → browser: emit `event` with `args`; `ack` set when the kernel wants the reply. */
 export interface IEmitMsg {
@@ -39,7 +48,8 @@ export interface IChatInputMsg {
   text: string;
 }
 
-export type KernelToBrowser = IEmitMsg | IReplyMsg | IControlMsg | IChatInputMsg;
+export type KernelToBrowser = (IEmitMsg | IReplyMsg | IControlMsg | IChatInputMsg) &
+  IAddressed;
 
 /** Browser → kernel: a server event the kernel listens to (`_listen`). */
 export interface IEventMsg {
@@ -66,4 +76,10 @@ export interface ILifecycleMsg {
   args: unknown[];
 }
 
-export type BrowserToKernel = IEventMsg | IAckMsg | ILifecycleMsg;
+/** Browser → kernel: this page shows the widget now, or no more. */
+export interface IViewsMsg {
+  kind: 'views';
+  shown: boolean;
+}
+
+export type BrowserToKernel = IEventMsg | IAckMsg | ILifecycleMsg | IViewsMsg;

@@ -14,6 +14,13 @@
  * Models that the page restores from a running kernel (a reload) stay quiet until shown
  * or used: widgets left over from earlier runs of a cell do not come back to life.
  *
+ * Several pages on one kernel (two tabs on a notebook) each get every model. One page,
+ * `_driver` (chosen by the kernel, see jupyter_rt/widgets/_base.py), speaks for the
+ * kernel: it alone acts on the kernel's commands (each names its page in `to`), forwards
+ * server events and the socket's life to kernel handlers, and syncs its status. Other
+ * pages open a socket only while they show a view: one more client, as another user is.
+ * A page tells the kernel when it starts and stops showing the widget (`views`).
+ *
  * Subclasses override `onServerEvent` (events from the server), `onConnected`
  * (after every (re)connect) and `onKernelMessage` (their own message kinds).
  */
@@ -44,6 +51,17 @@ const LIFECYCLE = new Set(['connect', 'disconnect', 'connect_error']);
 /** Hard cap on the log, whatever `log_limit` says. */
 const LOG_HARD_LIMIT = 1000;
 
+/** This page's id when the widget manager has no kernel connection to name it. */
+const LONE_PAGE = `page-${Math.random().toString(36).slice(2)}`;
+
+/** Models this page shows: the kernel hears that they are hidden when the page goes. */
+const SHOWN = new Set<SocketModel>();
+window.addEventListener('pagehide', () => {
+  for (const model of Array.from(SHOWN)) {
+    model.announce(false);
+  }
+});
+
 export class SocketModel extends DOMWidgetModel {
   defaults(): Backbone.ObjectHash {
     return {
@@ -61,7 +79,8 @@ export class SocketModel extends DOMWidgetModel {
       sid: '',
       error: '',
       log_limit: 50,
-      _listen: []
+      _listen: [],
+      _driver: ''
     };
   }
 
@@ -74,8 +93,12 @@ export class SocketModel extends DOMWidgetModel {
   private _nextReply!: number;
   /** How many views are shown. */
   private _views!: number;
-  /** Whether the kernel has used this widget (then views do not decide its life). */
+  /** Whether the kernel uses this widget through this page (then views do not decide its life). */
   private _kernelDriven!: boolean;
+  /** Whether this page spoke for the kernel when last checked. */
+  private _driving!: boolean;
+  /** Whether the kernel was last told that this page shows the widget. */
+  private _shown!: boolean;
   private _idleTimer!: number | null;
 
   initialize(
@@ -89,40 +112,86 @@ export class SocketModel extends DOMWidgetModel {
     this._nextReply = 1;
     this._views = 0;
     this._kernelDriven = false;
+    this._driving = false;
+    this._shown = false;
     this._idleTimer = null;
     this.on('msg:custom', this._handleCustom, this);
     this.on('change:log_limit', () => this._trimLog(), this);
-    this.on('change:_listen', this._listenChanged, this);
-    this.once('destroy', () => this.closeSocket(), this);
+    this.on('change:_listen change:_driver', this._roleChanged, this);
+    this.once(
+      'destroy',
+      () => {
+        this.announce(false);
+        this.closeSocket();
+      },
+      this
+    );
+    this._roleChanged();
+  }
+
+  /** This page, as the kernel knows it: the client id of its kernel connection. */
+  get page(): string {
+    const manager = this.widget_manager as unknown as {
+      kernel?: { clientId?: unknown } | null;
+    };
+    const id = manager.kernel?.clientId;
+    return typeof id === 'string' && id ? id : LONE_PAGE;
+  }
+
+  /**
+   * Whether this page speaks for the kernel (see the module docstring). Before the
+   * kernel picks a page, or when it cannot tell pages apart, every page does.
+   */
+  get driving(): boolean {
+    const driver = this.get('_driver');
+    return !driver || driver === this.page;
   }
 
   /** A view is shown: open the socket (with `autoconnect`). */
   attachView(): void {
     this._views += 1;
     this._clearIdleTimer();
+    this.announce(true);
     if (this.get('autoconnect') !== false) {
       this.openSocket();
     }
   }
 
-  /** A view is gone: with no view left and no kernel use, close the socket soon. */
+  /** A view is gone: with no view left, tell the kernel and close the socket soon. */
   detachView(): void {
     this._views = Math.max(0, this._views - 1);
-    if (this._views > 0 || this._kernelDriven) {
+    if (this._views > 0) {
       return;
     }
     this._clearIdleTimer();
     // A short grace period: a view re-rendered in place comes back at once.
     this._idleTimer = window.setTimeout(() => {
       this._idleTimer = null;
-      if (this._views === 0 && !this._kernelDriven && this.socket !== null) {
-        this.addLog('sys', 'no view left: closing');
-        this.socket.disconnect();
+      if (this._views === 0) {
+        this.announce(false);
+        this._closeIfUnused();
       }
     }, 2000);
   }
 
-  /** The kernel uses this widget: keep the socket open whether shown or not. */
+  /** Tell the kernel whether this page shows the widget (once per change). */
+  announce(shown: boolean): void {
+    if (shown) {
+      SHOWN.add(this);
+    } else {
+      SHOWN.delete(this);
+    }
+    if (shown !== this._shown) {
+      this._shown = shown;
+      try {
+        this.sendToKernel({ kind: 'views', shown });
+      } catch {
+        // The kernel connection is going away with the page.
+      }
+    }
+  }
+
+  /** The kernel uses this widget through this page: keep the socket open, shown or not. */
   markKernelDriven(): void {
     this._kernelDriven = true;
     this._clearIdleTimer();
@@ -190,7 +259,7 @@ export class SocketModel extends DOMWidgetModel {
       }
       this.addLog('in', `${event} ${preview(args)}`);
       const handled = this.onServerEvent(event, args, ack);
-      if (this.listensTo(event)) {
+      if (this.driving && this.listensTo(event)) {
         this._forwardEvent(event, args, handled ? null : ack);
       } else if (ack !== null && !handled) {
         // Nobody will answer: acknowledge with nothing rather than let the server wait.
@@ -218,9 +287,9 @@ export class SocketModel extends DOMWidgetModel {
     this.saveIfLive();
   }
 
-  /** Push local changes to the kernel when there is one. */
+  /** Push local changes to the kernel, when this page speaks for it. */
   saveIfLive(): void {
-    if (this.comm_live) {
+    if (this.comm_live && this.driving) {
       this.save_changes();
     }
   }
@@ -290,12 +359,12 @@ export class SocketModel extends DOMWidgetModel {
     // Subclasses handle their own kinds.
   }
 
-  /** Send a message to the kernel, with binary values as comm buffers. */
+  /** Send a message to the kernel, with binary values as comm buffers, signed by this page. */
   protected sendToKernel(msg: BrowserToKernel): void {
     if (!this.comm_live) {
       return;
     }
-    const { json, buffers } = deconstruct(msg);
+    const { json, buffers } = deconstruct({ ...msg, page: this.page });
     this.send(json as never, {}, buffers);
   }
 
@@ -306,13 +375,40 @@ export class SocketModel extends DOMWidgetModel {
     }
   }
 
-  private _listenChanged(): void {
+  /** `_driver` or `_listen` changed: take up speaking for the kernel, or hand it over. */
+  private _roleChanged(): void {
+    const driving = this.driving;
+    const tookOver = driving && !this._driving;
+    this._driving = driving;
+    if (!driving) {
+      this._kernelDriven = false;
+      this._closeIfUnused();
+      return;
+    }
+    if (tookOver && this.socket !== null) {
+      // The kernel's status is now this page's, and so is its connection.
+      this.saveIfLive();
+      if (this.socket?.connected) {
+        this._forwardLifecycle('connect', []);
+      }
+    }
     const listen = (this.get('_listen') as string[]) || [];
     if (listen.length > 0 && !this._kernelDriven) {
       this.markKernelDriven();
       if (this.get('autoconnect') !== false) {
         this.openSocket();
       }
+    }
+  }
+
+  /** Close the socket when no view shows it and the kernel does not use it here. */
+  private _closeIfUnused(): void {
+    if (this._views > 0 || this._kernelDriven || this._idleTimer !== null) {
+      return;
+    }
+    if (this.socket !== null && this.socket.active) {
+      this.addLog('sys', 'no view left: closing');
+      this.socket.disconnect();
     }
   }
 
@@ -330,7 +426,7 @@ export class SocketModel extends DOMWidgetModel {
     event: 'connect' | 'disconnect' | 'connect_error',
     args: unknown[]
   ): void {
-    if (this.listensTo(event)) {
+    if (this.driving && this.listensTo(event)) {
       this.sendToKernel({ kind: 'lifecycle', event, args });
     }
   }
@@ -355,6 +451,9 @@ export class SocketModel extends DOMWidgetModel {
     const msg = reconstruct(content, buffers) as KernelToBrowser;
     if (msg === null || typeof msg !== 'object') {
       return;
+    }
+    if (typeof msg.to === 'string' && msg.to !== this.page) {
+      return; // for another page on this kernel
     }
     this.markKernelDriven();
     if (msg.kind !== 'disconnect' && msg.kind !== 'reply') {

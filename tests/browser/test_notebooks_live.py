@@ -263,11 +263,6 @@ def test_tick_html_page_counts_live(
 # -------------------------------------------------------------- two pages on one kernel
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every page connected to a kernel opens a socket for a widget the kernel drives, "
-    "even a page that does not show it: a second tab on a notebook repeats say()/emit()",
-)
 @pytest.mark.timeout(120)
 def test_a_widget_driven_by_the_kernel_speaks_once_with_two_pages_on_the_kernel(
     lab: Lab, new_user: Callable[[str], LabPage], artifacts: Path

@@ -33,10 +33,23 @@ from jupyter_rt.widgets.client import hub_error
 REPO = Path(__file__).resolve().parents[2]
 
 
+class FakeKernel:
+    """The kernel as a widget sees it: the request it handles comes from ``page``."""
+
+    def __init__(self) -> None:
+        self.page = ""
+
+    def get_parent(self) -> dict[str, Any]:
+        return {"header": {"session": self.page}} if self.page else {}
+
+
+KERNEL = FakeKernel()
+
+
 class RecordingComm:
     """Stands in for the kernel's comm: keeps every message the widget sends."""
 
-    kernel = "live"
+    kernel = KERNEL
 
     def __init__(self, **kwargs: Any) -> None:
         self.comm_id = uuid.uuid4().hex
@@ -58,7 +71,11 @@ class RecordingComm:
 
     # What the tests read.
     def custom(self) -> list[dict[str, Any]]:
-        """The custom messages sent so far (content only), and forget them."""
+        """The custom messages sent so far (content without ``to``), and forget them."""
+        return [{k: v for k, v in m.items() if k != "to"} for m in self.addressed()]
+
+    def addressed(self) -> list[dict[str, Any]]:
+        """The custom messages sent so far, with the page each names (``to``), and forget them."""
         out = [m["content"] for m, _ in self.sent if m.get("method") == "custom"]
         self.sent = [(m, b) for m, b in self.sent if m.get("method") != "custom"]
         return out
@@ -78,6 +95,7 @@ class RecordingComm:
 @pytest.fixture(autouse=True)
 def recording_comm(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
+    KERNEL.page = ""
     yield
 
 
@@ -339,6 +357,87 @@ def test_malformed_browser_messages_are_ignored() -> None:
         {"content": {"data": {"method": "custom", "content": [1, 2]}}, "buffers": []}
     )
     assert comm_of(client).custom() == []
+
+
+# ---------------------------------------------------------------- several pages on one kernel
+
+
+def shows(widget: SocketWidget, page: str, shown: bool = True) -> None:
+    from_browser(widget, {"kind": "views", "page": page, "shown": shown})
+
+
+def sent_to(widget: SocketWidget) -> list[str | None]:
+    return [m["to"] for m in comm_of(widget).addressed()]
+
+
+def test_commands_go_to_the_page_that_ran_the_cell_when_no_page_shows_the_widget() -> None:
+    KERNEL.page = "bob"
+    chat = ChatWidget()
+    chat.say("one line from the kernel")
+    assert comm_of(chat).addressed() == [
+        {"kind": "chat", "text": "one line from the kernel", "to": "bob"}
+    ]
+    assert chat._driver == "bob"
+    assert comm_of(chat).updates()["_driver"] == "bob"
+    KERNEL.page = "ada"  # another page runs a cell: nobody shows it, so that page drives
+    chat.say("again")
+    assert sent_to(chat) == ["ada"]
+    KERNEL.page = ""  # no request (a thread): the current page
+    chat.say("from a thread")
+    assert sent_to(chat) == ["ada"]
+
+
+def test_a_page_showing_the_widget_is_preferred() -> None:
+    KERNEL.page = "bob"
+    client = RealtimeClient()
+    shows(client, "bob")
+    KERNEL.page = "ada"  # Ada runs a cell using Bob's widget; her page does not show it
+    client.emit("ping")
+    client.connect()
+    assert sent_to(client) == ["bob", "bob"]
+    shows(client, "ada")  # now it does: her cells speak through her page
+    client.emit("ping")
+    assert sent_to(client) == ["ada"]
+    KERNEL.page = "carol"  # a page that does not show it: the current one
+    client.emit("ping")
+    assert sent_to(client) == ["ada"]
+    assert client._driver == "ada"
+
+
+def test_the_first_page_showing_the_widget_takes_over_from_a_page_without_a_view() -> None:
+    KERNEL.page = "ada"
+    client = RealtimeClient()
+    client.on("news", lambda: None)  # Ada's page opens a socket to listen with
+    assert client._driver == "ada"
+    KERNEL.page = ""
+    shows(client, "bob")
+    shows(client, "carol")
+    assert client._driver == "bob"
+    shows(client, "bob", False)
+    assert client._driver == "carol"
+    shows(client, "carol", False)  # nobody shows it: the last one keeps listening for the kernel
+    assert client._driver == "carol"
+    from_browser(client, {"kind": "views", "shown": True})  # no page: ignored
+    assert client._driver == "carol"
+
+
+def test_only_the_driving_page_reaches_kernel_handlers() -> None:
+    KERNEL.page = "bob"
+    client = RealtimeClient()
+    seen: list[tuple[str, object]] = []
+    client.on("question", lambda x: seen.append(("question", x)) or x * 2)
+    client.on("connect", lambda: seen.append(("connect", None)))
+    assert client._driver == "bob"
+    event = {"kind": "event", "event": "question", "args": [21], "ack": 3}
+    from_browser(client, {**event, "page": "ada"})
+    from_browser(client, {"kind": "lifecycle", "event": "connect", "args": [], "page": "ada"})
+    assert seen == []
+    # Ada's page gets an empty answer for the server, from nobody's handler.
+    assert comm_of(client).addressed() == [{"kind": "reply", "ack": 3, "args": [], "to": "ada"}]
+    from_browser(client, {**event, "page": "bob"})
+    from_browser(client, {"kind": "lifecycle", "event": "connect", "args": [], "page": "bob"})
+    assert seen == [("question", 21), ("connect", None)]
+    assert comm_of(client).addressed() == [{"kind": "reply", "ack": 3, "args": [42], "to": "bob"}]
 
 
 # ---------------------------------------------------------------- /hub helpers
