@@ -40,5 +40,9 @@ class ChatWidget(SocketWidget):
         super().__init__(room=room, nickname=nickname or "", **kwargs)
 
     def say(self, line: str) -> None:
-        """Enter ``line`` as if typed in the input: a message, or ``/nick`` / ``/join``."""
+        """Enter ``line`` as if typed in the input: a message, or ``/nick`` / ``/join``.
+
+        Said before the widget is connected, a ``/nick`` is claimed once it connects, and
+        messages wait until it is in its room under that nickname.
+        """
         self._send_command({"kind": "chat", "text": str(line)})

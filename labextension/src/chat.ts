@@ -10,6 +10,11 @@
  * ack, or as a `rooms` event back). Input lines starting with `/` are commands:
  * `/nick NAME` and `/join ROOM`.
  *
+ * After every (re)connect the server names the socket and puts it in `Lobby`; the model
+ * then claims the chosen nickname (once) and moves to the chosen room. Lines wait until
+ * both are done, and after a `/join` until the server confirms the room, so a line is
+ * said in the room it was meant for, under the name it shows.
+ *
  * Every message is rendered with `textContent`: chat text is untrusted.
  */
 
@@ -28,6 +33,12 @@ export interface IChatLine {
 
 const MAX_LINES = 200;
 const ROOMS_POLL_MS = 2000;
+/** The `/chat` app ignores a `join` to a room whose name is blank or longer than this. */
+const MAX_ROOM = 40;
+
+function validRoom(room: string): boolean {
+  return room.trim().length > 0 && room.length <= MAX_ROOM;
+}
 
 /** Room names out of a `rooms` answer: a list, or a `{room: members}` / 0.9-style map. */
 export function roomNames(value: unknown, namespace: string): string[] {
@@ -66,10 +77,18 @@ export class ChatModel extends SocketModel {
 
   /** The message list (newest last), shared by every view of this model. */
   lines!: IChatLine[];
-  /** The room to get into after the server's welcome (`null` once done). */
+  /** The room on the way to (`null`: whichever the server confirms next). */
   private _wantedRoom!: string | null;
-  /** The nickname the user chose, re-claimed after a reconnect. */
+  /** The nickname the user chose, claimed after every connect. */
   private _wantedNick!: string | null;
+  /** Whether the server confirmed the room since the last connect or `/join`. */
+  private _inRoom!: boolean;
+  /** Whether the next joinResult is the server's welcome (to `Lobby`). */
+  private _welcome!: boolean;
+  /** Whether a nameAttempt for `_wantedNick` awaits its nameResult. */
+  private _claiming!: boolean;
+  /** Lines (and `/join`s) entered before the room and nickname were settled. */
+  private _queue!: string[];
   private _poll!: number | null;
 
   initialize(
@@ -79,6 +98,10 @@ export class ChatModel extends SocketModel {
     this.lines = [];
     this._wantedRoom = null;
     this._wantedNick = null;
+    this._inRoom = false;
+    this._welcome = false;
+    this._claiming = false;
+    this._queue = [];
     this._poll = null;
     super.initialize(attributes, options);
     const nick = String(this.get('nickname') || '');
@@ -92,14 +115,11 @@ export class ChatModel extends SocketModel {
     if (!line) {
       return;
     }
-    if (line.startsWith('/')) {
-      this._command(line);
-      return;
+    if (this._ready() || /^\/nick(\s|$)/i.test(line)) {
+      this._enter(line);
+    } else {
+      this._queue.push(line);
     }
-    const room = String(this.get('room') || '');
-    this.emitToServer('message', [{ room, text: line }]);
-    const nick = String(this.get('nickname') || 'me');
-    this.addLine('mine', `${nick}: ${line}`);
   }
 
   addLine(kind: IChatLine['kind'], text: string): void {
@@ -125,11 +145,14 @@ export class ChatModel extends SocketModel {
   }
 
   protected onConnected(_socket: Socket): void {
-    // The server greets a new socket with a guest name and `Lobby`; then we move on.
-    const current = String(this.get('room') || '');
-    this._wantedRoom = current || null;
+    // The server greets a new socket with a name and `Lobby`; then we move on.
+    const room = String(this.get('room') || '');
+    this._wantedRoom = validRoom(room) ? room : null;
+    this._inRoom = false;
+    this._welcome = true;
+    this._claiming = false;
     if (this._wantedNick !== null) {
-      this.emitToServer('nameAttempt', [this._wantedNick]);
+      this._claim();
     }
     this._startPolling();
     this.requestRooms();
@@ -152,21 +175,30 @@ export class ChatModel extends SocketModel {
           const name = String(data.name ?? '');
           this.setStatus({ nickname: name });
           this.addLine('system', `You are now known as ${name}.`);
+          this._claiming = this._claiming && name !== this._wantedNick;
         } else {
           this.addLine('system', String(data.message ?? 'That name is not available.'));
+          this._claiming = false;
         }
+        this._flush();
         break;
       case 'joinResult': {
         const room = String(data.room ?? '');
         const wanted = this._wantedRoom;
-        this._wantedRoom = null;
-        if (wanted !== null && wanted !== room) {
+        const welcome = this._welcome;
+        this._welcome = false;
+        if (welcome && wanted !== null && wanted !== room) {
           this.emitToServer('join', [{ newRoom: wanted }]);
           break;
         }
         this.setStatus({ room });
         this.addLine('system', `Room changed: ${room}.`);
+        if (wanted === null || wanted === room) {
+          this._wantedRoom = null;
+          this._inRoom = true;
+        }
         this.requestRooms();
+        this._flush();
         break;
       }
       case 'message':
@@ -187,6 +219,35 @@ export class ChatModel extends SocketModel {
     }
   }
 
+  /** Whether a line may go now: connected, in the room, under the chosen name. */
+  private _ready(): boolean {
+    return this.socket?.connected === true && this._inRoom && !this._claiming;
+  }
+
+  /** Send what waited, in order, while the model stays ready. */
+  private _flush(): void {
+    while (this._queue.length > 0 && this._ready()) {
+      this._enter(this._queue.shift() as string);
+    }
+  }
+
+  private _enter(line: string): void {
+    if (line.startsWith('/')) {
+      this._command(line);
+      return;
+    }
+    const room = String(this.get('room') || '');
+    this.emitToServer('message', [{ room, text: line }]);
+    const nick = String(this.get('nickname') || 'me');
+    this.addLine('mine', `${nick}: ${line}`);
+  }
+
+  /** Ask for `_wantedNick`; lines wait for the answer. */
+  private _claim(): void {
+    this._claiming = true;
+    this.emitToServer('nameAttempt', [this._wantedNick]);
+  }
+
   private _command(line: string): void {
     const [command, ...rest] = line.slice(1).split(/\s+/);
     const arg = rest.join(' ').trim();
@@ -197,13 +258,17 @@ export class ChatModel extends SocketModel {
           return;
         }
         this._wantedNick = arg;
-        this.emitToServer('nameAttempt', [arg]);
+        if (this.socket?.connected) {
+          this._claim(); // else claimed once connected
+        }
         return;
       case 'join':
-        if (!arg) {
-          this.addLine('system', 'Usage: /join ROOM');
+        if (!validRoom(arg)) {
+          this.addLine('system', `Usage: /join ROOM (up to ${MAX_ROOM} characters)`);
           return;
         }
+        this._wantedRoom = arg;
+        this._inRoom = false;
         this.emitToServer('join', [{ newRoom: arg }]);
         return;
       default:

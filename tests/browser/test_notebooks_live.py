@@ -316,3 +316,69 @@ def test_a_widget_driven_by_the_kernel_speaks_once_with_two_pages_on_the_kernel(
     bob.screenshot(artifacts, "two-tabs-bob")
     copies = [text for text in heard if "one line from the kernel" in text]
     assert len(copies) == 1, f"the kernel's line reached the chat {len(copies)} times: {heard}"
+
+
+@pytest.mark.timeout(120)
+def test_a_chat_widget_told_what_to_say_before_it_connects_says_it_once_in_its_room(
+    lab: Lab, new_user: Callable[[str], LabPage], artifacts: Path
+) -> None:
+    """``ChatWidget(room='Cellar')`` given a ``/nick`` and a line by the kernel before its socket
+    opens: the nickname is asked for once, and the line is said in the Cellar, under that name.
+    """
+    import nbformat
+    import socketio
+
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+        ),
+        lab.root_dir / "early.ipynb",
+    )
+    grace = new_user("grace")
+    grace.open_notebook("early.ipynb")
+    grace.wait_kernel_idle()
+
+    heard: list[str] = []
+    rooms: list[str] = []
+    listener = socketio.Client()
+    listener.on(
+        "message", lambda message: heard.append(str(message.get("text"))), namespace="/chat"
+    )
+    listener.on(
+        "joinResult", lambda result: rooms.append(str(result.get("room"))), namespace="/chat"
+    )
+    listener.connect(
+        f"http://127.0.0.1:{lab.port}?token={lab.token}",
+        socketio_path="/socket.io",
+        namespaces=["/chat"],
+        transports=["websocket"],
+    )
+    root = ".jrt-chat"
+    try:
+        wait_until(lambda: "Lobby" in rooms, "the listener's welcome to the Lobby")
+        listener.emit("join", {"newRoom": "Cellar"}, namespace="/chat")
+        wait_until(lambda: "Cellar" in rooms, "the listener to get into the Cellar")
+        grace.run_in_new_cell(
+            "from jupyter_rt.widgets import ChatWidget\n"
+            "cellar = ChatWidget(room='Cellar')\n"
+            "cellar.say('/nick Early')\n"
+            "cellar.say('said before connecting')\n"
+            "cellar"
+        )
+        grace.wait_all_executed()
+        wait_connected(grace, root, "websocket")
+        wait_text(grace, f"{root} >> .jrt-chat-room", "Cellar")
+        wait_text(grace, f"{root} >> .jrt-chat-nick", "Early")
+        wait_until(
+            lambda: "Early: said before connecting" in heard,
+            lambda: f"the Cellar to hear the line under its nickname; it heard {heard}",
+        )
+        time.sleep(1.5)  # time for a second nameAttempt's answer to arrive
+    finally:
+        listener.disconnect()
+    grace.screenshot(artifacts, "early-chat")
+    lines = chat_lines(grace, root)
+    assert heard.count("Early: said before connecting") == 1, heard
+    assert lines.count("You are now known as Early.") == 1, lines
+    assert not any("already in use" in line for line in lines), lines
+    assert chat_lines(grace, root, "mine") == ["Early: said before connecting"], lines
