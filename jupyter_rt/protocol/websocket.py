@@ -194,9 +194,7 @@ class FrameReader:
                 f"message in over {self.max_fragments} fragments", CloseCode.MESSAGE_TOO_BIG
             )
         if self._fragment_bytes + length > self.max_message:
-            raise FrameError(
-                f"message over {self.max_message} bytes", CloseCode.MESSAGE_TOO_BIG
-            )
+            raise FrameError(f"message over {self.max_message} bytes", CloseCode.MESSAGE_TOO_BIG)
 
     def _frame(self, opcode: Opcode, final: bool, payload: bytes) -> Event | None:
         if opcode is Opcode.PING:
