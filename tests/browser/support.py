@@ -5,10 +5,11 @@ of ``notebooks/``), workspaces, settings, config and runtime folders, so nothing
 machine's own JupyterLab (saved tabs, settings) leaks in. The jupyter_rt labextension is the one
 built in this checkout (``jupyter_rt/labextension``), put first on ``JUPYTER_PATH``, so the test
 exercises this tree's frontend even when the environment holds an older installed copy.
+With ``notebook`` 7 installed, the same server also serves Notebook 7's pages (``/notebooks/...``).
 
-:class:`LabPage` drives one JupyterLab tab through ``window.jupyterapp`` (the server runs with
-``expose_app_in_browser``): open a notebook, wait for its kernel, run all cells, add a cell,
-and fail with the notebook's error output when a cell raises.
+:class:`LabPage` drives one JupyterLab (or Notebook 7) tab through ``window.jupyterapp`` (the
+server runs with ``expose_app_in_browser`` for both): open a notebook, wait for its kernel, run all
+cells, add a cell, and fail with the notebook's error output when a cell raises.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def start_lab(spawn: Callable[..., Process], home: Path, *, timeout: float = 90.
         f"--LabApp.workspaces_dir={workspaces}",
         f"--LabApp.user_settings_dir={settings}",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
         "--LabApp.news_url=",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -168,21 +170,28 @@ class LabPage:
 
     # -- notebooks ----------------------------------------------------------------------------
 
-    def goto(self, path: str, *, timeout: float = 60.0) -> None:
+    def goto(self, path: str, *, timeout: float = 60.0, ui: str = "lab") -> None:
         """Load ``path`` in JupyterLab, in this page's own workspace, with cookie auth.
 
         Each page has a workspace of its own: JupyterLab saves the open tabs per workspace on
         the server and reopens them, so pages sharing one would reopen each other's documents.
+        ``ui="notebook"`` loads notebook ``path`` in Notebook 7's page instead (one document per
+        page, no workspaces).
         """
-        url = f"{self.lab.url}lab/workspaces/{self.workspace}/tree/{path}"
+        if ui == "notebook":
+            url = f"{self.lab.url}notebooks/{path}"
+        elif ui == "lab":
+            url = f"{self.lab.url}lab/workspaces/{self.workspace}/tree/{path}"
+        else:
+            raise ValueError(f"unknown ui {ui!r}: 'lab' or 'notebook'")
         self.page.goto(url, timeout=timeout * 1000)
         assert "/login" not in self.page.url, (
             f"{self.name}: sent to the login page: {self.page.url}"
         )
 
-    def open_notebook(self, path: str, *, timeout: float = 60.0) -> None:
+    def open_notebook(self, path: str, *, timeout: float = 60.0, ui: str = "lab") -> None:
         """Open notebook ``path`` and wait until it is the current document, with a session."""
-        self.goto(path, timeout=timeout)
+        self.goto(path, timeout=timeout, ui=ui)
         self.page.wait_for_function(
             """(path) => {
                 const app = window.jupyterapp;
