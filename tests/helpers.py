@@ -19,9 +19,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 import pytest
 
@@ -315,3 +315,31 @@ class RedisServer:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+def serve_suite_app(
+    make_app: Callable[[], tuple[Any, Any, Any]], banner: str, doc: str | None
+) -> None:
+    """Command line of a test server: ``--host``, ``--port`` (3000), ``--log-level``; serves
+    ``make_app()``'s Tornado app until interrupted. ``banner`` is printed with ``{url}``."""
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args()
+    logging.basicConfig(level=args.log_level)
+
+    async def main() -> None:
+        app, driver, _ = make_app()
+        server = app.listen(args.port, args.host)
+        print(banner.format(url=f"http://{args.host}:{args.port}"), flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            driver.shutdown()
+            server.stop()
+
+    asyncio.run(main())

@@ -9,15 +9,13 @@ serves ``/engine.io/`` on 127.0.0.1 with ``pingInterval`` 300 ms, ``pingTimeout`
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 from typing import Any
 
 from tornado import web
 
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.tornado import EngineDriver, mount_engine
+from tests.helpers import serve_suite_app
 
 SUITE_OPTIONS: dict[str, Any] = {
     "ping_interval": 0.3,
@@ -55,22 +53,5 @@ def make_app(
     return app, driver, listener
 
 
-async def main(host: str, port: int) -> None:
-    app, driver, _ = make_app()
-    server = app.listen(port, host)
-    print(f"Engine.IO echo server on http://{host}:{port}/engine.io/", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        driver.shutdown()
-        server.stop()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args()
-    logging.basicConfig(level=args.log_level)
-    asyncio.run(main(args.host, args.port))
+    serve_suite_app(make_app, "Engine.IO echo server on {url}/engine.io/", __doc__)

@@ -15,15 +15,13 @@ answer pings either, so they are dropped by the ping timeout after 0.5 s.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 from typing import Any
 
 from tornado import web
 
 from jupyter_rt.server import Namespace, Server, Socket
 from jupyter_rt.tornado import EngineDriver, mount
+from tests.helpers import serve_suite_app
 
 SUITE_OPTIONS: dict[str, Any] = {
     "ping_interval": 0.3,
@@ -61,22 +59,5 @@ def make_app(**options: Any) -> tuple[web.Application, EngineDriver, Server]:
     return app, driver, io
 
 
-async def main(host: str, port: int) -> None:
-    app, driver, _ = make_app()
-    server = app.listen(port, host)
-    print(f"Socket.IO suite server on http://{host}:{port}/socket.io/", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        driver.shutdown()
-        server.stop()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args()
-    logging.basicConfig(level=args.log_level)
-    asyncio.run(main(args.host, args.port))
+    serve_suite_app(make_app, "Socket.IO suite server on {url}/socket.io/", __doc__)
