@@ -53,7 +53,17 @@ class NotConnected(RealtimeError):
 
 
 class LimitExceeded(RealtimeError):
-    """A call would go over a configured limit (rooms per socket, name length, namespaces)."""
+    """A call would go over a configured limit (rooms per socket, name length, namespaces).
+
+    Raised in a handler, the server answers that client with an error ack
+    (``{"ok": False, "error": message}``) and logs a warning at most once a minute per ``kind``
+    (a short name for the limit, e.g. ``"max_rooms_per_socket"``; by default the message).
+    """
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind if kind is not None else message
 
 
 class ClusterError(RealtimeError):

@@ -5,7 +5,8 @@ A new socket gets a nickname (the Jupyter user's display name when nobody else h
 
 - ``nameAttempt name`` → ``nameResult {"success": true, "name": name}`` or
   ``{"success": false, "message": why}`` (names starting with ``Guest`` or in use are refused);
-- ``join {"newRoom": room}`` → leaves the current room, ``joinResult {"room": room}``;
+- ``join {"newRoom": room}`` → leaves the current room, ``joinResult {"room": room}``; a room
+  name over 40 characters is refused with the ack ``{"ok": false, "error": why}``;
 - ``message {"room": room, "text": text}`` → everyone else in that room gets
   ``message {"text": "<nick>: <text>"}``;
 - ``rooms`` → acknowledged with the sorted list of rooms that have people in them.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 
+from jupyter_rt.errors import LimitExceeded
 from jupyter_rt.server import Server, Socket
 
 NAMESPACE = "/chat"
@@ -84,8 +86,10 @@ def setup(io: Server) -> None:
         @socket.on("join")
         async def on_join(request: object) -> None:
             room = request.get("newRoom") if isinstance(request, dict) else None
-            if not isinstance(room, str) or not room.strip() or len(room) > MAX_NAME:
+            if not isinstance(room, str) or not room.strip():
                 return
+            if len(room) > MAX_NAME:  # the server acks {"ok": false, "error": …}, logs it rarely
+                raise LimitExceeded(f"room names are at most {MAX_NAME} characters", "chat room")
             await leave(socket)
             await enter(socket, room)
 

@@ -12,7 +12,9 @@ Every event is acknowledged with ``{"ok": true, …}`` or ``{"ok": false, "error
   of the server (sockets' own id rooms left out).
 
 Room and event names are 1 to 64 printable characters; event names must not be reserved, and a
-socket id is not a room a client may join or leave.
+socket id is not a room a client may join or leave. A server limit hit (a ``join`` past
+``max_rooms_per_socket``: :class:`~jupyter_rt.errors.LimitExceeded`) is left to the server, which
+answers ``{"ok": false, "error": why}`` too and logs it at most once a minute.
 """
 
 from __future__ import annotations

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.errors import LimitExceeded, NotConnected
 from jupyter_rt.protocol.socketio import RESERVED_EVENTS
 
@@ -45,6 +49,8 @@ class EngineSessionLike(Protocol):
     def writable(self) -> bool: ...
     def send(self, messages: Sequence[str | bytes]) -> None: ...
     def close(self, reason: str = ..., *, notify: bool = ...) -> None: ...
+    def set_deadline(self, delay: float, reason: str, *, now: float | None = ...) -> None: ...
+    def clear_deadline(self) -> None: ...
 
 
 class Sent:
@@ -64,12 +70,19 @@ SENT = Sent()
 
 
 class TaskGroup:
-    """Keeps the tasks the server starts for async handlers alive until they finish."""
+    """How the server runs app code: keeps async handlers' tasks alive until they finish, and
+    reports errors, limits hit and loop-blocking steps through one rate-limited ``throttle``.
 
-    __slots__ = ("_tasks",)
+    ``slow_threshold``: seconds a sync handler (or one step of an async one) may hold the event
+    loop before it is logged; ``0`` turns it off.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_tasks", "slow_threshold", "throttle")
+
+    def __init__(self, slow_threshold: float = 0.1, throttle: LogThrottle | None = None) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.slow_threshold = slow_threshold
+        self.throttle = throttle if throttle is not None else LogThrottle(log)
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(awaitable)
@@ -103,41 +116,196 @@ def ack_value(args: Sequence[Any]) -> Any:
     return tuple(args)
 
 
+INTERNAL_ERROR = "Internal server error"
+
+Where = tuple[str, str]
+"""(namespace, event) of a handler, for the logs."""
+
+
+def error_ack(exc: BaseException) -> dict[str, Any]:
+    """The ack a client gets when its handler raised: the limit's message, or a generic one."""
+    message = exc.message if isinstance(exc, LimitExceeded) else INTERNAL_ERROR
+    return {"ok": False, "error": message}
+
+
+def handler_name(handler: Callable[..., Any]) -> str:
+    """``module.qualname`` of a handler (through partials): names the app code in logs."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    module = getattr(handler, "__module__", None) or "?"
+    qualname = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    return f"{module}.{qualname}"
+
+
+def report_error(
+    tasks: TaskGroup, exc: BaseException, handler: Callable[..., Any], what: str, where: Where
+) -> None:
+    """Log what a handler raised: a limit as a warning per kind, anything else with its
+    traceback per handler; each at most once per throttle interval."""
+    name = handler_name(handler)
+    if isinstance(exc, LimitExceeded):
+        tasks.throttle.log(
+            logging.WARNING,
+            ("limit", exc.kind),
+            "Limit hit in %s %s (namespace %s, event %s): %s; the request was refused",
+            what,
+            name,
+            *where,
+            exc.message,
+        )
+    else:
+        tasks.throttle.log(
+            logging.ERROR,
+            ("error", name),
+            "Error in %s %s (namespace %s, event %s)",
+            what,
+            name,
+            *where,
+            exc_info=exc,
+        )
+
+
+def report_slow(
+    tasks: TaskGroup, elapsed: float, handler: Callable[..., Any], what: str, where: Where
+) -> None:
+    """Log a handler that held the event loop ``elapsed`` seconds, if over the threshold."""
+    threshold = tasks.slow_threshold
+    if threshold <= 0 or elapsed < threshold:
+        return
+    name = handler_name(handler)
+    tasks.throttle.log(
+        logging.WARNING,
+        ("slow", name, where),
+        "%s %s (namespace %s, event %s) blocked the event loop for %.0f ms (threshold %.0f ms): "
+        "the whole server waited; make it async, or run it with thread=True or asyncio.to_thread",
+        what.capitalize(),
+        name,
+        *where,
+        elapsed * 1000,
+        threshold * 1000,
+    )
+
+
+def run_sync(
+    tasks: TaskGroup, handler: Callable[..., Any], args: Sequence[Any], what: str, where: Where
+) -> Any:
+    """``handler(*args)``, timed (see :func:`report_slow`); exceptions propagate."""
+    start = time.perf_counter()
+    try:
+        return handler(*args)
+    finally:
+        elapsed = time.perf_counter() - start
+        if elapsed >= tasks.slow_threshold > 0:
+            report_slow(tasks, elapsed, handler, what, where)
+
+
 def call_handler(
     tasks: TaskGroup,
     handler: Callable[..., Any],
     args: Sequence[Any],
     on_result: Callable[[Any], None] | None = None,
     what: str = "handler",
+    where: Where = ("?", "?"),
+    on_error: Callable[[Any], None] | None = None,
 ) -> None:
-    """Call a sync or async handler; log what it raises; pass its result to ``on_result``."""
+    """Call a sync or async handler; pass its result to ``on_result``.
+
+    What it raises is logged (rate-limited, :func:`report_error`) and, with ``on_error``, its
+    :func:`error_ack` is passed there. ``where`` (namespace, event) goes in the logs;
+    sync steps that hold the loop too long are logged too.
+    """
     try:
-        result = handler(*args)
-    except Exception:
-        log.exception("Error in %s %r", what, handler)
+        result = run_sync(tasks, handler, args, what, where)
+    except Exception as exc:
+        report_error(tasks, exc, handler, what, where)
+        if on_error is not None:
+            on_error(error_ack(exc))
         return
     if result is not None and isinstance(result, Awaitable):
-        tasks.spawn(_finish(result, on_result, what, handler))
+        tasks.spawn(_finish(tasks, result, on_result, what, handler, where, on_error))
     elif on_result is not None:
         on_result(result)
 
 
 async def _finish(
+    tasks: TaskGroup,
     awaitable: Awaitable[Any],
     on_result: Callable[[Any], None] | None,
     what: str,
     handler: Callable[..., Any],
+    where: Where,
+    on_error: Callable[[Any], None] | None,
 ) -> None:
     try:
-        result = await awaitable
+        result = await Timed(awaitable, tasks, handler, what, where)
     except NotConnected as exc:
-        log.info("%s %r stopped: %s", what.capitalize(), handler, exc)
+        log.info("%s %s stopped: %s", what.capitalize(), handler_name(handler), exc)
         return
-    except Exception:
-        log.exception("Error in %s %r", what, handler)
+    except Exception as exc:
+        report_error(tasks, exc, handler, what, where)
+        if on_error is not None:
+            on_error(error_ack(exc))
         return
     if on_result is not None:
         on_result(result)
+
+
+class Timed:
+    """Awaits ``awaitable`` like ``yield from``, timing each synchronous step it runs."""
+
+    __slots__ = ("_awaitable", "_handler", "_tasks", "_what", "_where")
+
+    def __init__(
+        self,
+        awaitable: Awaitable[Any],
+        tasks: TaskGroup,
+        handler: Callable[..., Any],
+        what: str,
+        where: Where,
+    ) -> None:
+        self._awaitable = awaitable
+        self._tasks = tasks
+        self._handler = handler
+        self._what = what
+        self._where = where
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        inner = self._awaitable.__await__()
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            start = time.perf_counter()
+            try:
+                signal = inner.send(value) if error is None else inner.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                elapsed = time.perf_counter() - start
+                report_slow(self._tasks, elapsed, self._handler, self._what, self._where)
+            try:
+                value, error = (yield signal), None
+            except GeneratorExit:
+                inner.close()
+                raise
+            except BaseException as exc:  # cancellation, thrown in by the task
+                value, error = None, exc
+
+
+def in_thread(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """``handler`` (sync) wrapped to run in the loop's default executor, with the caller's
+    context; an ``ack`` keyword it gets is called back on the loop. ``__wrapped__`` is the
+    handler (``off`` finds it by it)."""
+
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        ack = kwargs.get("ack")
+        if ack is not None:
+            kwargs["ack"] = lambda *a: loop.call_soon_threadsafe(ack, *a)
+        call = functools.partial(contextvars.copy_context().run, handler, *args, **kwargs)
+        return await loop.run_in_executor(None, call)
+
+    return run
 
 
 def check_event(event: object) -> None:
@@ -155,12 +323,15 @@ def room_names(rooms: str | Iterable[str], max_length: int) -> list[str]:
         if not isinstance(name, str):
             raise TypeError(f"a room name must be a str, not {type(name).__name__}")
         if len(name) > max_length:
-            raise LimitExceeded(f"room name longer than {max_length} characters")
+            raise LimitExceeded(
+                f"room name longer than {max_length} characters", kind="max_name_length"
+            )
     return names
 
 
 def wants_ack(handler: Callable[..., Any]) -> bool:
     """Whether ``handler`` declares a keyword-only parameter named ``ack``."""
+    handler = getattr(handler, "__wrapped__", handler)
     code = getattr(handler, "__code__", None)
     if code is None:
         code = getattr(getattr(handler, "__func__", None), "__code__", None)

@@ -256,6 +256,7 @@ class Namespace:
                 packet[1:],
                 on_first if index == 0 else None,
                 what="server-side handler",
+                where=(self.name, packet[0]),
             )
 
 

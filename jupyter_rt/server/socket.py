@@ -14,12 +14,16 @@ from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import (
     SENT,
     EngineSessionLike,
+    Timed,
     ack_args,
     ack_value,
     call_handler,
     check_event,
+    in_thread,
     log,
+    report_error,
     room_names,
+    run_sync,
     wants_ack,
 )
 from jupyter_rt.server.adapter import BroadcastOptions
@@ -255,17 +259,24 @@ class Socket:
     # -- handlers -----------------------------------------------------------------------------
 
     @overload
-    def on(self, event: str) -> Callable[[H], H]: ...
+    def on(self, event: str, *, thread: bool = ...) -> Callable[[H], H]: ...
     @overload
-    def on(self, event: str, handler: H) -> H: ...
-    def on(self, event: str, handler: H | None = None) -> H | Callable[[H], H]:
+    def on(self, event: str, handler: H, *, thread: bool = ...) -> H: ...
+    def on(
+        self, event: str, handler: H | None = None, *, thread: bool = False
+    ) -> H | Callable[[H], H]:
         """Register a sync or async handler for ``event``; usable as a decorator.
 
         With several handlers for one event, all run and the first one's result is the ack.
+        ``thread=True`` runs a sync handler in a worker thread (the loop's default executor),
+        so slow work does not hold the event loop; its return value is still the ack, and its
+        ``ack`` argument may be called from the thread. Nothing else of jupyter_rt is
+        thread-safe: to emit from the thread, hand it to the loop
+        (``loop.call_soon_threadsafe(socket.emit, "progress", 50)``).
         """
 
         def register(fn: H) -> H:
-            self._handlers.setdefault(event, []).append(fn)
+            self._handlers.setdefault(event, []).append(in_thread(fn) if thread else fn)
             if self._queue:
                 self._deliver_ready()
             return fn
@@ -277,9 +288,11 @@ class Socket:
         if handler is None:
             self._handlers.pop(event, None)
             return
-        handlers = self._handlers.get(event)
-        if handlers and handler in handlers:
-            handlers.remove(handler)
+        handlers = self._handlers.get(event, [])
+        for registered in handlers:  # == (not is): bound methods are new objects each time
+            if registered == handler or getattr(registered, "__wrapped__", None) == handler:
+                handlers.remove(registered)
+                return
 
     def on_any(self, handler: H) -> H:
         """Call ``handler(event, *args)`` for every incoming event (before its own handlers)."""
@@ -312,9 +325,10 @@ class Socket:
         ack_id = self.nsp._next_ack_id()
         frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
         tasks = self.server._tasks
+        where = (self.nsp.name, f"ack of {event}")
 
         def on_ack(args: list[Any]) -> None:
-            call_handler(tasks, callback, args, what="ack callback")
+            call_handler(tasks, callback, args, what="ack callback", where=where)
 
         self._acks[ack_id] = on_ack
         self._session.send(frames)
@@ -371,7 +385,10 @@ class Socket:
         own = adapter.sids.get(self.id, set())
         new = sum(1 for name in set(names) if name not in own)
         if len(own) - 1 + new > server.max_rooms_per_socket:
-            raise LimitExceeded(f"a socket can be in at most {server.max_rooms_per_socket} rooms")
+            raise LimitExceeded(
+                f"a socket can be in at most {server.max_rooms_per_socket} rooms",
+                kind="max_rooms_per_socket",
+            )
         adapter.add_all(self.id, names)
 
     def leave(self, rooms: str | Iterable[str]) -> None:
@@ -407,8 +424,9 @@ class Socket:
             return
         tasks = self.server._tasks
         disconnecting = list(self._handlers.get("disconnecting", ()))
+        where = (self.nsp.name, "disconnecting")
         for handler in disconnecting:
-            call_handler(tasks, handler, (reason,), what="disconnecting handler")
+            call_handler(tasks, handler, (reason,), what="disconnecting handler", where=where)
         self.nsp.adapter.delete_all(self.id)
         self.connected = False
         self._client._remove(self)
@@ -426,8 +444,9 @@ class Socket:
 
     def _run_disconnect_handlers(self, reason: str) -> None:
         tasks = self.server._tasks
+        where = (self.nsp.name, "disconnect")
         for handler in self._handlers.get("disconnect", ()):
-            call_handler(tasks, handler, (reason,), what="disconnect handler")
+            call_handler(tasks, handler, (reason,), what="disconnect handler", where=where)
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -435,19 +454,21 @@ class Socket:
         """Run the connection handlers; hold incoming events until they have returned."""
         self._queue = queued
         tasks = self.server._tasks
+        where = (self.nsp.name, "connection")
         for handler in self.nsp._connection_handlers():
             try:
-                result = handler(self)
+                result = run_sync(tasks, handler, (self,), "connection handler", where)
             except ConnectionRefused as exc:
                 log.info("Connection handler refused socket %s: %s", self.id, exc.message)
                 self.disconnect()
                 return
-            except Exception:
-                log.exception("Error in connection handler %r", handler)
+            except Exception as exc:
+                report_error(tasks, exc, handler, "connection handler", where)
                 continue
             if isinstance(result, Awaitable):
                 self._pending_handlers += 1
-                tasks.spawn(self._await_connection_handler(result, handler))
+                timed = Timed(result, tasks, handler, "connection handler", where)
+                tasks.spawn(self._await_connection_handler(timed, handler))
         if self._pending_handlers == 0:
             self._release_queue()
 
@@ -461,8 +482,9 @@ class Socket:
             self.disconnect()
         except NotConnected as exc:
             log.info("Socket %s left during its connection handler: %s", self.id, exc)
-        except Exception:
-            log.exception("Error in connection handler %r", handler)
+        except Exception as exc:
+            where = (self.nsp.name, "connection")
+            report_error(self.server._tasks, exc, handler, "connection handler", where)
         finally:
             self._pending_handlers -= 1
             if self._pending_handlers == 0:
@@ -478,10 +500,15 @@ class Socket:
         if deferred is not None:
             self._deferred_close = None
             reason, done = deferred
+            where = (self.nsp.name, "disconnecting")
             for handler in list(self._handlers.get("disconnecting", ())):
                 if handler not in done:
                     call_handler(
-                        self.server._tasks, handler, (reason,), what="disconnecting handler"
+                        self.server._tasks,
+                        handler,
+                        (reason,),
+                        what="disconnecting handler",
+                        where=where,
                     )
             self._run_disconnect_handlers(reason)
 
@@ -511,9 +538,10 @@ class Socket:
         event = data[0]
         args = data[1:]
         tasks = self.server._tasks
+        where = (self.nsp.name, event)
         if self._any:
             for handler in list(self._any):
-                call_handler(tasks, handler, data, what="catch-all handler")
+                call_handler(tasks, handler, data, what="catch-all handler", where=where)
         handlers = self._handlers.get(event)
         if not handlers:
             return
@@ -522,11 +550,19 @@ class Socket:
         for handler in list(handlers):
             if wants_ack(handler):
                 ack = self._explicit_ack(ack_id if first else None)
-                call_handler(tasks, functools.partial(handler, ack=ack), args, what="handler")
+                call_handler(
+                    tasks,
+                    functools.partial(handler, ack=ack),
+                    args,
+                    what="handler",
+                    where=where,
+                    on_error=ack,
+                )
             elif first and ack_id is not None:
-                call_handler(tasks, handler, args, self._ack_sender(ack_id), what="handler")
+                send = self._ack_sender(ack_id)
+                call_handler(tasks, handler, args, send, "handler", where, on_error=send)
             else:
-                call_handler(tasks, handler, args, what="handler")
+                call_handler(tasks, handler, args, what="handler", where=where)
             first = False
 
     def _ack_sender(self, ack_id: int) -> Callable[[Any], None]:

@@ -52,7 +52,7 @@ async def test_acks_in_a_custom_namespace(io: Server, client: Any) -> None:
     assert session.texts() == ['3/chat,12["a"]']
 
 
-async def test_handler_error_is_logged_and_no_ack_is_sent(
+async def test_handler_error_is_logged_and_acked_as_an_internal_error(
     io: Server, client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     session, socket = connected(io, client)
@@ -64,7 +64,8 @@ async def test_handler_error_is_logged_and_no_ack_is_sent(
     socket.on("ok", lambda: 1)
     with caplog.at_level(logging.ERROR, logger="jupyter_rt"):
         session.receive('21["boom"]', '22["boom",1,2,3]', '23["ok"]')
-    assert session.texts() == ["33[1]"]
+    internal = '[{"ok":false,"error":"Internal server error"}]'
+    assert session.texts() == ["31" + internal, "32" + internal, "33[1]"]
     assert "kaput" in caplog.text and not session.closed
 
 

@@ -141,6 +141,8 @@ async def test_bad_requests_are_ignored_or_refused(chat_client: ChatFactory) -> 
     assert (await a.rename(7))["success"] is False
     await a.emit("join", "not an object")
     await a.emit("join", {"newRoom": ""})
+    too_long = await a.sio.call("join", {"newRoom": "x" * 41}, namespace=CHAT, timeout=STEP)
+    assert too_long == {"ok": False, "error": "room names are at most 40 characters"}
     await a.emit("message", "not an object")
     await a.emit("message", {"room": "Lobby", "text": 5})
     assert await a.rooms() == ["Lobby"]

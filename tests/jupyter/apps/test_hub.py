@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.jupyter.support import STEP, Inbox, Jupyter, run_node, sio_client
+from tests.jupyter.support import STEP, Inbox, Jupyter, LogRecords, run_node, sio_client
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -138,6 +139,31 @@ async def test_socket_ids_are_not_rooms_to_join_or_leave(
     # Addressing a socket directly still works, and only it receives.
     assert await a.ask("publish", b.id, "secret", 1) == {"ok": True, "room": b.id}
     assert await b.inbox.next("secret") == 1
+
+
+async def test_joins_past_the_room_limit_are_answered_and_logged_once(
+    hub_client: Callable[..., Any], rt_log: LogRecords
+) -> None:
+    """Past the server's 1000 rooms per socket, each join gets an error ack; the log gets one
+    warning and no traceback (it used to get one ERROR traceback per join, and no ack)."""
+    a = await hub_client()
+    for start in range(0, 1000, 100):  # 1000 rooms, 100 joins in flight at a time
+        replies = await asyncio.gather(*(a.ask("join", f"r{n}") for n in range(start, start + 100)))
+        assert all(reply["ok"] for reply in replies)
+    too_many = {"ok": False, "error": "a socket can be in at most 1000 rooms"}
+    for n in range(30):
+        assert await a.ask("join", f"extra {n}") == too_many
+    assert await a.ask("join", "r7") == {"ok": True, "room": "r7"}  # already in it
+    assert (await a.ask("leave", "r7"))["ok"]
+    assert await a.ask("join", "extra 0") == {"ok": True, "room": "extra 0"}
+
+    warnings = [r for r in rt_log.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in warnings if "rooms" in r.getMessage()] == [
+        "Limit hit in handler jupyter_rt.apps.hub.setup.<locals>.on_connection.<locals>.join "
+        "(namespace /hub, event join): a socket can be in at most 1000 rooms; the request "
+        "was refused"
+    ]
+    assert not [r for r in rt_log.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_members_are_named_after_their_jupyter_user(
