@@ -7,7 +7,7 @@ import hmac
 import itertools
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Transport
@@ -30,7 +30,9 @@ class Engine:
     """All Engine.IO sessions of one server, their heartbeats and their HTTP request rules.
 
     The I/O layer calls :meth:`check_request`, then :meth:`open` or :meth:`find`, feeds the
-    session, and calls :meth:`tick` at :meth:`next_deadline` (one timer for every heartbeat).
+    session, and calls :meth:`tick` at :meth:`next_deadline` (one timer for every heartbeat and
+    timeout). When that deadline moves earlier outside a request (say, a deadline set by server
+    code), the engine calls :attr:`on_next_deadline`, so the I/O layer can re-arm its timer.
     Times are seconds; ``now`` is a monotonic clock reading supplied by the caller.
     """
 
@@ -59,7 +61,13 @@ class Engine:
         self.max_buffered_bytes = max_buffered_bytes
         """Outbound bytes one client may have waiting before it is disconnected."""
         self.sessions: dict[str, EngineSession] = {}
+        self.on_next_deadline: Callable[[float], None] | None = None
+        """Called with the new :meth:`next_deadline` when it moves earlier (the I/O layer's timer
+        must then fire by that time); ``None`` when nobody needs telling."""
+        # One live entry per session at most (entry[1] == session._timer_seq); entries made
+        # stale by an earlier deadline or a forgotten session are counted and swept in bulk.
         self._timers: list[tuple[float, int, EngineSession]] = []
+        self._stale = 0
         self._sequence = itertools.count()
 
     def check_request(self, query: Mapping[str, str]) -> Refusal | None:
@@ -109,21 +117,32 @@ class Engine:
         )
         session._opened(handshake_packet, now)
         self.listener.on_engine_open(session)
+        deadline = session._next_deadline()  # scheduled once the listener set its own deadline
+        if deadline is not None:
+            self._schedule(session, deadline)
         return session
 
     def tick(self, now: float) -> None:
         """Run every heartbeat and timeout due at ``now``."""
         timers = self._timers
         while timers and timers[0][0] <= now:
-            _, _, session = heapq.heappop(timers)
+            _, seq, session = heapq.heappop(timers)
+            if seq != session._timer_seq:
+                self._stale -= 1
+                continue
+            session._timer_seq = None
             session._on_timer(now)
+            deadline = session._next_deadline()
+            if deadline is not None:
+                self._schedule(session, deadline)
+        self._sweep()
 
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has work, or ``None`` when no session is open."""
+        """When :meth:`tick` next has work (maybe earlier), or ``None`` when no session is open."""
         timers = self._timers
-        sessions = self.sessions
-        while timers and timers[0][2].sid not in sessions:
+        while timers and timers[0][1] != timers[0][2]._timer_seq:
             heapq.heappop(timers)
+            self._stale -= 1
         return timers[0][0] if timers else None
 
     def close_all(self, reason: str = "server shutting down") -> None:
@@ -131,12 +150,46 @@ class Engine:
         for session in list(self.sessions.values()):
             session.close(reason, notify=False)
         self.sessions.clear()  # with the closed ones still holding packets for their clients
+        for _, _, session in self._timers:
+            session._timer_seq = None
+        self._timers.clear()
+        self._stale = 0
 
     def _schedule(self, session: EngineSession, deadline: float) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._sequence), session))
+        """Make ``session``'s timer run by ``deadline``; after it runs, the session is scheduled
+        again for its next deadline (:meth:`EngineSession._next_deadline`)."""
+        if session._timer_seq is not None:
+            if session._timer_at <= deadline:
+                return
+            self._unschedule(session)
+        timers = self._timers
+        earlier = not timers or deadline < timers[0][0]
+        seq = next(self._sequence)
+        session._timer_seq = seq
+        session._timer_at = deadline
+        heapq.heappush(timers, (deadline, seq, session))
+        if earlier and self.on_next_deadline is not None:
+            self.on_next_deadline(deadline)
+
+    def _unschedule(self, session: EngineSession) -> None:
+        if session._timer_seq is not None:
+            session._timer_seq = None
+            self._stale += 1
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop the stale heap entries once they are half the heap (in place: :meth:`tick` may
+        be iterating), so that the heap stays within twice the live sessions and releases the
+        forgotten ones."""
+        timers = self._timers
+        if self._stale > 32 and 2 * self._stale >= len(timers):
+            timers[:] = [entry for entry in timers if entry[1] == entry[2]._timer_seq]
+            heapq.heapify(timers)
+            self._stale = 0
 
     def _forget(self, session: EngineSession) -> None:
         self.sessions.pop(session.sid, None)
+        self._unschedule(session)
 
 
 def _same_credential(expected: str | None, given: str | None) -> bool:

@@ -16,7 +16,14 @@ from jupyter_rt.protocol.socketio import (
     PacketType,
     encode_fields,
 )
-from jupyter_rt.server._util import EngineSessionLike, TaskGroup, log
+from jupyter_rt.server._util import (
+    EngineSessionLike,
+    TaskGroup,
+    Timed,
+    log,
+    report_error,
+    run_sync,
+)
 from jupyter_rt.server.adapter import Adapter, MemoryAdapter
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
 from jupyter_rt.server.socket import Socket, SocketHandshake
@@ -51,6 +58,13 @@ class Server:
     ``max_queued_events`` per socket while its connection handlers run. A client that breaks the
     protocol or a limit is disconnected (reason ``"parse error"``) and the reason is logged on
     the ``jupyter_rt`` logger.
+
+    A handler that raises :class:`~jupyter_rt.errors.LimitExceeded` answers its client with an
+    error ack (``{"ok": False, "error": message}``; other exceptions: ``"Internal server
+    error"``), and the server logs it at most once a minute per kind (per handler, with the
+    traceback, for other exceptions). A sync handler, middleware, or step of an async one, that
+    holds the event loop longer than ``slow_handler_threshold`` seconds (``0``: never) is logged
+    with its name, namespace and event, at most once a minute each.
     """
 
     def __init__(
@@ -69,6 +83,7 @@ class Server:
         max_namespaces_per_client: int = 100,
         max_queued_events: int = 1000,
         cleanup_empty_child_namespaces: bool = True,
+        slow_handler_threshold: float = 0.1,
     ) -> None:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -86,7 +101,7 @@ class Server:
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._clients: dict[str, Client] = {}
-        self._tasks = TaskGroup()
+        self._tasks = TaskGroup(slow_handler_threshold)
         self._closed = False
         self._started = False
         self.sockets = self.of("/")
@@ -307,27 +322,37 @@ class Server:
 
 
 class Client:
-    """One Engine.IO session and the sockets it opened on namespaces (Node's ``Client``)."""
+    """One Engine.IO session and the sockets it opened on namespaces (Node's ``Client``).
 
-    __slots__ = ("_connecting", "_timer", "closed", "decoder", "server", "session", "sockets")
+    Until its first namespace is connected, the session has a deadline of ``connect_timeout``
+    (``set_deadline``, fired by the engine's timer), as Node's connect timeout.
+    """
+
+    __slots__ = ("_connecting", "_decoder", "closed", "server", "session", "sockets")
 
     def __init__(self, server: Server, session: EngineSessionLike) -> None:
         self.server = server
         self.session = session
-        self.decoder = Decoder(
-            max_attachments=server.max_attachments, max_name_length=server.max_name_length
-        )
+        self._decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
         self._connecting: dict[str, list[Packet]] = {}
         self.closed = False
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            server.connect_timeout, self._connect_timeout
-        )
+        session.set_deadline(server.connect_timeout, "forced close")
 
     def __repr__(self) -> str:
         return f"<Client {self.session.sid} {sorted(self.sockets)}>"
 
     # -- input --------------------------------------------------------------------------------
+
+    @property
+    def decoder(self) -> Decoder:
+        """The client's Socket.IO decoder (made at its first message)."""
+        if self._decoder is None:
+            server = self.server
+            self._decoder = Decoder(
+                max_attachments=server.max_attachments, max_name_length=server.max_name_length
+            )
+        return self._decoder
 
     def receive(self, data: str | bytes) -> None:
         """Take one Engine.IO message; a protocol error closes this client only."""
@@ -393,22 +418,27 @@ class Client:
 
     def _run_middlewares(self, socket: Socket, start: int) -> None:
         chain = socket.nsp._middleware_chain()
+        tasks = self.server._tasks
+        where = (socket.nsp.name, "middleware")
         for index in range(start, len(chain)):
             try:
-                result = chain[index](socket)
+                result = run_sync(tasks, chain[index], (socket,), "middleware", where)
             except Exception as exc:
-                self._refuse(socket, exc)
+                self._refuse(socket, exc, chain[index])
                 return
             if isinstance(result, Awaitable):
-                self.server._tasks.spawn(self._await_middleware(result, socket, index + 1))
+                timed = Timed(result, tasks, chain[index], "middleware", where)
+                tasks.spawn(self._await_middleware(timed, socket, index + 1, chain[index]))
                 return
         self._establish(socket)
 
-    async def _await_middleware(self, result: Awaitable[Any], socket: Socket, nxt: int) -> None:
+    async def _await_middleware(
+        self, result: Awaitable[Any], socket: Socket, nxt: int, middleware: Middleware
+    ) -> None:
         try:
             await result
         except Exception as exc:
-            self._refuse(socket, exc)
+            self._refuse(socket, exc, middleware)
             return
         if self.closed or socket.nsp.name not in self._connecting:  # the client gave up
             socket.nsp._connecting -= 1
@@ -416,7 +446,7 @@ class Client:
             return
         self._run_middlewares(socket, nxt)
 
-    def _refuse(self, socket: Socket, exc: Exception) -> None:
+    def _refuse(self, socket: Socket, exc: Exception, middleware: Middleware) -> None:
         nsp = socket.nsp
         nsp._connecting -= 1
         waiting = self._connecting.pop(nsp.name, None) is not None
@@ -426,7 +456,8 @@ class Client:
             if exc.data is not None:
                 body["data"] = exc.data
         else:
-            log.error("Error in middleware of %s", nsp.name, exc_info=exc)
+            where = (nsp.name, "middleware")
+            report_error(self.server._tasks, exc, middleware, "middleware", where)
             body = {"message": "Internal server error"}
         if waiting and not self.closed:
             try:
@@ -445,21 +476,14 @@ class Client:
         if queued is None or self.closed:  # the client left or gave up meanwhile
             nsp._maybe_cleanup()
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if not self.sockets:
+            self.session.clear_deadline()
         nsp._add(socket)
         self.sockets[nsp.name] = socket
         socket.connected = True
         self.session.send(encode_fields(PacketType.CONNECT, nsp.name, {"sid": socket.id}))
         if socket.connected:  # sending may have closed the session (slow consumer)
             socket._start(queued)
-
-    def _connect_timeout(self) -> None:
-        self._timer = None
-        if not self.sockets and not self.closed:
-            log.info("Closing session %s: no namespace connected in time", self.session.sid)
-            self.close("forced close")
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -485,10 +509,8 @@ class Client:
         if self.closed:
             return
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.decoder.reset()
+        if self._decoder is not None:
+            self._decoder.reset()
         self._connecting.clear()
         for socket in list(self.sockets.values()):
             socket._on_close(reason)

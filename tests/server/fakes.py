@@ -39,6 +39,8 @@ class FakeSession:
         self.sent: list[list[str | bytes]] = []
         self.batches: list[Sequence[str | bytes]] = []
         self.writable = True
+        self.deadline: tuple[float, str] | None = None
+        """``(delay, reason)`` of the pending ``set_deadline``; :meth:`expire` fires it."""
 
     def send(self, messages: Sequence[str | bytes]) -> None:
         if self.closed:
@@ -54,7 +56,21 @@ class FakeSession:
         self.close_notify = notify
         self.io.on_engine_close(self, reason)
 
+    def set_deadline(self, delay: float, reason: str, *, now: float | None = None) -> None:
+        if not self.closed:
+            self.deadline = (delay, reason)
+
+    def clear_deadline(self) -> None:
+        self.deadline = None
+
     # -- test helpers --------------------------------------------------------------------------
+
+    def expire(self) -> None:
+        """The pending deadline passes (the real engine then closes the session with CLOSE)."""
+        assert self.deadline is not None
+        _, reason = self.deadline
+        self.deadline = None
+        self.close(reason)
 
     def open(self) -> FakeSession:
         self.io.on_engine_open(self)

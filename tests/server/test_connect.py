@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from jupyter_rt.engine import Engine
 from jupyter_rt.errors import ConnectionRefused
 from jupyter_rt.protocol.socketio import PacketType
 from jupyter_rt.server import Server, Socket
+from tests.engine.fakes import T0, Poll, open_polling
 from tests.server.fakes import FakeSession, settle
 
 
@@ -319,22 +321,69 @@ async def test_duplicate_connect_is_ignored(io: Server, client: Any) -> None:
     assert len(count) == 1 and len(session.texts()) == 1
 
 
-async def test_connect_timeout_closes_a_silent_session() -> None:
-    io = Server(connect_timeout=0.02)
-    silent = FakeSession(io).open()
-    talker = FakeSession(io).open()
-    talker.connect()
-    await asyncio.sleep(0.06)
-    assert silent.closed and silent.close_reason == "forced close"
-    assert not talker.closed
+async def test_connect_timeout_is_a_session_deadline_until_the_first_connect(
+    io: Server, client: Any
+) -> None:
+    session = client()
+    assert session.deadline == (5, "forced close")
+    session.receive("0/nowhere,")  # refused: still no namespace
+    assert session.deadline == (5, "forced close")
+    session.connect()
+    assert session.deadline is None
+    silent = client()
+    silent.expire()
+    assert silent.closed and silent.close_reason == "forced close" and silent.close_notify
+    assert list(io._clients) == [session.sid]
 
 
-async def test_connect_timeout_closes_a_session_whose_connects_were_refused() -> None:
-    io = Server(connect_timeout=0.02)
-    session = FakeSession(io).open()
-    session.receive("0/nowhere,")
-    await asyncio.sleep(0.06)
-    assert session.closed
+async def test_connect_timeout_waits_for_a_middleware_that_has_not_finished(
+    io: Server, client: Any
+) -> None:
+    gate = asyncio.Event()
+
+    async def slow(socket: Socket) -> None:
+        await gate.wait()
+
+    io.use(slow)
+    session = client()
+    session.receive("0")
+    await settle()
+    assert session.deadline is not None  # a namespace is connected once middleware lets it
+    gate.set()
+    await settle()
+    assert session.deadline is None and len(io.sockets.sockets) == 1
+
+
+# The connect timeout with the real engine and a fake clock: only the engine's timer runs.
+
+
+async def test_connect_timeout_fires_from_the_engine_timer_alone() -> None:
+    io = Server(connect_timeout=5)
+    engine = Engine(io, ping_interval=25, ping_timeout=20)
+    silent = open_polling(engine)
+    talker = open_polling(engine)
+    assert engine.next_deadline() == T0 + 5
+    assert talker.receive_payload(b"40", T0 + 1) is None
+    poll = Poll(silent)
+    engine.tick(T0 + 4.99)
+    assert not silent.closed
+    engine.tick(T0 + 5)
+    assert silent.closed and poll.take() == "1"
+    assert engine.find(silent.sid, None).status == 400  # no drain: forgotten at once
+    assert not talker.closed and list(io._clients) == [talker.sid]
+    assert engine.next_deadline() == T0 + 25
+
+
+async def test_silent_sessions_leave_nothing_behind_after_the_connect_timeout() -> None:
+    io = Server(connect_timeout=5)
+    engine = Engine(io, ping_interval=25, ping_timeout=20)
+    sessions = [open_polling(engine, now=T0 + i * 1e-3) for i in range(500)]
+    sessions[0].receive_payload(b"40/nowhere,", T0 + 1)  # refused: no namespace either
+    engine.tick(T0 + 6)
+    assert engine.sessions == {} and io._clients == {}
+    assert engine.next_deadline() is None
+    assert len(engine._timers) <= 33  # stale entries are swept in bulk
+    assert all(engine.find(s.sid, None).status == 400 for s in sessions)
 
 
 async def test_dynamic_namespace_by_pattern(io: Server, client: Any) -> None:
