@@ -24,6 +24,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from traitlets import Float, Int, List, Unicode, validate
 
+from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.server import Server
 from jupyter_rt.tornado import EngineDriver, mount
@@ -52,6 +53,11 @@ class RealtimeApp(ExtensionApp):
     max_payload = Int(1_000_000, help="Largest message or polling body, in bytes.").tag(config=True)
     connect_timeout = Float(
         45.0, help="Seconds a new session has to join a namespace before it is closed."
+    ).tag(config=True)
+    slow_handler_threshold = Float(
+        0.1,
+        help="Seconds a handler may hold the event loop before it is logged (with its name, "
+        "namespace and event, once a minute each); 0 turns it off.",
     ).tag(config=True)
     apps = List(
         Unicode(),
@@ -92,12 +98,14 @@ class RealtimeApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         _route_logs_to(self._server.log, self.config.get("RealtimeApp", {}).get("log_level"))
+        MalformedRequestFilter.install()
         self.io = Server(
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             max_payload=self.max_payload,
             connect_timeout=self.connect_timeout,
             transports=tuple(self.transports),
+            slow_handler_threshold=self.slow_handler_threshold,
             adapter=self._adapter(),
         )
         for spec in self.apps:

@@ -96,6 +96,10 @@ class ClientBundleHandler(JupyterHandler):
     def compute_etag(self) -> str | None:
         return None  # set explicitly above, once per bundle
 
+    # Refusals and errors logged with the URI scrubbed of credentials, as for the endpoint.
+    _request_summary = EngineIOHandler._request_summary
+    log_exception = EngineIOHandler.log_exception
+
 
 @functools.cache
 def _load_bundle() -> tuple[bytes, bytes, str]:

@@ -28,7 +28,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # Jupyter server fixtures (jp_serverapp, jp_fetch, jp_ws_fetch, ...) for tests/jupyter and others.
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+# tests.secret_scan: the run fails if a test token or cookie reaches any log line.
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.secret_scan"]
 
 
 @pytest.fixture

@@ -187,7 +187,13 @@ class Process:
         return None if self.popen is None else self.popen.poll()
 
     def start(self) -> Process:
+        from tests import secret_scan
+
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        secret_scan.watch_file(self.log_path)
+        for arg in self.argv:
+            if arg.startswith("--IdentityProvider.token="):
+                secret_scan.add_secret(arg.partition("=")[2])
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.popen = subprocess.Popen(
             self.argv,

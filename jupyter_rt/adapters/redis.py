@@ -39,7 +39,8 @@ Outages. Redis pub/sub delivers at most once and jupyter_rt adds no queue in Red
 Security: anyone who can publish on these channels can send events to every client, so Redis
 must be private to the deployment; pick a ``prefix`` per deployment sharing a Redis. Messages
 are data (msgpack, and JSON from Node), never code. Socket handshakes sent in ``fetch_sockets``
-answers leave out cookies, authorization headers and ``token`` query arguments.
+answers leave out cookies, authorization headers and ``token`` query arguments (and mask them
+in ``url``), by the rule of :mod:`jupyter_rt._redact`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from jupyter_rt._redact import is_secret_header, is_secret_param, scrub_uri
 from jupyter_rt.adapters.redis_wire import (
     DEFAULT_PREFIX,
     Channels,
@@ -108,9 +110,6 @@ _PROBE_INTERVAL = 0.5
 """While Redis is down, try publishing at most this often; messages between tries are dropped."""
 _MAX_BACKOFF = 2.0
 _WARN_INTERVAL = 60.0
-
-_SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-xsrftoken"})
-_SECRET_QUERY = frozenset({"token", "_xsrf"})
 
 
 class _Warner:
@@ -675,10 +674,12 @@ def _public_handshake(socket: Socket) -> dict[str, Any]:
     out = socket.handshake.to_dict()
     headers = out.get("headers")
     if isinstance(headers, dict):
-        out["headers"] = {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+        out["headers"] = {k: v for k, v in headers.items() if not is_secret_header(k)}
     query = out.get("query")
     if isinstance(query, dict):
-        out["query"] = {k: v for k, v in query.items() if k not in _SECRET_QUERY}
+        out["query"] = {k: v for k, v in query.items() if not is_secret_param(k)}
+    if isinstance(out.get("url"), str):
+        out["url"] = scrub_uri(out["url"])
     return out
 
 

@@ -16,6 +16,7 @@ from tornado import httpserver, web
 
 import jupyter_rt
 from jupyter_rt.tornado import EngineDriver, mount
+from tests import secret_scan
 from tests.helpers import REPO, Process, free_port, wait_for_port
 
 
@@ -91,6 +92,7 @@ def start_jupyter_server(
     """Start ``jupyter server`` on 127.0.0.1 and a free port; wait until it writes its info file."""
     port = free_port()
     token = secrets.token_hex(16)
+    secret_scan.add_secret(token)
     root = root_dir or home / "root"
     root.mkdir(parents=True, exist_ok=True)
     runtime = home / "runtime"

@@ -20,6 +20,7 @@ from typing import Any
 import socketio
 from tornado import httpclient, websocket
 
+from tests import secret_scan
 from tests.helpers import node_env, require_binary, require_node_packages
 
 NODE_CLIENTS = Path(__file__).with_name("clients.cjs")
@@ -131,6 +132,7 @@ class Jupyter:
         assert response.code == 302, (response.code, response.body)
         cookies.update(cookies_of(response))
         assert any(k.startswith("username-") for k in cookies), cookies
+        secret_scan.add_secret(*cookies.values())
         return Login(cookies)
 
     async def identity(self, headers: Mapping[str, str]) -> dict[str, Any]:
