@@ -13,15 +13,18 @@ the engine hands back. Every rule of the protocol is in :mod:`jupyter_rt.engine`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from tornado import iostream, web
+from tornado.log import app_log, gen_log
 
+from jupyter_rt._redact import SECRET_HEADERS, scrub_text, scrub_uri
 from jupyter_rt.engine import Engine, EngineListener, EngineSession, Handshake, Refusal
 from jupyter_rt.errors import ProtocolError
 from jupyter_rt.protocol import engineio, websocket
@@ -39,13 +42,20 @@ class EngineDriver:
         self.engine = engine
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
+        engine.on_next_deadline = self._arm
         self._tasks: set[asyncio.Task[None]] = set()
         self.read_buffer = memoryview(bytearray(65536))
         """Where every WebSocket of this driver reads into; consumed before the next read."""
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run ``coroutine`` as a task the driver keeps until it ends."""
-        task = asyncio.ensure_future(coroutine)
+        """Run ``coroutine`` as a task the driver keeps until it ends, in an empty context.
+
+        Not in the request's: a WebSocket outlives its request, and the task's context is what
+        its transport's callbacks run in for the socket's life; a host's context variables
+        would keep the request alive that long (Jupyter's ``CallContext`` holds the handler,
+        and with it the request, its headers, the Tornado connection and stream).
+        """
+        task = contextvars.Context().run(asyncio.ensure_future, coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -56,7 +66,13 @@ class EngineDriver:
     def reschedule(self) -> None:
         """Make sure the timer fires by the engine's next deadline."""
         deadline = self.engine.next_deadline()
-        if deadline is None or deadline >= self._timer_at:
+        if deadline is not None:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        """Make the timer fire by ``deadline`` (the engine calls it when its deadline moves
+        earlier, from a request or not)."""
+        if deadline >= self._timer_at:
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -68,6 +84,22 @@ class EngineDriver:
         self._timer_at = float("inf")
         self.engine.tick(self.now())
         self.reschedule()
+
+    slice_seconds = 0.005
+    """How long one slice of a request's work may hold the loop before yielding to it."""
+
+    async def run_sliced(self, step: Callable[[float, int], bool]) -> None:
+        """Call ``step(now, max_items)`` until it returns ``False``, yielding to the loop after
+        every :attr:`slice_seconds` of work, so that no request holds the loop for long."""
+        now = self.now
+        while True:
+            deadline = now() + self.slice_seconds
+            while (more := step(now(), 64)) and now() < deadline:
+                pass
+            self.reschedule()
+            if not more:
+                return
+            await asyncio.sleep(0)
 
     def run_due(self) -> None:
         """Run the timeouts already due, so that a request never finds an expired session alive
@@ -81,6 +113,27 @@ class EngineDriver:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_at = float("inf")
+
+
+_shared_strings: dict[str, str] = {}
+_PRIVATE_HEADERS = frozenset(name.title() for name in SECRET_HEADERS)  # as Tornado spells them
+_UNSHARED_HEADERS = _PRIVATE_HEADERS | {"Sec-Websocket-Key"}
+"""Headers whose values stay out of the table: credentials, and the WebSocket key, new in every
+request (it would only fill the table with strings of a past crowd, kept for the process's life,
+which pin their allocator arenas: the crowd's memory never goes back)."""
+
+
+def _shared(text: str) -> str:
+    """``text``, or an equal string that other handshakes already hold, so that thousands of
+    sessions share one copy of their header names and common values (``User-Agent``…). The
+    table is bounded: past it, strings are simply not shared; credentials never go in it."""
+    found = _shared_strings.get(text)
+    if found is not None:
+        return found
+    if len(_shared_strings) < 1024 and len(text) <= 256:
+        _shared_strings[text] = text
+    return text
 
 
 def _wire_bytes(frames: Sequence[str | bytes]) -> bytes:
@@ -113,6 +166,8 @@ class _WebSocketConnection:
         self.session: EngineSession | None = None
         self._reader = websocket.FrameReader(max_message=driver.engine.max_payload)
         self._closing = False
+        self._held: list[bytes] | None = []
+        """Bytes received before the session is attached (``None`` once attached)."""
 
     # -- Transport -----------------------------------------------------------------------------
 
@@ -129,20 +184,68 @@ class _WebSocketConnection:
 
     # -- bytes in ------------------------------------------------------------------------------
 
+    def attached(self, session: EngineSession, leftover: bytes = b"") -> None:
+        """The connection now serves ``session``: handle ``leftover`` (bytes that came before
+        the connection existed), then what it received before this call."""
+        self.session = session
+        held, self._held = self._held, None
+        data = leftover + b"".join(held or ())
+        if data:
+            self.received(data)
+
     def received(self, data: bytes | memoryview) -> None:
-        """Feed bytes read from the peer."""
+        """Feed bytes read from the peer. Frames are handled for one slice of the loop's time
+        (:attr:`EngineDriver.slice_seconds`); if more remain, reading pauses while the rest is
+        handled in the next loop turns."""
         if self._closing:
             return
+        if self._held is not None:
+            if data:
+                self._held.append(bytes(data))
+            return
+        if self._dispatch(data):
+            self._pause_reading()
+            asyncio.get_running_loop().call_soon(self._dispatch_more)
+
+    def _dispatch_more(self) -> None:
+        if self._closing:
+            return
+        if self._dispatch(b""):
+            asyncio.get_running_loop().call_soon(self._dispatch_more)
+        else:
+            self._resume_reading()
+
+    _SLICE_EVENTS = 64
+
+    def _dispatch(self, data: bytes | memoryview) -> bool:
+        """Handle the frames in ``data`` and the reader for one slice; whether some may remain."""
+        driver = self.driver
+        deadline = driver.now() + driver.slice_seconds
         try:
-            events = self._reader.feed(data)
+            while True:
+                events = self._reader.feed(data, self._SLICE_EVENTS)
+                data = b""
+                if not self._handle(events):
+                    return False
+                if len(events) < self._SLICE_EVENTS:
+                    return False
+                if driver.now() >= deadline:
+                    return True
         except websocket.FrameError as exc:
             sid = self.session.sid if self.session else "-"
             log.warning("Closing WebSocket of session %s: %s", sid, exc)
             self._close_with(exc.close_code)
             self._lost()
-            return
+            return False
+        finally:
+            driver.reschedule()
+
+    def _handle(self, events: list[websocket.Event]) -> bool:
+        """Handle ``events``; ``False`` once the connection is closing."""
         now = self.driver.now()
         for event in events:
+            if self._closing:
+                return False
             if isinstance(event, websocket.Message):
                 if self.session is not None:
                     self.session.receive_frame(self, event.data, now)
@@ -151,8 +254,14 @@ class _WebSocketConnection:
             else:
                 self._close_with(websocket.CloseCode.NORMAL)
                 self._lost()
-                return
-        self.driver.reschedule()
+                return False
+        return not self._closing
+
+    def _pause_reading(self) -> None:
+        raise NotImplementedError
+
+    def _resume_reading(self) -> None:
+        raise NotImplementedError
 
     def _close_with(self, code: int) -> None:
         if not self._closing:
@@ -218,6 +327,14 @@ class _SocketConnection(_WebSocketConnection, asyncio.BufferedProtocol):
         else:
             self._early.append(data)
 
+    def _pause_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
     def _shutdown(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -229,13 +346,14 @@ class _StreamConnection(_WebSocketConnection):
     def __init__(self, driver: EngineDriver, stream: iostream.IOStream) -> None:
         super().__init__(driver)
         self._stream = stream
+        self._reading = asyncio.Event()
+        self._reading.set()
 
-    async def run(self, leftover: bytes) -> None:
+    async def run(self) -> None:
         """Read until the peer or the server closes the connection."""
-        if leftover:
-            self.received(leftover)
         try:
             while not self._closing:
+                await self._reading.wait()
                 self.received(await self._stream.read_bytes(65536, partial=True))
         except iostream.StreamClosedError:
             pass
@@ -244,7 +362,7 @@ class _StreamConnection(_WebSocketConnection):
 
     @property
     def buffered_amount(self) -> int:
-        return int(getattr(self._stream, "_write_buffer_size", 0))
+        return TornadoStreamInternals.write_buffer_size(self._stream)
 
     def _send(self, data: bytes) -> None:
         if not self._stream.closed():
@@ -252,6 +370,13 @@ class _StreamConnection(_WebSocketConnection):
 
     def _shutdown(self) -> None:
         asyncio.get_running_loop().call_soon(self._stream.close)
+        self._reading.set()  # run() then sees the stream closed
+
+    def _pause_reading(self) -> None:
+        self._reading.clear()
+
+    def _resume_reading(self) -> None:
+        self._reading.set()
 
 
 def _ignore_closed(future: asyncio.Future[None]) -> None:
@@ -274,6 +399,9 @@ class EngineIOHandler(web.RequestHandler):
         self._body = bytearray()
         self._body_too_large = False
         self._polling: tuple[EngineSession, asyncio.Event] | None = None
+        self._posting_session: EngineSession | None = None
+        self._post_refusal: Refusal | None = None
+        self._intake_running = False
 
     # -- hooks for hosts ----------------------------------------------------------------------
 
@@ -297,6 +425,27 @@ class EngineIOHandler(web.RequestHandler):
     def compute_etag(self) -> str | None:
         return None  # a poll answered "304 Not Modified" would lose its packets
 
+    def _request_summary(self) -> str:
+        # Tornado's access log and log_exception print this: never the token in the query.
+        request = self.request
+        return f"{request.method} {scrub_uri(request.uri or '')} ({request.remote_ip})"
+
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        """Tornado's, with every URI and message scrubbed of credentials (its own prints the
+        request URI, ``token=`` included, and the request's repr)."""
+        if isinstance(value, web.HTTPError):
+            message = value.get_message()
+            if message:
+                gen_log.warning(
+                    "%d %s: %s", value.status_code, self._request_summary(), scrub_text(message)
+                )
+        else:
+            app_log.error(
+                "Uncaught exception %s",
+                self._request_summary(),
+                exc_info=(typ, value, tb),  # type: ignore[arg-type]
+            )
+
     def _refuse(self, refusal: Refusal) -> None:
         log.info(
             "Refused %s %s: %d %s",
@@ -312,7 +461,10 @@ class EngineIOHandler(web.RequestHandler):
     def _handshake(self, query: Mapping[str, str]) -> Handshake:
         request = self.request
         return Handshake(
-            headers={k.lower(): v for k, v in request.headers.items()},
+            headers={
+                _shared(k.lower()): v if k in _UNSHARED_HEADERS else _shared(v)
+                for k, v in request.headers.items()
+            },
             query=query,
             remote_address=request.remote_ip or "",
             url=request.full_url(),
@@ -335,20 +487,62 @@ class EngineIOHandler(web.RequestHandler):
         set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
         if set_max_body_size is not None:
             set_max_body_size(2 * self.engine.max_payload + 65536)
-        declared = self.request.headers.get("Content-Length", "")
-        if (
-            self.request.method == "POST"
-            and declared.isdigit()
-            and int(declared) > self.engine.max_payload
-        ):
-            # Answered (413, session closed) before the body is read; post() is not called.
-            self._body_too_large = True
-            self._answer_post()
-            return None
+        if self.request.method == "POST" and not self._start_post():
+            return None  # answered before the body is read; post() is not called
         return super().prepare()
 
+    def _start_post(self) -> bool:
+        """Find the POST's session at its headers and mark it posting; ``False`` once answered.
+
+        Refusals wait for :meth:`post` (hosts authenticate there); only the session's own
+        credentials get an answer from here.
+        """
+        self.driver.run_due()
+        query = self._query()
+        refusal = self.engine.check_request(query)
+        if refusal is not None or query.get("transport") != "polling" or "sid" not in query:
+            self._post_refusal = refusal or Refusal(400, "Bad request")
+            return True
+        found = self.engine.find(query["sid"], self.session_credential())
+        if isinstance(found, Refusal):
+            self._post_refusal = found
+            return True
+        session = found
+        error = session.start_post()
+        if error is not None:
+            self._refuse(Refusal(400, error))
+            return False
+        self._posting_session = session
+        if self.request.headers.get("Content-Type") == "application/octet-stream":
+            # As Node's engine.io: Engine.IO 4 payloads are text, a binary body closes the session
+            # (only this exact value: "text/plain;charset=UTF-8", "text/plain" or none are fine).
+            log.warning("Closing session %s: a binary (octet-stream) POST body", session.sid)
+            session.close("transport error")
+            self._refuse(Refusal(400, "Bad request: invalid content"))
+            return False
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.engine.max_payload:
+            self._close_too_large(session)
+            self._refuse(Refusal(413, "Payload too large"))
+            return False
+        return True
+
+    def _close_too_large(self, session: EngineSession) -> None:
+        log.warning(
+            "Closing session %s: POST body over %d bytes", session.sid, self.engine.max_payload
+        )
+        self._body_too_large = True
+        self._body = bytearray()
+        session.close("parse error")
+
     def data_received(self, chunk: bytes) -> None:
+        if self._body_too_large or self._posting_session is None:
+            return
         if len(self._body) + len(chunk) > self.engine.max_payload:
+            # Closed now: a chunked body far over the limit never reaches post() (Tornado cuts
+            # the connection at its own limit).
+            if self._posting_session is not None:
+                self._close_too_large(self._posting_session)
             self._body_too_large = True
             return
         self._body += chunk
@@ -397,31 +591,36 @@ class EngineIOHandler(web.RequestHandler):
         self.finish(engineio.utf8(body))
 
     async def post(self, *args: Any, **kwargs: Any) -> None:
-        self._answer_post()
-
-    def _answer_post(self) -> None:
-        self.driver.run_due()
-        query = self._query()
-        refusal = self.engine.check_request(query)
-        if refusal is not None or query.get("transport") != "polling" or "sid" not in query:
-            self._refuse(refusal or Refusal(400, "Bad request"))
-            return
-        session = self._find_session(query)
-        if session is None:
+        session = self._posting_session
+        if session is None:  # refused at the headers, or a host's prepare did not call ours
+            self._refuse(self._post_refusal or Refusal(400, "Bad request"))
             return
         if self._body_too_large:
-            log.warning(
-                "Closing session %s: POST body over %d bytes", session.sid, self.engine.max_payload
-            )
-            session.close("parse error")
             self._refuse(Refusal(413, "Payload too large"))
             return
-        error = session.receive_payload(bytes(self._body), self.driver.now())
-        if error is not None:
-            self._refuse(Refusal(400, error))
+        body, self._body = bytes(self._body), bytearray()
+        self._intake_running = True
+        try:
+            intake = session.payload_intake(body, self.driver.now())
+            await self.driver.run_sliced(intake.step)
+        finally:
+            self._intake_running = False
+            self._end_post()
+        if intake.error is not None:
+            self._refuse(Refusal(400, intake.error))
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish("ok")
+
+    def _end_post(self) -> None:
+        """Let the session take its next POST (not while this one's body is being handled)."""
+        session = self._posting_session
+        if session is not None and not self._intake_running:
+            self._posting_session = None
+            session.end_post()
+
+    def on_finish(self) -> None:
+        self._end_post()
 
     def _refuse_method(self, *args: Any, **kwargs: Any) -> None:
         # Engine.IO answers methods it does not know with a 400, not Tornado's 405.
@@ -430,6 +629,7 @@ class EngineIOHandler(web.RequestHandler):
     put = patch = delete = _refuse_method
 
     def on_connection_close(self) -> None:
+        self._end_post()
         if self._polling is not None:
             # The client went away while its GET was pending.
             (session, wakeup), self._polling = self._polling, None
@@ -466,7 +666,7 @@ class EngineIOHandler(web.RequestHandler):
             return
         origin = headers.get("Origin") or headers.get("Sec-WebSocket-Origin")
         if origin is not None and not self.check_origin(origin):
-            log.warning("Refused a WebSocket from origin %s", origin)
+            log.warning("Refused a WebSocket from origin %s", scrub_uri(origin))
             self._refuse(Refusal(403, "Cross origin websockets not allowed"))
             return
         self.clear_header("Content-Type")
@@ -485,12 +685,60 @@ class EngineIOHandler(web.RequestHandler):
     def _serve_websocket(
         self, stream: iostream.IOStream, query: Mapping[str, str], session: EngineSession | None
     ) -> None:
-        leftover = bytes(stream._read_buffer[: stream._read_buffer_size])
-        connection: _WebSocketConnection
-        if type(stream) is iostream.IOStream:
-            connection = _SocketConnection(self.driver)
-        else:
-            connection = _StreamConnection(self.driver, stream)
+        # The session is opened (or the probe attached) only once the socket is ours: a peer
+        # gone at any point before leaves nothing registered, and only a debug line.
+        leftover = TornadoStreamInternals.unread_bytes(stream)
+        if type(stream) is not iostream.IOStream:
+            if stream.closed():
+                log.debug("WebSocket closed by the peer during the handshake")
+                return
+            stream_connection = _StreamConnection(self.driver, stream)
+            if self._attach(stream_connection, query, session, leftover):
+                self.driver.spawn(stream_connection.run())
+            else:
+                stream.close()
+            return
+        sock = TornadoStreamInternals.take_socket(stream)
+        if sock is None:
+            log.debug("WebSocket closed by the peer during the handshake")
+            return
+        connection = _SocketConnection(self.driver)
+        self.driver.spawn(self._adopt(sock, connection, leftover, query, session))
+
+    async def _adopt(
+        self,
+        sock: socket.socket,
+        connection: _SocketConnection,
+        leftover: bytes,
+        query: Mapping[str, str],
+        session: EngineSession | None,
+    ) -> None:
+        """Move ``sock`` from Tornado to an asyncio transport served by ``connection``, then
+        open the session on it (or attach it as the upgrade probe of ``session``)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(lambda: connection, sock)
+        except (OSError, ValueError) as exc:  # ValueError: the socket is already closed
+            log.debug("WebSocket lost while taken over: %s", exc)
+            sock.close()
+            connection._lost()
+            return
+        if connection._closing:  # the peer reset or closed meanwhile
+            log.debug("WebSocket closed by the peer before its session opened")
+            return
+        if not self._attach(connection, query, session, leftover):
+            connection._shutdown()
+
+    def _attach(
+        self,
+        connection: _WebSocketConnection,
+        query: Mapping[str, str],
+        session: EngineSession | None,
+        leftover: bytes,
+    ) -> bool:
+        """Open a session on ``connection``, or attach it as ``session``'s probe; ``False`` if
+        refused. Then ``leftover`` (read by Tornado) and what the connection received meanwhile
+        are handled."""
         now = self.driver.now()
         if session is None:
             session = self.engine.open(
@@ -500,28 +748,37 @@ class EngineIOHandler(web.RequestHandler):
                 websocket=connection,
             )
         elif session.attach_probe(connection, now) is not None:
-            stream.close()
-            return
-        connection.session = session
+            return False
+        connection.attached(session, leftover)
         self.driver.reschedule()
-        if isinstance(connection, _SocketConnection):
-            sock = stream.socket
-            stream.io_loop.remove_handler(sock)
-            self.driver.spawn(_adopt(sock, connection, leftover))
-        else:
-            self.driver.spawn(connection.run(leftover))
+        return True
 
 
-async def _adopt(sock: socket.socket, connection: _SocketConnection, leftover: bytes) -> None:
-    """Move ``sock`` from Tornado to an asyncio transport served by ``connection``."""
-    loop = asyncio.get_running_loop()
-    try:
-        await loop.connect_accepted_socket(lambda: connection, sock)
-    except OSError:
-        connection._lost()
-        return
-    if leftover:
-        connection.received(leftover)
+class TornadoStreamInternals:
+    """The one place that uses private attributes of Tornado's ``IOStream`` (Tornado 6.x):
+    ``_read_buffer``, ``_read_buffer_size``, ``_write_buffer`` and ``io_loop.remove_handler`` on
+    the stream's socket. ``tests/test_tornado.py`` checks them on a real stream, so that a
+    Tornado release that changes them fails a test rather than a takeover."""
+
+    @staticmethod
+    def unread_bytes(stream: iostream.IOStream) -> bytes:
+        """Bytes Tornado has read from the peer but nobody consumed yet (the first frames)."""
+        return bytes(stream._read_buffer[: stream._read_buffer_size])
+
+    @staticmethod
+    def write_buffer_size(stream: iostream.IOStream) -> int:
+        """Bytes written to ``stream`` that the kernel has not taken yet."""
+        return len(stream._write_buffer)
+
+    @staticmethod
+    def take_socket(stream: iostream.IOStream) -> socket.socket | None:
+        """Stop Tornado from watching the stream's socket and return it (the caller now owns
+        it), or ``None`` when the stream is already closed (the peer reset or went away)."""
+        sock = stream.socket
+        if stream.closed() or sock is None or sock.fileno() < 0:
+            return None
+        stream.io_loop.remove_handler(sock)
+        return sock
 
 
 def mount_engine(

@@ -555,3 +555,54 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_alone(caplog):
         writer.close()
     finally:
         stop()
+
+
+async def test_tornado_stream_internals_still_exist() -> None:
+    # The private IOStream attributes the WebSocket takeover relies on, on a real stream: a
+    # Tornado release that renames them fails here, not in production.
+    import socket
+
+    from tornado.iostream import IOStream
+
+    from jupyter_rt.tornado import TornadoStreamInternals
+
+    ours, peer = socket.socketpair()
+    stream = IOStream(ours)
+    try:
+        peer.sendall(b"GET / HTTP/1.1\r\n\r\nfirst frame")
+        assert await stream.read_until(b"\r\n\r\n") == b"GET / HTTP/1.1\r\n\r\n"
+        assert isinstance(stream._read_buffer, bytearray)
+        assert isinstance(stream._read_buffer_size, int)
+        assert len(stream._write_buffer) == 0
+        assert TornadoStreamInternals.unread_bytes(stream) == b"first frame"
+        assert TornadoStreamInternals.write_buffer_size(stream) == 0
+        assert TornadoStreamInternals.take_socket(stream) is ours  # io_loop.remove_handler
+        peer.sendall(b"more")  # no longer read by Tornado
+        await asyncio.sleep(0.05)
+        assert TornadoStreamInternals.unread_bytes(stream) == b"first frame"
+        stream.close()
+        assert TornadoStreamInternals.take_socket(stream) is None
+    finally:
+        stream.close()
+        peer.close()
+
+
+async def test_run_sliced_yields_to_the_loop_between_slices() -> None:
+    server, stop = await start()
+    try:
+        driver = server.driver
+        driver.slice_seconds = 0.0  # one step per slice
+        ran: list[int] = []
+        steps = iter(range(5))
+
+        def step(now: float, max_items: int) -> bool:
+            index = next(steps)
+            ran.append(index)
+            return index < 4
+
+        others = asyncio.get_running_loop().call_soon
+        others(lambda: ran.append(-1))
+        await driver.run_sliced(step)
+        assert ran == [0, -1, 1, 2, 3, 4]  # the other callback ran between two slices
+    finally:
+        stop()

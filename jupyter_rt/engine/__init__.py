@@ -8,6 +8,20 @@ polling request. The layer above (``jupyter_rt.server``) is an :class:`EngineLis
 from __future__ import annotations
 
 from jupyter_rt.engine.engine import Engine, Refusal
-from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Transport
+from jupyter_rt.engine.session import (
+    EngineListener,
+    EngineSession,
+    Handshake,
+    PayloadIntake,
+    Transport,
+)
 
-__all__ = ["Engine", "EngineListener", "EngineSession", "Handshake", "Refusal", "Transport"]
+__all__ = [
+    "Engine",
+    "EngineListener",
+    "EngineSession",
+    "Handshake",
+    "PayloadIntake",
+    "Refusal",
+    "Transport",
+]

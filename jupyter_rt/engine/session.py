@@ -5,13 +5,18 @@ States and transitions (``transport`` / ``upgrade``)::
     polling  ──ws with sid──▶ polling+probe ──2probe──▶ upgrading ──5──▶ websocket
        ▲                          │ probe closed, timeout      │ probe closed, timeout
        └──────────────────────────┴────────────────────────────┘
-    any ──close()──▶ closed (final)
+    any ──close(), ping timeout, set_deadline() passed──▶ closed (final)
 
 Invariants: at most one polling GET is pending; while upgrading, a pending GET is answered with a
 NOOP and never with queued packets (they wait for the WebSocket); heartbeats start after the
-handshake; ``EngineListener.on_engine_close`` is called exactly once. A closed polling session
-with packets left for its client (the CLOSE packet, say) stays findable until a GET takes them,
-or for one ping interval and timeout at most.
+handshake; ``EngineListener.on_engine_close`` is called exactly once. A polling session closed
+by :meth:`EngineSession.close` with packets left for its client (the CLOSE packet, say) stays
+findable until a GET takes them, or for one ping interval and timeout at most; one closed by
+its :meth:`EngineSession.set_deadline` (the connect timeout) is forgotten at once.
+
+Timers: every deadline (ping, pong, upgrade, drain, the listener's ``set_deadline``) lives in
+the engine's one timer heap, one entry per session, and fires from ``Engine.tick`` with no
+request needed; a forgotten session leaves no live entry.
 
 Nothing here reads a clock or touches a socket: callers pass ``now`` (seconds, monotonic).
 """
@@ -19,7 +24,7 @@ Nothing here reads a clock or touches a socket: callers pass ``now`` (seconds, m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -87,6 +92,54 @@ class EngineListener(Protocol):
     def on_engine_close(self, session: EngineSession, reason: str) -> None: ...
 
 
+class PayloadIntake:
+    """One polling POST body being handled a slice at a time (from
+    :meth:`EngineSession.payload_intake`), so that a body of many packets never holds the event
+    loop: the I/O layer calls :meth:`step` and yields to the loop between calls.
+
+    Handling stops at the first error and when the session closes (the rest of the body is
+    dropped). Once :meth:`step` returns ``False``, answer the POST with HTTP 400 and
+    :attr:`error` if it is set, else ``ok``.
+    """
+
+    __slots__ = ("_chunks", "_session", "error")
+
+    def __init__(self, session: EngineSession, chunks: Iterator[str], error: str | None) -> None:
+        self._session = session
+        self._chunks = chunks
+        self.error = error
+        """``None``, or the message of an HTTP 400 (the session is then closed)."""
+
+    def step(self, now: float, max_packets: int) -> bool:
+        """Handle up to ``max_packets`` more packets; returns whether some may remain."""
+        session = self._session
+        session._clock = now
+        if self.error is not None:
+            return False
+        listener = session._engine.listener
+        chunks = self._chunks
+        for _ in range(max_packets):
+            if session.closed:
+                return False
+            chunk = next(chunks, None)
+            if chunk is None:
+                return False
+            if chunk[:1] == "4":  # the common case, without building a Packet
+                listener.on_engine_message(session, chunk[1:])
+                continue
+            try:
+                packet = engineio.decode_frame(chunk)
+            except ProtocolError as exc:
+                self.error = session._protocol_error(exc)
+                return False
+            if packet.type is PacketType.UPGRADE or packet.type is PacketType.OPEN:
+                error = ProtocolError(f"{packet.type.name} packet sent over polling")
+                self.error = session._protocol_error(error)
+                return False
+            session._receive(packet, now)
+        return not session.closed
+
+
 class EngineSession:
     """One client's Engine.IO session. Created by :meth:`Engine.open`."""
 
@@ -115,6 +168,12 @@ class EngineSession:
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
         self._drain_deadline: float | None = None
+        self._close_deadline: float | None = None
+        self._close_reason = ""
+        self._timer_seq: int | None = None
+        """The sequence number of this session's live entry in the engine's timer heap."""
+        self._timer_at = 0.0
+        self._posting = False
         self._clock = 0.0
         """The latest ``now`` the caller passed in."""
 
@@ -170,6 +229,26 @@ class EngineSession:
         transport is just dropped, which official clients answer by reconnecting.
         """
         self._close(reason, engineio.CLOSE if notify else None, drain=notify)
+
+    def set_deadline(self, delay: float, reason: str, *, now: float | None = None) -> None:
+        """Close the session with ``reason`` ``delay`` seconds after ``now`` unless
+        :meth:`clear_deadline` is called first; a later call replaces the deadline.
+
+        ``now`` defaults to the time of the request being handled, which is right inside the
+        listener's callbacks (``on_engine_open`` …); pass it from anywhere else. The engine's
+        timer fires it with no request needed. At the deadline a WebSocket or a pending GET gets
+        a CLOSE packet, and the session is forgotten at once: a later request for it is refused
+        with ``Session ID unknown`` (the Socket.IO connect timeout uses this).
+        """
+        if self.closed:
+            return
+        self._close_deadline = (self._clock if now is None else now) + delay
+        self._close_reason = reason
+        self._engine._schedule(self, self._close_deadline)
+
+    def clear_deadline(self) -> None:
+        """Cancel the deadline of :meth:`set_deadline`, if any."""
+        self._close_deadline = None
 
     def _close(self, reason: str, last: Packet | None, *, drain: bool) -> None:
         """Close, ending with ``last`` (CLOSE, NOOP or nothing) on the transport.
@@ -250,21 +329,44 @@ class EngineSession:
         self._wake_poll = None
         self.close("transport close", notify=False)
 
-    def receive_payload(self, body: bytes, now: float) -> str | None:
-        """Handle a polling POST body; returns an error message for an HTTP 400, else ``None``."""
-        self._clock = now
+    def start_post(self) -> str | None:
+        """Begin a polling POST (at its headers); returns an error message for an HTTP 400, else
+        ``None``. A second concurrent POST closes the session, as a second GET does.
+
+        The caller must call :meth:`end_post` once the POST is answered or its connection is gone.
+        """
         if self.closed or self.transport != "polling":
             return "Bad request: the session is not polling"
-        try:
-            packets = engineio.decode_payload(body, max_bytes=self._engine.max_payload)
-        except ProtocolError as exc:
-            return self._protocol_error(exc)
-        for packet in packets:
-            if packet.type is PacketType.UPGRADE or packet.type is PacketType.OPEN:
-                error = ProtocolError(f"{packet.type.name} packet sent over polling")
-                return self._protocol_error(error)
-            self._receive(packet, now)
+        if self._posting:
+            log.warning("Closing session %s: a second concurrent polling POST", self.sid)
+            self.close("transport error")
+            return "Bad request: a POST is already pending"
+        self._posting = True
         return None
+
+    def end_post(self) -> None:
+        """The POST started by :meth:`start_post` was answered, or its connection is gone."""
+        self._posting = False
+
+    def receive_payload(self, body: bytes, now: float) -> str | None:
+        """Handle a whole polling POST body; returns an error message for an HTTP 400, else
+        ``None``. :meth:`payload_intake` does the same a slice at a time."""
+        intake = self.payload_intake(body, now)
+        while intake.step(now, 1 << 30):
+            pass
+        return intake.error
+
+    def payload_intake(self, body: bytes, now: float) -> PayloadIntake:
+        """Start handling a polling POST body; call :meth:`PayloadIntake.step` until it returns
+        ``False``, then answer the POST with :attr:`PayloadIntake.error`."""
+        self._clock = now
+        if self.closed or self.transport != "polling":
+            return PayloadIntake(self, iter(()), "Bad request: the session is not polling")
+        try:
+            chunks = engineio.split_payload(body, max_bytes=self._engine.max_payload)
+        except ProtocolError as exc:
+            return PayloadIntake(self, iter(()), self._protocol_error(exc))
+        return PayloadIntake(self, chunks, None)
 
     def _protocol_error(self, exc: ProtocolError) -> str:
         log.warning("Closing session %s: %s", self.sid, exc)
@@ -371,22 +473,40 @@ class EngineSession:
             self._websocket.write([engineio.encode_frame(open_packet)])
         else:
             self._outbox.append(open_packet)
-        self._schedule_ping(now)
+        self._ping_due = now + self._engine.ping_interval  # Engine.open schedules it
 
     def _schedule_ping(self, now: float) -> None:
         self._ping_due = now + self._engine.ping_interval
         self._engine._schedule(self, self._ping_due)
 
+    def _next_deadline(self) -> float | None:
+        """The earliest time :meth:`_on_timer` has work, or ``None``."""
+        if self.closed:
+            return self._drain_deadline
+        earliest = None
+        for due in (self._ping_due, self._pong_deadline, self._upgrade_deadline):
+            if due is not None and (earliest is None or due < earliest):
+                earliest = due
+        close = self._close_deadline
+        return close if close is not None and (earliest is None or close < earliest) else earliest
+
     def _on_timer(self, now: float) -> None:
-        """Run whatever is due at ``now``: a ping, a ping timeout or an upgrade timeout."""
+        """Run whatever is due at ``now``: a ping, a ping timeout, an upgrade timeout, the
+        deadline of :meth:`set_deadline`, the end of a drain."""
         self._clock = now
         if self.closed:
             if self._drain_deadline is not None and now >= self._drain_deadline:
+                self._drain_deadline = None
                 self._outbox.clear()
                 self._engine._forget(self)
             return
         if self._pong_deadline is not None and now >= self._pong_deadline:
             self.close("ping timeout", notify=False)
+            return
+        if self._close_deadline is not None and now >= self._close_deadline:
+            log.info("Closing session %s: its deadline passed (%s)", self.sid, self._close_reason)
+            self._close_deadline = None
+            self._close(self._close_reason, engineio.CLOSE, drain=False)
             return
         if self._upgrade_deadline is not None and now >= self._upgrade_deadline:
             log.info("Session %s: upgrade timed out", self.sid)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import binascii
 import json
 from base64 import b64decode, b64encode
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -124,13 +124,32 @@ def _encode_polling_packet(packet: Packet) -> str:
 
 def decode_payload(body: bytes, *, max_bytes: int) -> list[Packet]:
     """Decode a polling request body of at most ``max_bytes`` bytes into its packets."""
+    return [decode_frame(chunk) for chunk in split_payload(body, max_bytes=max_bytes)]
+
+
+def split_payload(body: bytes, *, max_bytes: int) -> Iterator[str]:
+    """The encoded packets of a polling request body, one at a time (pass each to
+    :func:`decode_frame`), so that a caller can stop or pause anywhere in a body of many packets.
+
+    The size and the UTF-8 of the whole body are checked at once: :class:`ProtocolError` is
+    raised by this call, not by the iterator.
+    """
     if len(body) > max_bytes:
         raise ProtocolError(f"payload of {len(body)} bytes is over the limit of {max_bytes}")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError("payload is not valid UTF-8") from exc
-    return [decode_frame(chunk) for chunk in text.split(RECORD_SEPARATOR)]
+    return _split(text)
+
+
+def _split(text: str) -> Iterator[str]:
+    find = text.find
+    start = 0
+    while (end := find(RECORD_SEPARATOR, start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
 
 
 def _decode_base64_packet(text: str) -> Packet:

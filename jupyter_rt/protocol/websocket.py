@@ -138,14 +138,19 @@ class FrameReader:
         self._fragment_bytes = 0
         self._fragment_opcode: Opcode | None = None
 
-    def feed(self, data: bytes | memoryview) -> list[Event]:
-        """Parse ``data`` (appended to what came before); returns the complete events in it."""
+    def feed(self, data: bytes | memoryview, max_events: int | None = None) -> list[Event]:
+        """Parse ``data`` (appended to what came before); returns the complete events in it.
+
+        With ``max_events``, parsing stops after that many events and the rest waits in the
+        reader: when that many came back, call ``feed(b"", max_events)`` again for more.
+        """
         buffer = self._buffer
         buffer += data
         events: list[Event] = []
         offset = 0
         end = len(buffer)
-        while end - offset >= 2:
+        limit = end if max_events is None else max_events
+        while end - offset >= 2 and len(events) < limit:
             first, second = buffer[offset], buffer[offset + 1]
             if first & 0x70:
                 raise FrameError("RSV bits set without a negotiated extension")
