@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from jupyter_rt.server import Server
-from tests.server.fakes import FakeSession
+from tests.server.fakes import Clock, FakeSession
 
 
 @pytest.fixture
@@ -23,3 +23,11 @@ def client(io: Server) -> Any:
         return FakeSession(io, **kwargs).open()
 
     return make
+
+
+@pytest.fixture
+def clock(io: Server) -> Clock:
+    """The clock of ``io``'s log throttle (60 s between repeated lines)."""
+    clock = Clock()
+    io._tasks.throttle.clock = clock
+    return clock

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_rt.protocol.socketio import Decoder, Packet, PacketType
-from jupyter_rt.server import Server
+from jupyter_rt.server import Server, Socket
 
 _ids = itertools.count()
 
@@ -116,6 +116,26 @@ class FakeSession:
                 assert isinstance(sid, str)
                 return sid
         return None
+
+
+class Clock:
+    """A clock for the server's log throttle: set ``now`` (seconds) by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def connected(io: Server, client: Any, nsp: str = "/") -> tuple[FakeSession, Socket]:
+    """Connect a fresh ``client()`` session to ``nsp``; its outbox cleared, and the socket."""
+    sockets: list[Socket] = []
+    io.of(nsp).on("connection", sockets.append)
+    session = client()
+    session.connect(nsp)
+    session.clear()
+    return session, sockets[-1]
 
 
 async def settle(rounds: int = 5) -> None:

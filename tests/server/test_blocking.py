@@ -11,38 +11,14 @@ from typing import Any
 import pytest
 
 from jupyter_rt.server import Server, Socket
-from tests.server.fakes import FakeSession, settle
+from tests.server.fakes import Clock, FakeSession, connected, settle
 
 NAP = 0.06
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def io() -> Server:
     return Server(connect_timeout=5, slow_handler_threshold=NAP / 2)
-
-
-@pytest.fixture
-def clock(io: Server) -> Clock:
-    clock = Clock()
-    io._tasks.throttle.clock = clock
-    return clock
-
-
-def connected(io: Server, client: Any, nsp: str = "/") -> tuple[FakeSession, Socket]:
-    sockets: list[Socket] = []
-    io.of(nsp).on("connection", sockets.append)
-    session = client()
-    session.connect(nsp)
-    session.clear()
-    return session, sockets[-1]
 
 
 def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

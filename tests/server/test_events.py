@@ -10,17 +10,8 @@ import pytest
 
 from jupyter_rt.errors import AckTimeout, NotConnected
 from jupyter_rt.protocol.socketio import PacketType
-from jupyter_rt.server import Server, Socket
-from tests.server.fakes import FakeSession, settle
-
-
-def connected(io: Server, client: Any, nsp: str = "/") -> tuple[FakeSession, Socket]:
-    sockets: list[Socket] = []
-    io.of(nsp).on("connection", sockets.append)
-    session = client()
-    session.connect(nsp)
-    session.clear()
-    return session, sockets[-1]
+from jupyter_rt.server import Server
+from tests.server.fakes import connected, settle
 
 
 async def test_handler_gets_args_and_its_return_value_is_the_ack(io: Server, client: Any) -> None:

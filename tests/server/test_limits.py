@@ -10,42 +10,16 @@ import pytest
 from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.errors import ConnectionRefused, LimitExceeded
 from jupyter_rt.server import Server, Socket
-from tests.server.fakes import FakeSession, settle
+from tests.server.fakes import Clock, connected, settle
 
 LOG = logging.getLogger("jupyter_rt")
 ROOMS_ERROR = '[{"ok":false,"error":"a socket can be in at most 2 rooms"}]'
 INTERNAL = '[{"ok":false,"error":"Internal server error"}]'
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def io(request: pytest.FixtureRequest) -> Server:
     return Server(connect_timeout=5, **getattr(request, "param", {}))
-
-
-@pytest.fixture
-def clock(io: Server) -> Clock:
-    clock = Clock()
-    throttle = getattr(io._tasks, "throttle", None)  # (None before there was one)
-    if throttle is not None:
-        throttle.clock = clock
-    return clock
-
-
-def connected(io: Server, client: Any, nsp: str = "/") -> tuple[FakeSession, Socket]:
-    sockets: list[Socket] = []
-    io.of(nsp).on("connection", sockets.append)
-    session = client()
-    session.connect(nsp)
-    session.clear()
-    return session, sockets[-1]
 
 
 def records(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
