@@ -64,11 +64,7 @@ class Engine:
         self.on_next_deadline: Callable[[float], None] | None = None
         """Called with the new :meth:`next_deadline` when it moves earlier (the I/O layer's timer
         must then fire by that time); ``None`` when nobody needs telling."""
-        # One live entry per session at most (entry[1] == session._timer_seq); entries made
-        # stale by an earlier deadline or a forgotten session are counted and swept in bulk.
-        self._timers: list[tuple[float, int, EngineSession]] = []
-        self._stale = 0
-        self._sequence = itertools.count()
+        self._timers = _TimerHeap()
 
     def check_request(self, query: Mapping[str, str]) -> Refusal | None:
         """Refuse a request whose ``EIO`` or ``transport`` argument is missing or unsupported."""
@@ -102,11 +98,9 @@ class Engine:
         request for this session must present the same one.
         """
         sid = secrets.token_urlsafe(15)
-        transport = "websocket" if websocket is not None else "polling"
-        session = EngineSession(self, sid, handshake, credential, transport)
-        session._websocket = websocket
+        session = EngineSession(self, sid, handshake, credential, websocket)
         self.sessions[sid] = session
-        can_upgrade = transport == "polling" and "websocket" in self.transports
+        can_upgrade = websocket is None and "websocket" in self.transports
         upgrades = ["websocket"] if can_upgrade else []
         handshake_packet = engineio.open_packet(
             sid,
@@ -115,81 +109,134 @@ class Engine:
             ping_timeout=self.ping_timeout,
             max_payload=self.max_payload,
         )
-        session._opened(handshake_packet, now)
+        session.send_handshake(handshake_packet, now)
         self.listener.on_engine_open(session)
-        deadline = session._next_deadline()  # scheduled once the listener set its own deadline
+        deadline = session.next_deadline  # scheduled once the listener set its own deadline
         if deadline is not None:
-            self._schedule(session, deadline)
+            self.wake_at(session, deadline)
         return session
 
     def tick(self, now: float) -> None:
         """Run every heartbeat and timeout due at ``now``."""
         timers = self._timers
-        while timers and timers[0][0] <= now:
-            _, seq, session = heapq.heappop(timers)
-            if seq != session._timer_seq:
-                self._stale -= 1
-                continue
-            session._timer_seq = None
-            session._on_timer(now)
-            deadline = session._next_deadline()
+        while (session := timers.pop_due(now)) is not None:
+            session.on_timer(now)
+            deadline = session.next_deadline
             if deadline is not None:
-                self._schedule(session, deadline)
-        self._sweep()
+                self.wake_at(session, deadline)
+        timers.sweep()
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work (maybe earlier), or ``None`` when no session is open."""
-        timers = self._timers
-        while timers and timers[0][1] != timers[0][2]._timer_seq:
-            heapq.heappop(timers)
-            self._stale -= 1
-        return timers[0][0] if timers else None
+        return self._timers.next_deadline()
 
     def close_all(self, reason: str = "server shutting down") -> None:
         """Drop every session without a CLOSE packet, so that clients come back later."""
         for session in list(self.sessions.values()):
             session.close(reason, notify=False)
         self.sessions.clear()  # with the closed ones still holding packets for their clients
-        for _, _, session in self._timers:
-            session._timer_seq = None
         self._timers.clear()
-        self._stale = 0
 
-    def _schedule(self, session: EngineSession, deadline: float) -> None:
-        """Make ``session``'s timer run by ``deadline``; after it runs, the session is scheduled
-        again for its next deadline (:meth:`EngineSession._next_deadline`)."""
-        if session._timer_seq is not None:
-            if session._timer_at <= deadline:
-                return
-            self._unschedule(session)
-        timers = self._timers
-        earlier = not timers or deadline < timers[0][0]
-        seq = next(self._sequence)
-        session._timer_seq = seq
-        session._timer_at = deadline
-        heapq.heappush(timers, (deadline, seq, session))
-        if earlier and self.on_next_deadline is not None:
+    def wake_at(self, session: EngineSession, deadline: float) -> None:
+        """Make :meth:`tick` run ``session``'s :meth:`EngineSession.on_timer` by ``deadline``.
+
+        The session's own way to ask for a timer: each session has one wake-up, at the earliest
+        deadline asked for since it last ran (a later one is ignored, as the session asks again
+        for its :attr:`EngineSession.next_deadline` after each run). Calls
+        :attr:`on_next_deadline` when this brings :meth:`next_deadline` earlier.
+        """
+        if self._timers.schedule(session, deadline) and self.on_next_deadline is not None:
             self.on_next_deadline(deadline)
 
-    def _unschedule(self, session: EngineSession) -> None:
-        if session._timer_seq is not None:
-            session._timer_seq = None
-            self._stale += 1
-            self._sweep()
-
-    def _sweep(self) -> None:
-        """Drop the stale heap entries once they are half the heap (in place: :meth:`tick` may
-        be iterating), so that the heap stays within twice the live sessions and releases the
-        forgotten ones."""
-        timers = self._timers
-        if self._stale > 32 and 2 * self._stale >= len(timers):
-            timers[:] = [entry for entry in timers if entry[1] == entry[2]._timer_seq]
-            heapq.heapify(timers)
-            self._stale = 0
-
-    def _forget(self, session: EngineSession) -> None:
+    def forget(self, session: EngineSession) -> None:
+        """Drop ``session``, closed and with nothing left for its client: a later request for it
+        is refused with ``Session ID unknown``, and it has no wake-up left. Sessions call this
+        themselves when they are done."""
         self.sessions.pop(session.sid, None)
-        self._unschedule(session)
+        self._timers.cancel(session)
+
+
+class _TimerHeap:
+    """The wake-ups of an engine's sessions, earliest first (a heap of ``(deadline, sequence,
+    session)`` entries, the sequence number breaking ties so that sessions are never compared).
+
+    A session has one live entry at most, the one recorded for it in ``_live``. An entry made
+    stale by an earlier deadline or a cancelled session stays in the heap, counted in
+    :attr:`stale`, until it reaches the top or is swept with the other stale ones.
+    """
+
+    __slots__ = ("_entries", "_live", "_sequence", "stale")
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[float, int, EngineSession]] = []
+        self._live: dict[EngineSession, tuple[float, int, EngineSession]] = {}
+        self._sequence = itertools.count()
+        self.stale = 0
+        """How many entries of the heap are not live."""
+
+    def __len__(self) -> int:
+        """Entries in the heap, stale ones included."""
+        return len(self._entries)
+
+    def schedule(self, session: EngineSession, deadline: float) -> bool:
+        """Give ``session`` an entry at ``deadline`` unless it has one by then already; returns
+        whether the new entry is now the heap's earliest."""
+        current = self._live.get(session)
+        if current is not None:
+            if current[0] <= deadline:
+                return False
+            self.cancel(session)
+        entries = self._entries
+        earliest = not entries or deadline < entries[0][0]
+        entry = (deadline, next(self._sequence), session)
+        self._live[session] = entry
+        heapq.heappush(entries, entry)
+        return earliest
+
+    def cancel(self, session: EngineSession) -> None:
+        """Make ``session``'s entry, if any, stale."""
+        if self._live.pop(session, None) is not None:
+            self.stale += 1
+            self.sweep()
+
+    def pop_due(self, now: float) -> EngineSession | None:
+        """Remove the earliest live entry due at ``now`` (and the stale ones before it); returns
+        its session, which then has no entry, or ``None`` when no entry is due."""
+        entries = self._entries
+        live = self._live
+        while entries and entries[0][0] <= now:
+            entry = heapq.heappop(entries)
+            session = entry[2]
+            if live.get(session) is not entry:
+                self.stale -= 1
+                continue
+            del live[session]
+            return session
+        return None
+
+    def next_deadline(self) -> float | None:
+        """The deadline of the earliest live entry (stale ones on top are dropped), or ``None``."""
+        entries = self._entries
+        live = self._live
+        while entries and live.get(entries[0][2]) is not entries[0]:
+            heapq.heappop(entries)
+            self.stale -= 1
+        return entries[0][0] if entries else None
+
+    def sweep(self) -> None:
+        """Drop the stale entries once there are over 32 of them and they are half the heap, so
+        that the heap stays within twice the live sessions and releases the cancelled ones."""
+        entries = self._entries
+        if self.stale > 32 and 2 * self.stale >= len(entries):
+            entries[:] = self._live.values()
+            heapq.heapify(entries)
+            self.stale = 0
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._entries.clear()
+        self._live.clear()
+        self.stale = 0
 
 
 def _same_credential(expected: str | None, given: str | None) -> bool:

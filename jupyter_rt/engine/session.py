@@ -14,9 +14,11 @@ by :meth:`EngineSession.close` with packets left for its client (the CLOSE packe
 findable until a GET takes them, or for one ping interval and timeout at most; one closed by
 its :meth:`EngineSession.set_deadline` (the connect timeout) is forgotten at once.
 
-Timers: every deadline (ping, pong, upgrade, drain, the listener's ``set_deadline``) lives in
-the engine's one timer heap, one entry per session, and fires from ``Engine.tick`` with no
-request needed; a forgotten session leaves no live entry.
+Timers: every deadline (ping, pong, upgrade, drain, the listener's ``set_deadline``) is asked of
+the engine with ``Engine.wake_at``; the engine keeps one wake-up per session and, from
+``Engine.tick`` with no request needed, calls :meth:`EngineSession.on_timer`, then asks for
+:attr:`EngineSession.next_deadline`. ``Engine.forget`` drops a session that is done, wake-up and
+all.
 
 Nothing here reads a clock or touches a socket: callers pass ``now`` (seconds, monotonic).
 """
@@ -112,32 +114,11 @@ class PayloadIntake:
 
     def step(self, now: float, max_packets: int) -> bool:
         """Handle up to ``max_packets`` more packets; returns whether some may remain."""
-        session = self._session
-        session._clock = now
-        if self.error is not None:
-            return False
-        listener = session._engine.listener
-        chunks = self._chunks
-        for _ in range(max_packets):
-            if session.closed:
-                return False
-            chunk = next(chunks, None)
-            if chunk is None:
-                return False
-            if chunk[:1] == "4":  # the common case, without building a Packet
-                listener.on_engine_message(session, chunk[1:])
-                continue
-            try:
-                packet = engineio.decode_frame(chunk)
-            except ProtocolError as exc:
-                self.error = session._protocol_error(exc)
-                return False
-            if packet.type is PacketType.UPGRADE or packet.type is PacketType.OPEN:
-                error = ProtocolError(f"{packet.type.name} packet sent over polling")
-                self.error = session._protocol_error(error)
-                return False
-            session._receive(packet, now)
-        return not session.closed
+        # Once error is set, the chunks are empty or the session closed: this returns False.
+        more, error = self._session._receive_chunks(self._chunks, now, max_packets)
+        if error is not None:
+            self.error = error
+        return more
 
 
 class EngineSession:
@@ -149,19 +130,19 @@ class EngineSession:
         sid: str,
         handshake: Handshake,
         credential: str | None,
-        transport: str,
+        websocket: Transport | None,
     ) -> None:
         self.sid = sid
         self.handshake = handshake
         self.credential = credential
-        self.transport = transport
+        self.transport = "polling" if websocket is None else "websocket"
         """``"polling"`` or ``"websocket"``; changes once, when an upgrade completes."""
         self.closed = False
         self._engine = engine
         self._outbox: list[Packet] = []
         self._outbox_bytes = 0
         self._wake_poll: Callable[[], None] | None = None
-        self._websocket: Transport | None = None
+        self._websocket = websocket
         self._probe: Transport | None = None
         self._upgrading = False
         self._ping_due: float | None = None
@@ -170,9 +151,6 @@ class EngineSession:
         self._drain_deadline: float | None = None
         self._close_deadline: float | None = None
         self._close_reason = ""
-        self._timer_seq: int | None = None
-        """The sequence number of this session's live entry in the engine's timer heap."""
-        self._timer_at = 0.0
         self._posting = False
         self._clock = 0.0
         """The latest ``now`` the caller passed in."""
@@ -244,7 +222,7 @@ class EngineSession:
             return
         self._close_deadline = (self._clock if now is None else now) + delay
         self._close_reason = reason
-        self._engine._schedule(self, self._close_deadline)
+        self._engine.wake_at(self, self._close_deadline)
 
     def clear_deadline(self) -> None:
         """Cancel the deadline of :meth:`set_deadline`, if any."""
@@ -274,9 +252,9 @@ class EngineSession:
             self._drain_deadline = (
                 self._clock + self._engine.ping_interval + self._engine.ping_timeout
             )
-            self._engine._schedule(self, self._drain_deadline)
+            self._engine.wake_at(self, self._drain_deadline)
         else:
-            self._engine._forget(self)
+            self._engine.forget(self)
         if self._wake_poll is not None:
             self._wake_poll()
         self._engine.listener.on_engine_close(self, reason)
@@ -317,7 +295,7 @@ class EngineSession:
         batch, self._outbox = self._outbox[:limit], self._outbox[limit:]
         self._outbox_bytes = sum(len(p.data) + 1 for p in self._outbox)
         if self.closed and not self._outbox:
-            self._engine._forget(self)
+            self._engine.forget(self)
         return engineio.encode_payload(batch)
 
     def end_poll(self) -> None:
@@ -368,6 +346,32 @@ class EngineSession:
             return PayloadIntake(self, iter(()), self._protocol_error(exc))
         return PayloadIntake(self, chunks, None)
 
+    def _receive_chunks(
+        self, chunks: Iterator[str], now: float, max_packets: int
+    ) -> tuple[bool, str | None]:
+        """Handle up to ``max_packets`` packets of a POST body for :meth:`PayloadIntake.step`;
+        returns whether some may remain, and the error message of an HTTP 400 or ``None``."""
+        self._clock = now
+        listener = self._engine.listener
+        for _ in range(max_packets):
+            if self.closed:
+                return False, None
+            chunk = next(chunks, None)
+            if chunk is None:
+                return False, None
+            if chunk[:1] == "4":  # the common case, without building a Packet
+                listener.on_engine_message(self, chunk[1:])
+                continue
+            try:
+                packet = engineio.decode_frame(chunk)
+            except ProtocolError as exc:
+                return False, self._protocol_error(exc)
+            if packet.type is PacketType.UPGRADE or packet.type is PacketType.OPEN:
+                error = ProtocolError(f"{packet.type.name} packet sent over polling")
+                return False, self._protocol_error(error)
+            self._receive(packet, now)
+        return not self.closed, None
+
     def _protocol_error(self, exc: ProtocolError) -> str:
         log.warning("Closing session %s: %s", self.sid, exc)
         self._close("parse error", engineio.CLOSE, drain=False)
@@ -382,7 +386,7 @@ class EngineSession:
             return "Bad request: the session cannot be upgraded"
         self._probe = websocket
         self._upgrade_deadline = now + self._engine.upgrade_timeout
-        self._engine._schedule(self, self._upgrade_deadline)
+        self._engine.wake_at(self, self._upgrade_deadline)
         return None
 
     def receive_frame(self, websocket: Transport, frame: str | bytes, now: float) -> None:
@@ -467,20 +471,25 @@ class EngineSession:
             self._protocol_error(ProtocolError(f"unexpected {kind.name} packet from a client"))
         # PING and NOOP from a client need no answer in v4.
 
-    def _opened(self, open_packet: Packet, now: float) -> None:
+    def _schedule_ping(self, now: float) -> None:
+        self._ping_due = now + self._engine.ping_interval
+        self._engine.wake_at(self, self._ping_due)
+
+    # -- for the engine ---------------------------------------------------------------------
+
+    def send_handshake(self, open_packet: Packet, now: float) -> None:
+        """Send the OPEN packet and start the heartbeat; called once, by ``Engine.open``."""
         self._clock = now
         if self._websocket is not None:
             self._websocket.write([engineio.encode_frame(open_packet)])
         else:
             self._outbox.append(open_packet)
-        self._ping_due = now + self._engine.ping_interval  # Engine.open schedules it
+        self._ping_due = now + self._engine.ping_interval  # Engine.open asks for its wake-up
 
-    def _schedule_ping(self, now: float) -> None:
-        self._ping_due = now + self._engine.ping_interval
-        self._engine._schedule(self, self._ping_due)
-
-    def _next_deadline(self) -> float | None:
-        """The earliest time :meth:`_on_timer` has work, or ``None``."""
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest time :meth:`on_timer` has work, or ``None``: the engine wakes the session
+        then (it reads this after opening the session and after each :meth:`on_timer`)."""
         if self.closed:
             return self._drain_deadline
         earliest = None
@@ -490,15 +499,16 @@ class EngineSession:
         close = self._close_deadline
         return close if close is not None and (earliest is None or close < earliest) else earliest
 
-    def _on_timer(self, now: float) -> None:
+    def on_timer(self, now: float) -> None:
         """Run whatever is due at ``now``: a ping, a ping timeout, an upgrade timeout, the
-        deadline of :meth:`set_deadline`, the end of a drain."""
+        deadline of :meth:`set_deadline`, the end of a drain. ``Engine.tick`` calls this at the
+        wake-ups the session asked for; early or extra calls do nothing."""
         self._clock = now
         if self.closed:
             if self._drain_deadline is not None and now >= self._drain_deadline:
                 self._drain_deadline = None
                 self._outbox.clear()
-                self._engine._forget(self)
+                self._engine.forget(self)
             return
         if self._pong_deadline is not None and now >= self._pong_deadline:
             self.close("ping timeout", notify=False)
@@ -517,7 +527,7 @@ class EngineSession:
             timeout = self._engine.ping_timeout
             self._pong_deadline = max(self._ping_due + timeout, now + timeout / 2)
             self._ping_due = None
-            self._engine._schedule(self, self._pong_deadline)
+            self._engine.wake_at(self, self._pong_deadline)
             websocket = self._websocket
             if websocket is not None:
                 websocket.write([engineio.encode_frame(engineio.PING)])

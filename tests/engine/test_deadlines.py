@@ -181,8 +181,10 @@ def test_the_stale_count_stays_exact_through_sweeps():
     sessions = [open_polling(engine, now=T0 + i * 1e-3) for i in range(200)]
     for i, session in enumerate(sessions):
         session.set_deadline(1 + i * 1e-3, "forced close")  # each makes its ping entry stale
-        live = sum(entry[1] == entry[2]._timer_seq for entry in engine._timers)
-        assert engine._stale == len(engine._timers) - live
+        timers = engine._timers
+        live = sum(timers._live.get(entry[2]) is entry for entry in timers._entries)
+        assert live == len(timers._live)  # every session with an entry has it in the heap
+        assert timers.stale == len(timers) - live
     engine.tick(T0 + 2)
-    assert engine._stale == len(engine._timers) and engine.next_deadline() is None
-    assert engine._timers == [] and engine._stale == 0
+    assert engine._timers.stale == len(engine._timers) and engine.next_deadline() is None
+    assert len(engine._timers) == 0 and engine._timers.stale == 0
