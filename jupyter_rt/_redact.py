@@ -19,6 +19,7 @@ __all__ = [
     "is_secret_header",
     "is_secret_param",
     "scrub_headers",
+    "scrub_query",
     "scrub_text",
     "scrub_uri",
 ]
@@ -65,6 +66,11 @@ def scrub_text(text: str) -> str:
 def scrub_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``headers`` with secret values masked (names kept)."""
     return {k: MASK if is_secret_header(k) else v for k, v in headers.items()}
+
+
+def scrub_query(query: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``query`` (parsed arguments) with secret values masked (names kept)."""
+    return {k: MASK if is_secret_param(k) else v for k, v in query.items()}
 
 
 class MalformedRequestFilter(logging.Filter):

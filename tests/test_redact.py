@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from jupyter_rt._redact import MASK, scrub_headers, scrub_text, scrub_uri
+from jupyter_rt.engine import Handshake
 from jupyter_rt.server.socket import SocketHandshake
 
 
@@ -55,3 +56,22 @@ def test_fetched_handshakes_carry_no_token_in_their_url() -> None:
     assert out["query"] == {"EIO": "4"}
     assert out["url"] == f"http://127.0.0.1/socket.io/?EIO=4&token={MASK}&transport=polling"
     assert "s3cret" not in repr(out)
+
+
+def test_handshakes_print_without_their_credentials() -> None:
+    # An app that logs socket.handshake (or a traceback showing it) must not leak what it holds.
+    engine_handshake = Handshake(
+        headers={"cookie": "username-1=SECRETCOOKIE", "authorization": "token SECRETTOKEN"},
+        query={"EIO": "4", "token": "SECRETTOKEN"},
+        remote_address="127.0.0.1",
+        url="http://127.0.0.1/socket.io/?EIO=4&token=SECRETTOKEN",
+        user=None,
+        issued=0.0,
+    )
+    socket_handshake = SocketHandshake.build(
+        SimpleNamespace(handshake=engine_handshake),  # type: ignore[arg-type]
+        {"token": "SECRETAUTH"},
+    )
+    for printed in (repr(engine_handshake), repr(socket_handshake), str(socket_handshake)):
+        assert "SECRET" not in printed
+        assert "127.0.0.1" in printed and "EIO" in printed and "token" in printed

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from jupyter_rt._redact import scrub_headers, scrub_query, scrub_uri
 from jupyter_rt.errors import ProtocolError
 from jupyter_rt.protocol import engineio
 from jupyter_rt.protocol.engineio import Packet, PacketType
@@ -68,6 +69,14 @@ class Handshake:
     """The authenticated user (``username``, ``display_name``, ``color``) when in Jupyter."""
     issued: float
     """Wall-clock time of the handshake, in seconds since the epoch."""
+
+    def __repr__(self) -> str:
+        # Apps and tracebacks print handshakes: never with the credentials they carry.
+        return (
+            f"Handshake(url={scrub_uri(self.url)!r}, remote_address={self.remote_address!r}, "
+            f"user={self.user!r}, headers={scrub_headers(self.headers)!r}, "
+            f"query={scrub_query(self.query)!r}, issued={self.issued!r})"
+        )
 
 
 class Transport(Protocol):

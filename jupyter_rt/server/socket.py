@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
+from jupyter_rt._redact import MASK, scrub_headers, scrub_query, scrub_uri
 from jupyter_rt.errors import AckTimeout, ConnectionRefused, LimitExceeded, NotConnected
 from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import (
@@ -62,6 +63,15 @@ class SocketHandshake:
     xdomain: bool
     secure: bool
     user: Mapping[str, object] | None = None
+
+    def __repr__(self) -> str:
+        # Apps log handshakes: credentials (cookies, tokens, the CONNECT auth values) masked.
+        return (
+            f"SocketHandshake(url={scrub_uri(self.url)!r}, address={self.address!r}, "
+            f"user={self.user!r}, headers={scrub_headers(self.headers)!r}, "
+            f"query={scrub_query(self.query)!r}, auth={dict.fromkeys(self.auth, MASK)!r}, "
+            f"time={self.time!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The handshake in Node's shape (for cluster adapters)."""
