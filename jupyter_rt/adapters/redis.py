@@ -61,6 +61,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from jupyter_rt._redact import is_secret_header, is_secret_param, scrub_uri
+from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.adapters.redis_wire import (
     DEFAULT_PREFIX,
     Channels,
@@ -109,27 +110,6 @@ _MAX_BATCH = 256
 _PROBE_INTERVAL = 0.5
 """While Redis is down, try publishing at most this often; messages between tries are dropped."""
 _MAX_BACKOFF = 2.0
-_WARN_INTERVAL = 60.0
-
-
-class _Warner:
-    """One warning per interval, saying how many similar ones were skipped."""
-
-    __slots__ = ("_last", "_skipped")
-
-    def __init__(self) -> None:
-        self._last = -_WARN_INTERVAL
-        self._skipped = 0
-
-    def warn(self, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self._last < _WARN_INTERVAL:
-            self._skipped += 1
-            log.debug(message, *args)
-            return
-        skipped, self._skipped, self._last = self._skipped, 0, now
-        suffix = f" ({skipped} more dropped since the last warning)" if skipped else ""
-        log.warning(message + suffix, *args)
 
 
 def _where(url: str) -> str:
@@ -184,7 +164,8 @@ class _Link:
         self.channels: dict[str, Callable[[str, bytes], None]] = {}
         self.patterns: dict[str, Callable[[str, bytes], None]] = {}
         self.users = 0
-        self.warner = _Warner()
+        self.warner = LogThrottle(log)
+        """Dropped channel messages: one warning a minute, saying how many were not logged."""
         self._queue: deque[tuple[str, bytes, asyncio.Future[int] | None]] = deque()
         self._wakeup: asyncio.Event | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -536,10 +517,21 @@ class _Link:
         try:
             handler(channel, data)
         except WireError as exc:
-            self.warner.warn("Dropping a malformed message on Redis channel %s: %s", channel, exc)
+            self.warner.log(
+                logging.WARNING,
+                "dropped",
+                "Dropping a malformed message on Redis channel %s: %s",
+                channel,
+                exc,
+            )
         except Exception as exc:
-            self.warner.warn(
-                "Dropping a message on Redis channel %s: %s: %s", channel, type(exc).__name__, exc
+            self.warner.log(
+                logging.WARNING,
+                "dropped",
+                "Dropping a message on Redis channel %s: %s: %s",
+                channel,
+                type(exc).__name__,
+                exc,
             )
 
 
