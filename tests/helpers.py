@@ -349,3 +349,13 @@ def serve_suite_app(
             server.stop()
 
     asyncio.run(main())
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait (polling every 10 ms on the running loop) until ``condition()`` is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.01)

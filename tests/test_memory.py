@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from jupyter_server import CallContext
@@ -24,7 +24,7 @@ from jupyter_rt.engine import EngineSession
 from jupyter_rt.server import Socket
 from jupyter_rt.server.server import Client
 from jupyter_rt.tornado import EngineIOHandler, mount
-from tests.helpers import free_port
+from tests.helpers import free_port, until
 
 CLIENTS = 60
 
@@ -38,15 +38,6 @@ class ContextHandler(EngineIOHandler):
         ContextHandler.handlers.add(self)
         CallContext.set(CallContext.JUPYTER_HANDLER, self)
         return super().prepare()
-
-
-async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 def live(kind: type[Any]) -> list[Any]:
@@ -77,7 +68,7 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
     shared_before = len(jupyter_rt.tornado._shared_strings)
     try:
         clients = [await connect(port) for _ in range(CLIENTS)]
-        await until(lambda: len(room.sockets) == CLIENTS)
+        await until(lambda: len(room.sockets) == CLIENTS, timeout=10)
         await room.to("crowd").emit("beat", 1)
         for ws in clients:
             assert await asyncio.wait_for(ws.read_message(), 5) == '42/room,["beat",1]'
@@ -93,7 +84,7 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
 
         for ws in clients:
             ws.close()
-        await until(lambda: not room.sockets and not driver.engine.sessions)
+        await until(lambda: not room.sockets and not driver.engine.sessions, timeout=10)
         del clients, ws
         await asyncio.sleep(0.1)  # the transports' connection_lost callbacks
 

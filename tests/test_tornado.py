@@ -15,7 +15,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.tornado import EngineDriver, EngineIOHandler
 from tests.engine.echo_server import EchoListener, make_app
-from tests.helpers import free_port
+from tests.helpers import free_port, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -116,15 +116,6 @@ async def small() -> AsyncIterator[EchoServer]:
     server, stop = await start(ping_interval=5, ping_timeout=5, max_payload=1000)
     yield server
     stop()
-
-
-async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 async def read(ws: WebSocketClientConnection, timeout: float = 5.0) -> str | bytes | None:
