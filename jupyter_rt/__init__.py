@@ -2,7 +2,7 @@
 
 ``Server`` is the Socket.IO server (namespaces, events, acks, rooms); the Jupyter extension
 (:mod:`jupyter_rt.extension`) serves one at ``{base_url}socket.io/`` of every notebook server,
-and :func:`jupyter_rt.tornado.mount` serves one from any Tornado app.
+and :func:`jupyter_rt.transports.mount` serves one from any Tornado app.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from traitlets import Float, Int, List, Unicode, validate
 from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.server import Server
-from jupyter_rt.tornado import EngineDriver, mount
+from jupyter_rt.transports import EngineDriver, mount
 
 log = logging.getLogger("jupyter_rt")
 """Routed to the Jupyter server's log at start (see :func:`_route_logs_to`)."""
@@ -129,7 +129,7 @@ class RealtimeApp(ExtensionApp):
             log.info("Realtime app %s started", spec)
 
     def initialize_handlers(self) -> None:
-        # Handlers are mounted through jupyter_rt.tornado.mount so the endpoint is the same
+        # Handlers are mounted through jupyter_rt.transports.mount so the endpoint is the same
         # as in any Tornado app; base_url is prepended by the server.
         web_app: web.Application = self._server.web_app
         path = url_path_join(web_app.settings["base_url"], "socket.io/")

@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 
-from jupyter_rt.tornado import EngineIOHandler
+from jupyter_rt.transports import EngineIOHandler
 
 AUTH_RESOURCE = "realtime"
 """The resource name custom Jupyter authorizers see (``read`` for GET, ``write`` for POST)."""

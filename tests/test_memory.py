@@ -19,11 +19,11 @@ from tornado import web
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 import jupyter_rt
-import jupyter_rt.tornado
+import jupyter_rt.transports
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.server import Socket
 from jupyter_rt.server.server import Client
-from jupyter_rt.tornado import EngineIOHandler, mount
+from jupyter_rt.transports import EngineIOHandler, mount
 from tests.helpers import free_port, until
 
 CLIENTS = 60
@@ -65,7 +65,7 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
     port = free_port()
     http = app.listen(port, "127.0.0.1")
     sessions_before = len(live(EngineSession))
-    shared_before = len(jupyter_rt.tornado._shared_strings)
+    shared_before = len(jupyter_rt.transports.handler._shared_strings)
     try:
         clients = [await connect(port) for _ in range(CLIENTS)]
         await until(lambda: len(room.sockets) == CLIENTS, timeout=10)
@@ -75,7 +75,7 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
 
         # Values unique to each request (Sec-WebSocket-Key) stay out of the shared strings,
         # which would keep them for the process's life.
-        assert len(jupyter_rt.tornado._shared_strings) - shared_before < CLIENTS // 2
+        assert len(jupyter_rt.transports.handler._shared_strings) - shared_before < CLIENTS // 2
 
         # While the crowd is connected: its handlers (and requests) are gone already.
         await asyncio.sleep(0.1)
@@ -90,9 +90,9 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
 
         assert live(Socket) == []
         assert live(Client) == []
-        from jupyter_rt.tornado import _SocketConnection
+        from jupyter_rt.transports.websocket import SocketConnection
 
-        assert live(_SocketConnection) == []
+        assert live(SocketConnection) == []
         # Closed sessions may wait in the engine's timer heap until its next sweep (bounded).
         left = live(EngineSession)
         assert len(left) - sessions_before <= 32

@@ -14,7 +14,7 @@ from typing import Any
 import tornado.web
 
 import jupyter_rt
-import jupyter_rt.tornado
+import jupyter_rt.transports
 from jupyter_rt.adapters.redis import RedisAdapter
 
 
@@ -37,7 +37,7 @@ async def main(port: int, redis_url: str, prefix: str) -> None:
             io.to(room).emit("tick", data)
 
     app = tornado.web.Application()
-    jupyter_rt.tornado.mount(app, io, path="/socket.io/")
+    jupyter_rt.transports.mount(app, io, path="/socket.io/")
     server = app.listen(port, address="127.0.0.1")
     await io.ready()
     bound = next(iter(server._sockets.values())).getsockname()[1]

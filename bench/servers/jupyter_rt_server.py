@@ -14,7 +14,7 @@ from typing import Any
 import tornado.web
 
 import jupyter_rt
-import jupyter_rt.tornado
+import jupyter_rt.transports
 
 
 def make_app() -> tornado.web.Application:
@@ -38,7 +38,7 @@ def make_app() -> tornado.web.Application:
             await io.to(room).emit("tick", data)
 
     app = tornado.web.Application()
-    jupyter_rt.tornado.mount(app, io, path="/socket.io/")
+    jupyter_rt.transports.mount(app, io, path="/socket.io/")
     return app
 
 

@@ -1,6 +1,6 @@
 """Engine.IO v4 sessions as state machines, driven by an I/O layer that passes in the time.
 
-The I/O layer (``jupyter_rt.tornado``) feeds requests, frames and the clock into an
+The I/O layer (``jupyter_rt.transports``) feeds requests, frames and the clock into an
 :class:`Engine`, and implements :class:`Transport` (a WebSocket) and the wake-up of a pending
 polling request. The layer above (``jupyter_rt.server``) is an :class:`EngineListener`.
 """

@@ -46,8 +46,9 @@ _TOO_MANY = {"message": "Too many namespaces"}
 class Server:
     """A Socket.IO v5 server.
 
-    Mount it with ``jupyter_rt.tornado.mount(app, io)``; the engine layer reads ``ping_interval``,
-    ``ping_timeout`` (seconds), ``max_payload`` (bytes), ``connect_timeout`` and ``transports``.
+    Mount it with ``jupyter_rt.transports.mount(app, io)``; the engine layer reads
+    ``ping_interval``, ``ping_timeout`` (seconds), ``max_payload`` (bytes), ``connect_timeout``
+    and ``transports``.
     The methods that act on "everyone" (``on``, ``use``, ``emit``, ``to``, ``fetch_sockets``...)
     act on the main namespace ``/``, as ``io.sockets`` does in Node: middleware registered with
     ``io.use`` guards ``/`` only; use ``io.of(name).use`` for other namespaces.

@@ -36,7 +36,7 @@ from typing import Any
 
 import tornado.web
 
-import jupyter_rt.tornado
+import jupyter_rt.transports
 from jupyter_rt.adapters.redis import RedisAdapter, RedisUnavailable
 from jupyter_rt.server import Server, Socket
 
@@ -225,7 +225,7 @@ async def main(argv: list[str] | None = None) -> None:
         opts.redis, opts.prefix, opts.request_timeout, opts.specific_response_channel == "yes"
     )
     app = tornado.web.Application()
-    jupyter_rt.tornado.mount(app, io)
+    jupyter_rt.transports.mount(app, io)
     app.listen(opts.port, address="127.0.0.1")
     while True:  # Redis may not be up yet: the adapter keeps trying by itself
         try:

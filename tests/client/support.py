@@ -15,7 +15,7 @@ from typing import Any
 from tornado import httpserver, web
 
 import jupyter_rt
-from jupyter_rt.tornado import EngineDriver, mount
+from jupyter_rt.transports import EngineDriver, mount
 from tests import secret_scan
 from tests.helpers import REPO, Process, free_port, wait_for_port
 

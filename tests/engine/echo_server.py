@@ -14,7 +14,7 @@ from typing import Any
 from tornado import web
 
 from jupyter_rt.engine import EngineSession
-from jupyter_rt.tornado import EngineDriver, mount_engine
+from jupyter_rt.transports import EngineDriver, mount_engine
 from tests.helpers import serve_suite_app
 
 SUITE_OPTIONS: dict[str, Any] = {

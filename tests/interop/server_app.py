@@ -66,7 +66,7 @@ from typing import Any
 
 import tornado.web
 
-import jupyter_rt.tornado
+import jupyter_rt.transports
 from jupyter_rt.errors import AckTimeout, ConnectionRefused, NotConnected
 from jupyter_rt.server import Server
 
@@ -345,7 +345,7 @@ class LogHandler(tornado.web.RequestHandler):
 
 def make_app(io: Any, path: str = "/socket.io/") -> tornado.web.Application:
     app = tornado.web.Application([(r"/_interop/log", LogHandler)])
-    jupyter_rt.tornado.mount(app, io, path=path)
+    jupyter_rt.transports.mount(app, io, path=path)
     return app
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from tornado import web
 
 from jupyter_rt.server import Namespace, Server, Socket
-from jupyter_rt.tornado import EngineDriver, mount
+from jupyter_rt.transports import EngineDriver, mount
 from tests.helpers import serve_suite_app
 
 SUITE_OPTIONS: dict[str, Any] = {

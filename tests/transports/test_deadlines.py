@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from tests.test_tornado import start, until
+from tests.transports.test_handler import start, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -35,7 +35,7 @@ async def test_a_deadline_set_outside_a_request_fires_with_no_request() -> None:
 
 
 async def test_handshakes_share_header_strings_but_never_credentials() -> None:
-    from jupyter_rt import tornado
+    from jupyter_rt.transports import handler
 
     server, stop = await start(ping_interval=5, ping_timeout=5)
     try:
@@ -47,6 +47,6 @@ async def test_handshakes_share_header_strings_but_never_credentials() -> None:
         assert first == second and first["authorization"] == secret
         assert first["user-agent"] is second["user-agent"]
         assert all(a is b for a, b in zip(first, second, strict=True))  # names too
-        assert secret not in tornado._shared_strings
+        assert secret not in handler._shared_strings
     finally:
         stop()

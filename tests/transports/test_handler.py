@@ -1,4 +1,4 @@
-"""The Tornado transport over real sockets: an Engine.IO echo endpoint on 127.0.0.1."""
+"""The transports over real sockets: an Engine.IO echo endpoint on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from jupyter_rt.engine import EngineSession
-from jupyter_rt.tornado import EngineDriver, EngineIOHandler
+from jupyter_rt.transports import EngineDriver, EngineIOHandler
 from tests.engine.echo_server import EchoListener, make_app
 from tests.helpers import free_port, until
 
@@ -76,7 +76,7 @@ class EchoServer:
 async def start(
     handler_class: type[EngineIOHandler] = EngineIOHandler, **options: Any
 ) -> tuple[EchoServer, Callable[[], None]]:
-    from jupyter_rt.tornado import mount_engine
+    from jupyter_rt.transports import mount_engine
     from tests.engine.echo_server import SUITE_OPTIONS
 
     if handler_class is EngineIOHandler:
@@ -546,36 +546,6 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_alone(caplog):
         writer.close()
     finally:
         stop()
-
-
-async def test_tornado_stream_internals_still_exist() -> None:
-    # The private IOStream attributes the WebSocket takeover relies on, on a real stream: a
-    # Tornado release that renames them fails here, not in production.
-    import socket
-
-    from tornado.iostream import IOStream
-
-    from jupyter_rt.tornado import TornadoStreamInternals
-
-    ours, peer = socket.socketpair()
-    stream = IOStream(ours)
-    try:
-        peer.sendall(b"GET / HTTP/1.1\r\n\r\nfirst frame")
-        assert await stream.read_until(b"\r\n\r\n") == b"GET / HTTP/1.1\r\n\r\n"
-        assert isinstance(stream._read_buffer, bytearray)
-        assert isinstance(stream._read_buffer_size, int)
-        assert len(stream._write_buffer) == 0
-        assert TornadoStreamInternals.unread_bytes(stream) == b"first frame"
-        assert TornadoStreamInternals.write_buffer_size(stream) == 0
-        assert TornadoStreamInternals.take_socket(stream) is ours  # io_loop.remove_handler
-        peer.sendall(b"more")  # no longer read by Tornado
-        await asyncio.sleep(0.05)
-        assert TornadoStreamInternals.unread_bytes(stream) == b"first frame"
-        stream.close()
-        assert TornadoStreamInternals.take_socket(stream) is None
-    finally:
-        stream.close()
-        peer.close()
 
 
 async def test_run_sliced_yields_to_the_loop_between_slices() -> None:

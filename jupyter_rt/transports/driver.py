@@ -1,0 +1,91 @@
+"""The engine on the asyncio loop: one timer for every deadline, and request work in slices."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from jupyter_rt.engine import Engine
+
+
+class EngineDriver:
+    """Runs an :class:`Engine` on the asyncio loop: one timer drives every heartbeat."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+        engine.on_next_deadline = self._arm
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.read_buffer = memoryview(bytearray(65536))
+        """Where every WebSocket of this driver reads into; consumed before the next read."""
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` as a task the driver keeps until it ends, in an empty context.
+
+        Not in the request's: a WebSocket outlives its request, and the task's context is what
+        its transport's callbacks run in for the socket's life; a host's context variables
+        would keep the request alive that long (Jupyter's ``CallContext`` holds the handler,
+        and with it the request, its headers, the Tornado connection and stream).
+        """
+        task = contextvars.Context().run(asyncio.ensure_future, coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def now(self) -> float:
+        """The engine's clock: the running loop's monotonic time."""
+        return asyncio.get_running_loop().time()
+
+    def reschedule(self) -> None:
+        """Make sure the timer fires by the engine's next deadline."""
+        deadline = self.engine.next_deadline()
+        if deadline is not None:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        """Make the timer fire by ``deadline`` (the engine calls it when its deadline moves
+        earlier, from a request or not)."""
+        if deadline >= self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = float("inf")
+        self.engine.tick(self.now())
+        self.reschedule()
+
+    slice_seconds = 0.005
+    """How long one slice of a request's work may hold the loop before yielding to it."""
+
+    async def run_sliced(self, step: Callable[[float, int], bool]) -> None:
+        """Call ``step(now, max_items)`` until it returns ``False``, yielding to the loop after
+        every :attr:`slice_seconds` of work, so that no request holds the loop for long."""
+        now = self.now
+        while True:
+            deadline = now() + self.slice_seconds
+            while (more := step(now(), 64)) and now() < deadline:
+                pass
+            self.reschedule()
+            if not more:
+                return
+            await asyncio.sleep(0)
+
+    def run_due(self) -> None:
+        """Run the timeouts already due, so that a request never finds an expired session alive
+        because the timer is late (a loaded loop fires it milliseconds after its time)."""
+        self.engine.tick(self.now())
+        self.reschedule()
+
+    def shutdown(self) -> None:
+        """Drop every session (clients reconnect later) and stop the timer."""
+        self.engine.close_all()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = float("inf")

@@ -1,0 +1,49 @@
+"""Serve an Engine.IO endpoint or a Socket.IO server from any Tornado app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tornado import web
+
+from jupyter_rt.engine import Engine, EngineListener
+from jupyter_rt.transports.driver import EngineDriver
+from jupyter_rt.transports.handler import EngineIOHandler
+
+if TYPE_CHECKING:
+    from jupyter_rt.server import Server
+
+
+def mount_engine(
+    app: web.Application,
+    listener: EngineListener,
+    path: str = "/engine.io/",
+    *,
+    handler_class: type[EngineIOHandler] = EngineIOHandler,
+    **engine_options: Any,
+) -> EngineDriver:
+    """Serve a bare Engine.IO endpoint at ``path``, delivering messages to ``listener``."""
+    driver = EngineDriver(Engine(listener, **engine_options))
+    pattern = path.rstrip("/") + "/?"
+    app.add_handlers(r".*", [(pattern, handler_class, {"driver": driver})])
+    return driver
+
+
+def mount(
+    app: web.Application,
+    io: Server,
+    path: str = "/socket.io/",
+    *,
+    handler_class: type[EngineIOHandler] = EngineIOHandler,
+) -> EngineDriver:
+    """Serve the Socket.IO server ``io`` at ``path`` of ``app``, with ``io``'s options."""
+    return mount_engine(
+        app,
+        io,
+        path,
+        handler_class=handler_class,
+        ping_interval=io.ping_interval,
+        ping_timeout=io.ping_timeout,
+        max_payload=io.max_payload,
+        transports=io.transports,
+    )
