@@ -3,6 +3,7 @@
 #
 #   bash dev.sh lab  [jupyter lab args...]   set up, then start JupyterLab on notebooks/
 #   bash dev.sh test [pytest args...]        set up + test tools, then ruff, mypy and pytest
+#                                             (the same checks as .pre-commit-config.yaml)
 #   bash dev.sh setup                         only set up
 #
 # Setup: a virtual environment (the active one, else .venv), `pip install -e ".[test]"`, the
@@ -194,15 +195,12 @@ test_tools() {
 
 run_tests() {
     local failed=()
-    phase "ruff check"
-    ruff check . || failed+=(ruff)
+    phase "ruff check, ruff format --check"
+    ruff check . || failed+=("ruff check")
+    ruff format --check . || failed+=("ruff format (run: ruff format .)")
     done_phase
     phase "mypy --strict jupyter_rt"
-    if compgen -G "jupyter_rt/*.py" >/dev/null; then
-        mypy --strict jupyter_rt || failed+=(mypy)
-    else
-        say "no Python files in jupyter_rt/ yet"
-    fi
+    mypy --strict jupyter_rt || failed+=(mypy)
     done_phase
     say "setup and checks took $((SECONDS - T0))s; running pytest"
     [ ${#failed[@]} -gt 0 ] && warn "${failed[*]} failed (see above); running pytest anyway"
