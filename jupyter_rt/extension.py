@@ -11,7 +11,9 @@ command line)::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -22,21 +24,32 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Float, Int, List, Unicode, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
 
 from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
+from jupyter_rt.options import Options
 from jupyter_rt.server import Server
 from jupyter_rt.transports import EngineDriver, mount
 
 log = logging.getLogger("jupyter_rt")
 """Routed to the Jupyter server's log at start (see :func:`_route_logs_to`)."""
 
+DEFAULTS = Options()
+
 BUILT_IN_APPS = [
     "jupyter_rt.apps.tick:setup",
     "jupyter_rt.apps.chat:setup",
     "jupyter_rt.apps.hub:setup",
 ]
+
+
+def _option(name: str) -> Any:
+    """The traitlet of the server option ``name``: its type, default and help from
+    :class:`Options`."""
+    default = getattr(DEFAULTS, name)
+    kind = {bool: Bool, int: Int, float: Float}[type(default)]
+    return kind(default, help=Options.help(name)).tag(config=True)
 
 
 class RealtimeApp(ExtensionApp):
@@ -46,19 +59,23 @@ class RealtimeApp(ExtensionApp):
     load_other_extensions = True
 
     transports = List(
-        Unicode(), default_value=["polling", "websocket"], help="Transports clients may use."
+        Unicode(), default_value=list(DEFAULTS.transports), help=Options.help("transports")
     ).tag(config=True)
-    ping_interval = Float(25.0, help="Seconds between server pings.").tag(config=True)
-    ping_timeout = Float(20.0, help="Seconds a client has to answer a ping.").tag(config=True)
-    max_payload = Int(1_000_000, help="Largest message or polling body, in bytes.").tag(config=True)
-    connect_timeout = Float(
-        45.0, help="Seconds a new session has to join a namespace before it is closed."
-    ).tag(config=True)
-    slow_handler_threshold = Float(
-        0.1,
-        help="Seconds a handler may hold the event loop before it is logged (with its name, "
-        "namespace and event, once a minute each); 0 turns it off.",
-    ).tag(config=True)
+    ping_interval = _option("ping_interval")
+    ping_timeout = _option("ping_timeout")
+    max_payload = _option("max_payload")
+    upgrade_timeout = _option("upgrade_timeout")
+    max_poll_packets = _option("max_poll_packets")
+    max_buffered_bytes = _option("max_buffered_bytes")
+    connect_timeout = _option("connect_timeout")
+    max_attachments = _option("max_attachments")
+    max_name_length = _option("max_name_length")
+    max_rooms_per_socket = _option("max_rooms_per_socket")
+    max_dynamic_namespaces = _option("max_dynamic_namespaces")
+    max_namespaces_per_client = _option("max_namespaces_per_client")
+    max_queued_events = _option("max_queued_events")
+    cleanup_empty_child_namespaces = _option("cleanup_empty_child_namespaces")
+    slow_handler_threshold = _option("slow_handler_threshold")
     apps = List(
         Unicode(),
         default_value=BUILT_IN_APPS,
@@ -77,11 +94,21 @@ class RealtimeApp(ExtensionApp):
     io: Server
     driver: EngineDriver
 
-    @validate("transports")
-    def _check_transports(self, proposal: dict[str, Any]) -> list[str]:
-        value: list[str] = proposal["value"]
-        if not value or set(value) - {"polling", "websocket"}:
-            raise ValueError(f"transports must name polling and/or websocket, not {value}")
+    @validate("transports", "apps")
+    def _read_json_lists(self, proposal: dict[str, Any]) -> list[str]:
+        """A list given on the command line in JSON (``--RealtimeApp.apps='["a:b"]'``) reaches
+        us as one string; read it as the list it is, or refuse it."""
+        value: list[str] = list(proposal["value"])
+        if len(value) == 1 and value[0].lstrip().startswith("["):
+            try:
+                parsed = json.loads(value[0])
+            except ValueError as exc:
+                raise TraitError(f"{proposal['trait'].name}: not a JSON list: {exc}") from exc
+            if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+                raise TraitError(f"{proposal['trait'].name}: give a JSON list of strings")
+            value = parsed
+        if proposal["trait"].name == "transports":
+            Options(transports=tuple(value))  # raises ValueError naming the bad transport
         return value
 
     @validate("redis_prefix")
@@ -91,6 +118,12 @@ class RealtimeApp(ExtensionApp):
             raise ValueError("redis_prefix cannot be empty")
         return value
 
+    def server_options(self) -> Options:
+        """The server's :class:`Options`, read from this app's traitlets."""
+        return Options(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(Options)},
+        )
+
     @property
     def _server(self) -> ServerApp:
         assert self.serverapp is not None, "the extension runs inside a Jupyter server"
@@ -99,15 +132,7 @@ class RealtimeApp(ExtensionApp):
     def initialize_settings(self) -> None:
         _route_logs_to(self._server.log, self.config.get("RealtimeApp", {}).get("log_level"))
         MalformedRequestFilter.install()
-        self.io = Server(
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_timeout,
-            max_payload=self.max_payload,
-            connect_timeout=self.connect_timeout,
-            transports=tuple(self.transports),
-            slow_handler_threshold=self.slow_handler_threshold,
-            adapter=self._adapter(),
-        )
+        self.io = Server(self.server_options(), adapter=self._adapter())
         for spec in self.apps:
             self._start_app(spec)
         self.settings["jupyter_rt"] = self.io

@@ -7,15 +7,15 @@ import hmac
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Transport
+from jupyter_rt.options import Options
 from jupyter_rt.protocol import engineio
 
 log = logging.getLogger("jupyter_rt")
-
-TRANSPORTS = ("polling", "websocket")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +37,19 @@ class Engine:
     """
 
     def __init__(
-        self,
-        listener: EngineListener,
-        *,
-        ping_interval: float = 25.0,
-        ping_timeout: float = 20.0,
-        max_payload: int = 1_000_000,
-        transports: Collection[str] = TRANSPORTS,
-        upgrade_timeout: float = 10.0,
-        max_poll_packets: int = 16,
-        max_buffered_bytes: int = 16_000_000,
+        self, listener: EngineListener, options: Options | None = None, **changes: Any
     ) -> None:
-        unknown = set(transports) - set(TRANSPORTS)
-        if unknown or not transports:
-            raise ValueError(f"transports must be a non-empty subset of {TRANSPORTS}")
+        """``options`` (or the defaults) with ``changes`` by name: ``Engine(l, ping_timeout=5)``."""
+        options = (options or Options()).with_changes(changes)
+        self.options = options
         self.listener = listener
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.max_payload = max_payload
-        self.transports = tuple(t for t in TRANSPORTS if t in transports)
-        self.upgrade_timeout = upgrade_timeout
-        self.max_poll_packets = max_poll_packets
-        self.max_buffered_bytes = max_buffered_bytes
+        self.ping_interval = options.ping_interval
+        self.ping_timeout = options.ping_timeout
+        self.max_payload = options.max_payload
+        self.transports = options.transports
+        self.upgrade_timeout = options.upgrade_timeout
+        self.max_poll_packets = options.max_poll_packets
+        self.max_buffered_bytes = options.max_buffered_bytes
         """Outbound bytes one client may have waiting before it is disconnected."""
         self.sessions: dict[str, EngineSession] = {}
         self.on_next_deadline: Callable[[float], None] | None = None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from jupyter_rt.errors import ConnectionRefused, ProtocolError
+from jupyter_rt.options import Options
 from jupyter_rt.protocol.socketio import (
-    DEFAULT_MAX_ATTACHMENTS,
     Decoder,
     Packet,
     PacketType,
@@ -70,34 +70,28 @@ class Server:
 
     def __init__(
         self,
+        options: Options | None = None,
         *,
-        ping_interval: float = 25,
-        ping_timeout: float = 20,
-        max_payload: int = 1_000_000,
-        connect_timeout: float = 45,
-        transports: Sequence[str] = ("polling", "websocket"),
         adapter: AdapterFactory | None = None,
-        max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
-        max_name_length: int = 256,
-        max_rooms_per_socket: int = 1000,
-        max_dynamic_namespaces: int = 10_000,
-        max_namespaces_per_client: int = 100,
-        max_queued_events: int = 1000,
-        cleanup_empty_child_namespaces: bool = True,
-        slow_handler_threshold: float = 0.1,
+        **changes: Any,
     ) -> None:
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.max_payload = max_payload
-        self.connect_timeout = connect_timeout
-        self.transports = tuple(transports)
-        self.max_attachments = max_attachments
-        self.max_name_length = max_name_length
-        self.max_rooms_per_socket = max_rooms_per_socket
-        self.max_dynamic_namespaces = max_dynamic_namespaces
-        self.max_namespaces_per_client = max_namespaces_per_client
-        self.max_queued_events = max_queued_events
-        self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
+        """``options`` (or the defaults) with ``changes`` by name: ``Server(ping_timeout=5)``."""
+        options = (options or Options()).with_changes(changes)
+        self.options = options
+        """Every setting of this server (:class:`jupyter_rt.options.Options`)."""
+        self.ping_interval = options.ping_interval
+        self.ping_timeout = options.ping_timeout
+        self.max_payload = options.max_payload
+        self.connect_timeout = options.connect_timeout
+        self.transports = options.transports
+        self.max_attachments = options.max_attachments
+        self.max_name_length = options.max_name_length
+        self.max_rooms_per_socket = options.max_rooms_per_socket
+        self.max_dynamic_namespaces = options.max_dynamic_namespaces
+        self.max_namespaces_per_client = options.max_namespaces_per_client
+        self.max_queued_events = options.max_queued_events
+        self.cleanup_empty_child_namespaces = options.cleanup_empty_child_namespaces
+        slow_handler_threshold = options.slow_handler_threshold
         self._adapter_factory: AdapterFactory = adapter or MemoryAdapter
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tornado import web
 
 from jupyter_rt.engine import Engine, EngineListener
+from jupyter_rt.options import Options
 from jupyter_rt.transports.driver import EngineDriver
 from jupyter_rt.transports.handler import EngineIOHandler
 
@@ -20,10 +21,12 @@ def mount_engine(
     path: str = "/engine.io/",
     *,
     handler_class: type[EngineIOHandler] = EngineIOHandler,
-    **engine_options: Any,
+    options: Options | None = None,
+    **changes: Any,
 ) -> EngineDriver:
-    """Serve a bare Engine.IO endpoint at ``path``, delivering messages to ``listener``."""
-    driver = EngineDriver(Engine(listener, **engine_options))
+    """Serve a bare Engine.IO endpoint at ``path``, delivering messages to ``listener``; the
+    engine takes ``options`` with ``changes`` (``ping_interval=5``...)."""
+    driver = EngineDriver(Engine(listener, options, **changes))
     pattern = path.rstrip("/") + "/?"
     app.add_handlers(r".*", [(pattern, handler_class, {"driver": driver})])
     return driver
@@ -36,14 +39,5 @@ def mount(
     *,
     handler_class: type[EngineIOHandler] = EngineIOHandler,
 ) -> EngineDriver:
-    """Serve the Socket.IO server ``io`` at ``path`` of ``app``, with ``io``'s options."""
-    return mount_engine(
-        app,
-        io,
-        path,
-        handler_class=handler_class,
-        ping_interval=io.ping_interval,
-        ping_timeout=io.ping_timeout,
-        max_payload=io.max_payload,
-        transports=io.transports,
-    )
+    """Serve the Socket.IO server ``io`` at ``path`` of ``app``, with ``io.options``."""
+    return mount_engine(app, io, path, handler_class=handler_class, options=io.options)

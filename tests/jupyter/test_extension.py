@@ -78,6 +78,20 @@ async def test_traitlets_from_the_command_line(jupyter: Jupyter) -> None:
     assert (opened["pingInterval"], opened["pingTimeout"]) == (2500, 750)
 
 
+@pytest.mark.parametrize(
+    "jp_argv", [['--RealtimeApp.apps=["jupyter_rt.apps.tick:setup", "jupyter_rt.apps.hub:setup"]']]
+)
+async def test_a_json_list_on_the_command_line_starts_each_app(
+    jupyter: Jupyter, rt_log: LogRecords
+) -> None:
+    started = [r.getMessage() for r in rt_log.records if "Realtime app" in r.getMessage()]
+    assert started == [
+        "Realtime app jupyter_rt.apps.tick:setup started",
+        "Realtime app jupyter_rt.apps.hub:setup started",
+    ]
+    assert "/chat" in await refused_namespace(jupyter, "/chat")
+
+
 def members_request(padding: int) -> str:
     """A valid /hub event of about ``padding`` bytes (acked with a validation error)."""
     return '42/hub,1["members","' + "y" * padding + '"]'

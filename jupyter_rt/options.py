@@ -1,0 +1,106 @@
+"""Every setting of a jupyter_rt server, with its default, in one frozen object.
+
+``Server(ping_interval=5)``, ``Engine(listener, ping_interval=5)``, ``mount(app, io)`` and the
+Jupyter extension's traitlets (``c.RealtimeApp.ping_interval = 5``) all read :class:`Options`::
+
+    options = Options(ping_interval=5, max_payload=100_000)
+    io = jupyter_rt.Server(options)
+    quicker = dataclasses.replace(options, ping_timeout=5)
+
+Values are checked when the object is made: a bad one raises ``ValueError`` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_rt.protocol.socketio import DEFAULT_MAX_ATTACHMENTS
+
+TRANSPORTS = ("polling", "websocket")
+"""The Engine.IO transports, in upgrade order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The settings of one server: the engine's (first) and the Socket.IO core's."""
+
+    # -- Engine.IO ----------------------------------------------------------------------------
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    transports: tuple[str, ...] = TRANSPORTS
+    upgrade_timeout: float = 10.0
+    max_poll_packets: int = 16
+    max_buffered_bytes: int = 16_000_000
+    # -- Socket.IO ----------------------------------------------------------------------------
+    connect_timeout: float = 45.0
+    max_attachments: int = DEFAULT_MAX_ATTACHMENTS
+    max_name_length: int = 256
+    max_rooms_per_socket: int = 1000
+    max_dynamic_namespaces: int = 10_000
+    max_namespaces_per_client: int = 100
+    max_queued_events: int = 1000
+    cleanup_empty_child_namespaces: bool = True
+    slow_handler_threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        transports = tuple(self.transports)
+        if not transports or set(transports) - set(TRANSPORTS):
+            raise ValueError(f"transports must name polling and/or websocket, not {transports}")
+        object.__setattr__(self, "transports", tuple(t for t in TRANSPORTS if t in transports))
+        for name in ("ping_interval", "ping_timeout", "upgrade_timeout", "connect_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.slow_handler_threshold < 0:
+            raise ValueError("slow_handler_threshold must be 0 (off) or a number of seconds")
+        for name in (
+            "max_payload",
+            "max_poll_packets",
+            "max_buffered_bytes",
+            "max_name_length",
+            "max_rooms_per_socket",
+            "max_dynamic_namespaces",
+            "max_namespaces_per_client",
+            "max_queued_events",
+        ):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_attachments < 0:
+            raise ValueError("max_attachments must be 0 or more")
+
+    def with_changes(self, changes: Mapping[str, Any]) -> Options:
+        """A copy with ``changes`` applied; an unknown name raises ``TypeError`` naming it."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"unknown server option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes) if changes else self
+
+    @staticmethod
+    def help(name: str) -> str:
+        """What the option ``name`` does, in one sentence (also the traitlet's help)."""
+        return HELP[name]
+
+
+HELP: Mapping[str, str] = {
+    "ping_interval": "Seconds between server pings.",
+    "ping_timeout": "Seconds a client has to answer a ping.",
+    "max_payload": "Largest message or polling body, in bytes.",
+    "transports": "Transports clients may use: polling and/or websocket.",
+    "upgrade_timeout": "Seconds a client has to finish upgrading polling to a WebSocket.",
+    "max_poll_packets": "Packets answered in one polling response at most.",
+    "max_buffered_bytes": "Outbound bytes one client may have waiting before it is disconnected "
+    "(a slow consumer).",
+    "connect_timeout": "Seconds a new session has to join a namespace before it is closed.",
+    "max_attachments": "Binary attachments one Socket.IO packet may carry.",
+    "max_name_length": "Longest event, room or namespace name, in characters.",
+    "max_rooms_per_socket": "Rooms one socket may be in.",
+    "max_dynamic_namespaces": "Child namespaces that dynamic (pattern) namespaces may create.",
+    "max_namespaces_per_client": "Namespaces one client connection may join.",
+    "max_queued_events": "Events queued for a socket while its middleware runs, at most.",
+    "cleanup_empty_child_namespaces": "Drop a dynamic child namespace when its last socket leaves.",
+    "slow_handler_threshold": "Seconds a handler may hold the event loop before it is logged "
+    "(with its name, namespace and event, once a minute each); 0 turns it off.",
+}
