@@ -7,6 +7,7 @@ and :func:`jupyter_rt.transports.mount` serves one from any Tornado app.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from jupyter_rt.errors import (
@@ -24,7 +25,8 @@ from jupyter_rt.errors import (
 )
 from jupyter_rt.server import BroadcastOperator, Namespace, RemoteSocket, Server, Socket
 
-__version__ = "0.1.0.dev0"
+__version__ = version("jupyter_rt")
+"""The package version, read from its metadata (one source: ``labextension/package.json``)."""
 
 __all__ = [
     "AckTimeout",

@@ -140,3 +140,18 @@ async def test_jupyter_fixtures_share_the_test_loop(jp_serverapp, jp_fetch) -> N
     assert jp_serverapp.io_loop.asyncio_loop is asyncio.get_running_loop()
     response = await jp_fetch("api", "status")
     assert response.code == 200
+
+
+def test_the_version_has_one_source() -> None:
+    # labextension/package.json holds it; the Python package, its metadata and the widgets'
+    # npm module range all follow.
+    from importlib.metadata import version
+
+    import jupyter_rt
+    from jupyter_rt.widgets._frontend import MODULE_VERSION
+
+    npm = json.loads((REPO / "labextension" / "package.json").read_text())["version"]
+    assert jupyter_rt.__version__ == version("jupyter_rt") == npm
+    assert npm == MODULE_VERSION.lstrip("^")
+    for path in ("pyproject.toml", "jupyter_rt/__init__.py", "jupyter_rt/widgets/_frontend.py"):
+        assert npm not in (REPO / path).read_text(), f"{path} repeats the version"
