@@ -112,6 +112,8 @@ for p in ("jupyter_rt", "pytest", "jupyterlab"): v(p)' >/dev/null 2>&1; then
 LAB_BUILD="jupyter_rt/labextension"
 
 labextension_stale() {
+    # Any file of labextension/ newer than the build (hatch-jupyter-builder's own check, used by
+    # `pip install`, looks at labextension/src only: a package.json or style change would be missed).
     [ -f "$LAB_BUILD/package.json" ] || return 0
     [ -n "$(find labextension -path labextension/node_modules -prune -o -path labextension/lib \
         -prune -o -path labextension/.yarn -prune -o -type f -newer "$LAB_BUILD/package.json" \
@@ -119,10 +121,6 @@ labextension_stale() {
 }
 
 build_labextension() {
-    if [ ! -f labextension/package.json ]; then
-        say "no labextension/package.json yet: skipping the JupyterLab extension"
-        return 0
-    fi
     if labextension_stale; then
         ensure_node || { lab_failed "node is missing"; return 0; }
         say "building the JupyterLab extension (jlpm install && jlpm build in labextension/)"
@@ -147,13 +145,7 @@ link_labextension() {
     if [ -L "$dest" ] && [ "$(readlink -f "$dest")" = "$(readlink -f "$LAB_BUILD")" ]; then
         return 0
     fi
-    # The usual development link; falls back to the same symlink by hand while the package does
-    # not declare _jupyter_labextension_paths yet.
-    if ! jupyter labextension develop --overwrite . >/dev/null 2>&1; then
-        rm -rf "$dest"
-        mkdir -p "$(dirname "$dest")"
-        ln -s "$ROOT/$LAB_BUILD" "$dest"
-    fi
+    jupyter-builder develop --overwrite . >/dev/null || die "jupyter-builder develop failed"
     say "linked $LAB_BUILD into the environment"
 }
 
