@@ -23,6 +23,7 @@ from enum import IntEnum
 from typing import Any, Final
 
 from jupyter_rt.errors import ProtocolError
+from jupyter_rt.protocol.events import RESERVED_EVENTS, check_event_name
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENTS",
@@ -47,11 +48,6 @@ class PacketType(IntEnum):
     BINARY_EVENT = 5
     BINARY_ACK = 6
 
-
-RESERVED_EVENTS: Final = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
-"""Event names a peer may not send; they are refused while decoding."""
 
 DEFAULT_MAX_ATTACHMENTS: Final = 10
 DEFAULT_MAX_NAME_LENGTH: Final = 1024
@@ -200,11 +196,10 @@ def _check_payload(ptype: PacketType, data: Any, id: int | None) -> None:
     if ptype in (PacketType.EVENT, PacketType.BINARY_EVENT):
         if not isinstance(data, list) or not data:
             raise ProtocolError("an event must be a non-empty array")
-        name = data[0]
-        if not isinstance(name, str):
-            raise ProtocolError("an event name must be a string")
-        if name in RESERVED_EVENTS:
-            raise ProtocolError(f"reserved event name {name!r}")
+        try:
+            check_event_name(data[0])
+        except ValueError as exc:  # EventNameTypeError is a ValueError too
+            raise ProtocolError(str(exc)) from None
         return
     if ptype in (PacketType.ACK, PacketType.BINARY_ACK):
         if not isinstance(data, list):
