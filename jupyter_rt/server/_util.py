@@ -1,4 +1,8 @@
-"""Small pieces shared by the server modules."""
+"""Small pieces shared by the server modules: running app code (sync or async, timed, errors
+logged), the emit result, name checks.
+
+``ack_args`` and ``ack_value`` are re-exported from :mod:`jupyter_rt.protocol.events`, their home.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +11,37 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import Any
 
+from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.errors import LimitExceeded, NotConnected
-from jupyter_rt.protocol.socketio import RESERVED_EVENTS
+from jupyter_rt.protocol.events import ack_args, ack_value, check_event_name
 
 log = logging.getLogger("jupyter_rt")
 
-
-class EngineHandshake(Protocol):
-    """What the server reads from the Engine.IO session's handshake."""
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def query(self) -> Mapping[str, str]: ...
-    @property
-    def remote_address(self) -> str: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def user(self) -> Mapping[str, object] | None: ...
-    @property
-    def issued(self) -> float: ...
-
-
-class EngineSessionLike(Protocol):
-    """The Engine.IO session as the server uses it (``jupyter_rt.engine.EngineSession``)."""
-
-    @property
-    def sid(self) -> str: ...
-    @property
-    def transport(self) -> str: ...
-    @property
-    def handshake(self) -> EngineHandshake: ...
-    @property
-    def closed(self) -> bool: ...
-    @property
-    def writable(self) -> bool: ...
-    def send(self, messages: Sequence[str | bytes]) -> None: ...
-    def close(self, reason: str = ..., *, notify: bool = ...) -> None: ...
-    def set_deadline(self, delay: float, reason: str, *, now: float | None = ...) -> None: ...
-    def clear_deadline(self) -> None: ...
+__all__ = [
+    "INTERNAL_ERROR",
+    "SENT",
+    "Sent",
+    "TaskGroup",
+    "Timed",
+    "Where",
+    "ack_args",
+    "ack_value",
+    "call_handler",
+    "check_event",
+    "error_ack",
+    "handler_name",
+    "in_thread",
+    "log",
+    "report_error",
+    "report_slow",
+    "room_names",
+    "run_sync",
+    "wants_ack",
+]
 
 
 class Sent:
@@ -70,50 +61,31 @@ SENT = Sent()
 
 
 class TaskGroup:
-    """How the server runs app code: keeps async handlers' tasks alive until they finish, and
-    reports errors, limits hit and loop-blocking steps through one rate-limited ``throttle``.
+    """How the server runs app code: keeps async handlers' tasks alive until they finish
+    (a :class:`~jupyter_rt._tasks.TaskKeeper`), and reports errors, limits hit and
+    loop-blocking steps through one rate-limited ``throttle``.
 
     ``slow_threshold``: seconds a sync handler (or one step of an async one) may hold the event
     loop before it is logged; ``0`` turns it off.
     """
 
-    __slots__ = ("_tasks", "slow_threshold", "throttle")
+    __slots__ = ("_keeper", "slow_threshold", "throttle")
 
     def __init__(self, slow_threshold: float = 0.1, throttle: LogThrottle | None = None) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._keeper = TaskKeeper()
         self.slow_threshold = slow_threshold
         self.throttle = throttle if throttle is not None else LogThrottle(log)
 
-    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(awaitable)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``awaitable`` in the background, kept until it finishes."""
+        return self._keeper.spawn(awaitable)
 
     def cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        """Cancel every task still running."""
+        self._keeper.cancel_all()
 
     def __len__(self) -> int:
-        return len(self._tasks)
-
-
-def ack_args(result: object) -> list[Any]:
-    """A handler's return value as ack arguments: ``None`` → none, a tuple → several, else one."""
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
-
-
-def ack_value(args: Sequence[Any]) -> Any:
-    """Ack arguments as one value: none → ``None``, one → itself, several → a tuple."""
-    if not args:
-        return None
-    if len(args) == 1:
-        return args[0]
-    return tuple(args)
+        return len(self._keeper)
 
 
 INTERNAL_ERROR = "Internal server error"
@@ -309,11 +281,9 @@ def in_thread(handler: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
 
 
 def check_event(event: object) -> None:
-    """Refuse what cannot be emitted as an event name."""
-    if not isinstance(event, str):
-        raise TypeError(f"an event name must be a str, not {type(event).__name__}")
-    if event in RESERVED_EVENTS:
-        raise ValueError(f"{event!r} is a reserved event name")
+    """Refuse what cannot be emitted as an event name (see
+    :func:`~jupyter_rt.protocol.events.check_event_name`)."""
+    check_event_name(event)
 
 
 def room_names(rooms: str | Iterable[str], max_length: int) -> list[str]:

@@ -176,12 +176,9 @@ class Adapter:
         if not targets:
             return
         frames = encode(packet)
-        if opts.flags.volatile:
-            for socket in targets:
-                socket._send_volatile(frames)
-        else:
-            for socket in targets:
-                socket._session.send(frames)
+        volatile = opts.flags.volatile
+        for socket in targets:
+            socket.deliver(frames, volatile)
 
     def broadcast_with_ack(
         self,
@@ -195,14 +192,14 @@ class Adapter:
         ``client_count_callback(n)`` is called once per server with how many sockets it sent to;
         ``ack(args)`` once per socket that acknowledges.
         """
-        packet = dataclasses.replace(packet, id=self.nsp._next_ack_id())
+        ack_id = self.nsp.next_ack_id()
+        packet = dataclasses.replace(packet, id=ack_id)
         targets = self._apply(opts)
         if targets:
             frames = encode(packet)
-            assert packet.id is not None
             for socket in targets:
-                socket._acks[packet.id] = ack
-                socket._session.send(frames)
+                socket.expect_ack(ack_id, ack)
+                socket.deliver(frames)
         client_count_callback(len(targets))
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:

@@ -148,12 +148,28 @@ class BroadcastOperator:
             check()
             await done
 
+        waiter = asyncio.ensure_future(wait())
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            if not waiter.done():
+                expired = True
+                waiter.cancel()
+
+        clock = adapter.nsp.server.clock
+        timer = clock.call_at(clock.now() + timeout, expire)
         try:
-            await asyncio.wait_for(wait(), timeout)
-        except asyncio.TimeoutError:
+            await waiter
+        except asyncio.CancelledError:
+            if not expired:
+                raise
             raise AckTimeout(
                 f"{len(responses)} of {expected_clients} acks for {event!r} within {timeout} s"
             ) from None
+        finally:
+            timer.cancel()
+            waiter.cancel()
         return list(responses)
 
     async def fetch_sockets(self) -> list[SocketHandle]:

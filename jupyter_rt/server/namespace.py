@@ -6,8 +6,9 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from jupyter_rt.protocol.events import CONNECTION_EVENTS, check_server_side_event
 from jupyter_rt.protocol.socketio import Packet
-from jupyter_rt.server._util import SENT, call_handler, check_event, log
+from jupyter_rt.server._util import SENT, call_handler, log
 from jupyter_rt.server.adapter import Adapter, BroadcastOptions
 from jupyter_rt.server.broadcast import BroadcastOperator
 
@@ -22,8 +23,6 @@ H = TypeVar("H", bound=Callable[..., Any])
 Middleware = Callable[["Socket"], "Awaitable[None] | None"]
 """``def mw(socket)`` or ``async def mw(socket)``: return to accept, raise
 :class:`~jupyter_rt.errors.ConnectionRefused` to refuse."""
-
-_CONNECTION_EVENTS = frozenset({"connection", "connect"})
 
 
 class Namespace:
@@ -50,12 +49,15 @@ class Namespace:
         self.adapter.init()
 
     def _make_adapter(self) -> Adapter:
-        return self.server._adapter_factory(self)
+        return self.server.adapter_factory(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} sockets={len(self.sockets)}>"
 
-    def _next_ack_id(self) -> int:
+    def next_ack_id(self) -> int:
+        """A new ack id, unique in this namespace (for :meth:`Socket.expect_ack
+        <jupyter_rt.server.Socket.expect_ack>`; every socket's acks share the counter, so one
+        broadcast can use one id)."""
         ack_id = self._ids
         self._ids = ack_id + 1
         return ack_id
@@ -82,7 +84,7 @@ class Namespace:
         """Register a handler; usable as a decorator (``@nsp.on("connection")``)."""
 
         def register(fn: H) -> H:
-            key = "connection" if event in _CONNECTION_EVENTS else event
+            key = "connection" if event in CONNECTION_EVENTS else event
             self._handlers.setdefault(key, []).append(fn)
             return fn
 
@@ -90,30 +92,44 @@ class Namespace:
 
     def off(self, event: str, handler: Callable[..., Any] | None = None) -> None:
         """Remove ``handler`` for ``event``, or all of them."""
-        key = "connection" if event in _CONNECTION_EVENTS else event
+        key = "connection" if event in CONNECTION_EVENTS else event
         if handler is None:
             self._handlers.pop(key, None)
         elif handler in self._handlers.get(key, ()):
             self._handlers[key].remove(handler)
 
-    def _middleware_chain(self) -> list[Middleware]:
+    # -- the connections' side ----------------------------------------------------------------
+
+    def middleware_chain(self) -> list[Middleware]:
+        """The middleware a connecting socket goes through: the parent's, then this one's."""
         if self.parent is None:
             return self._middlewares
         return [*self.parent._middlewares, *self._middlewares]
 
-    def _connection_handlers(self) -> list[Callable[..., Any]]:
+    def connection_handlers(self) -> list[Callable[..., Any]]:
+        """The connection handlers a new socket gets: the parent's, then this one's."""
         own = self._handlers.get("connection", [])
         if self.parent is None:
             return list(own)
         return [*self.parent._handlers.get("connection", ()), *own]
 
-    # -- membership ---------------------------------------------------------------------------
+    def connecting_started(self) -> None:
+        """A socket entered the middleware; a dynamic namespace is kept until
+        :meth:`connecting_ended`."""
+        self._connecting += 1
 
-    def _add(self, socket: Socket) -> None:
+    def connecting_ended(self, socket: Socket | None = None) -> None:
+        """A socket left the middleware: admitted (``socket``: it joins :attr:`sockets` and
+        its own room), or refused or given up (``None``: a dynamic namespace left empty goes)."""
+        self._connecting -= 1
+        if socket is None:
+            self._maybe_cleanup()
+            return
         self.sockets[socket.id] = socket
         self.adapter.add_all(socket.id, (socket.id,))
 
-    def _remove(self, socket: Socket) -> None:
+    def remove_socket(self, socket: Socket) -> None:
+        """``socket`` disconnected (called by the socket once it left its rooms)."""
         self.sockets.pop(socket.id, None)
         self._maybe_cleanup()
 
@@ -215,9 +231,7 @@ class Namespace:
 
     def server_side_emit(self, event: str, *args: Any) -> Awaitable[None]:
         """Run this namespace's ``event`` handlers on the *other* servers of the cluster."""
-        check_event(event)
-        if event in _CONNECTION_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_server_side_event(event)
         self.adapter.server_side_emit([event, *args])
         return SENT
 
@@ -232,12 +246,10 @@ class Namespace:
         if some server does not answer within ``timeout`` seconds (``None``: the adapter's
         default), e.g. because it has no handler or the handler raised.
         """
-        check_event(event)
-        if event in _CONNECTION_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_server_side_event(event)
         return await self.adapter.server_side_emit_with_ack([event, *args], timeout)
 
-    def _on_server_side_emit(
+    def on_server_side_emit(
         self, packet: list[Any], ack: Callable[[Any], None] | None = None
     ) -> None:
         """Called by a cluster adapter with ``[event, *args]`` from another server.
@@ -245,19 +257,21 @@ class Namespace:
         With ``ack``, the first handler's return value (awaited if need be; ``None`` too) is
         passed to ``ack`` once; if that handler raises, or there is none, ``ack`` is not called.
         """
-        if not packet or not isinstance(packet[0], str) or packet[0] in _CONNECTION_EVENTS:
+        if not packet or not isinstance(packet[0], str) or packet[0] in CONNECTION_EVENTS:
             log.warning("Dropping a malformed server-side event in %s", self.name)
             return
         on_first = None if ack is None else _guarded(ack, packet[0])
         for index, handler in enumerate(list(self._handlers.get(packet[0], ()))):
             call_handler(
-                self.server._tasks,
+                self.server.tasks,
                 handler,
                 packet[1:],
                 on_first if index == 0 else None,
                 what="server-side handler",
                 where=(self.name, packet[0]),
             )
+
+    _on_server_side_emit = on_server_side_emit  # the older name, which adapters still call
 
 
 def _guarded(ack: Callable[[Any], None], event: str) -> Callable[[Any], None]:
@@ -351,16 +365,15 @@ class ParentNamespace(Namespace):
             log.exception("Error in namespace matcher %r", self.matcher)
             return False
 
-    def _create_child(self, name: str) -> Namespace:
+    def create_child(self, name: str) -> Namespace:
+        """A new child namespace ``name`` (called by the server, which registers it)."""
         child = Namespace(self.server, name, parent=self)
         self.children.add(child)
-        self.server._nsps[name] = child
         return child
 
     def _remove_child(self, child: Namespace) -> None:
         self.children.discard(child)
-        if self.server._nsps.get(child.name) is child:
-            del self.server._nsps[child.name]
+        self.server.forget_namespace(child)
         child.adapter.close()
 
     @property

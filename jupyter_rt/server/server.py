@@ -4,43 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from jupyter_rt.errors import ConnectionRefused, ProtocolError
+from jupyter_rt._throttle import LogThrottle
+from jupyter_rt.clock import Clock, LoopClock
 from jupyter_rt.options import Options
-from jupyter_rt.protocol.socketio import (
-    Decoder,
-    Packet,
-    PacketType,
-    encode_fields,
-)
-from jupyter_rt.server._util import (
-    EngineSessionLike,
-    TaskGroup,
-    Timed,
-    log,
-    report_error,
-    run_sync,
-)
+from jupyter_rt.protocol.events import DisconnectReason
+from jupyter_rt.server._util import TaskGroup, log
 from jupyter_rt.server.adapter import Adapter, MemoryAdapter
+from jupyter_rt.server.client import Client
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
-from jupyter_rt.server.socket import Socket, SocketHandshake
 
 if TYPE_CHECKING:
+    from jupyter_rt.engine import EngineSession
     from jupyter_rt.server.broadcast import BroadcastOperator
     from jupyter_rt.server.socket import SocketHandle
 
-__all__ = ["AdapterFactory", "Server"]
+__all__ = ["AdapterFactory", "Client", "Server"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 
 AdapterFactory = Callable[[Namespace], Adapter]
 """Builds the adapter of a namespace; an :class:`Adapter` subclass fits."""
-
-_INVALID_NAMESPACE = {"message": "Invalid namespace"}
-_TOO_MANY = {"message": "Too many namespaces"}
 
 
 class Server:
@@ -66,6 +52,11 @@ class Server:
     traceback, for other exceptions). A sync handler, middleware, or step of an async one, that
     holds the event loop longer than ``slow_handler_threshold`` seconds (``0``: never) is logged
     with its name, namespace and event, at most once a minute each.
+
+    ``clock`` runs the server's timers (ack timeouts of ``call``) and the log throttle's
+    minute; the default is the running asyncio loop's, and tests pass a
+    :class:`~jupyter_rt.clock.ManualClock` to move time by hand. (The connect timeout and
+    heartbeats are the engine's timers.)
     """
 
     def __init__(
@@ -73,6 +64,7 @@ class Server:
         options: Options | None = None,
         *,
         adapter: AdapterFactory | None = None,
+        clock: Clock | None = None,
         **changes: Any,
     ) -> None:
         """``options`` (or the defaults) with ``changes`` by name: ``Server(ping_timeout=5)``."""
@@ -96,7 +88,9 @@ class Server:
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._clients: dict[str, Client] = {}
-        self._tasks = TaskGroup(slow_handler_threshold)
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        """The clock of the server's timers (ack timeouts); see :mod:`jupyter_rt.clock`."""
+        self._tasks = TaskGroup(slow_handler_threshold, LogThrottle(log, clock=self.clock.now))
         self._closed = False
         self._started = False
         self.sockets = self.of("/")
@@ -143,7 +137,22 @@ class Server:
         """The namespaces by name (dynamic children included), as a snapshot."""
         return dict(self._nsps)
 
-    def _namespace_for(self, name: str) -> Namespace | None:
+    # -- the connections' side (used by Client and ParentNamespace) ----------------------------
+
+    @property
+    def tasks(self) -> TaskGroup:
+        """How the server runs app code (handlers, middleware, callbacks) and logs what it
+        raises; for the server's modules."""
+        return self._tasks
+
+    @property
+    def adapter_factory(self) -> AdapterFactory:
+        """What builds each namespace's adapter (``Server(adapter=...)``)."""
+        return self._adapter_factory
+
+    def namespace_for(self, name: str) -> Namespace | None:
+        """The namespace a client connecting to ``name`` joins: an existing one, a new child of
+        a matching :class:`ParentNamespace`, or ``None`` (refused)."""
         nsp = self._nsps.get(name)
         if nsp is not None:
             return nsp
@@ -153,8 +162,20 @@ class Server:
                 if children >= self.max_dynamic_namespaces:
                     log.warning("Refusing namespace %s: %d dynamic namespaces", name, children)
                     return None
-                return parent._create_child(name)
+                child = self._nsps[name] = parent.create_child(name)
+                return child
         return None
+
+    def forget_namespace(self, nsp: Namespace) -> None:
+        """Drop a dynamic child namespace (called by its parent once it is left empty)."""
+        if self._nsps.get(nsp.name) is nsp:
+            del self._nsps[nsp.name]
+
+    def forget_client(self, client: Client) -> None:
+        """Drop a client the server closed (:meth:`Client.close`); the engine's close of its
+        session then finds nothing."""
+        if self._clients.get(client.session.sid) is client:
+            del self._clients[client.session.sid]
 
     # -- the main namespace -------------------------------------------------------------------
 
@@ -284,7 +305,7 @@ class Server:
         """
         self._closed = True
         for client in list(self._clients.values()):
-            client.close("server shutting down", notify=False)
+            client.close(DisconnectReason.SERVER_SHUTTING_DOWN, notify=False)
         for nsp in list(self._nsps.values()):
             try:
                 await nsp.adapter.aclose()
@@ -293,220 +314,24 @@ class Server:
 
     # -- the engine listener ------------------------------------------------------------------
 
-    def on_engine_open(self, session: EngineSessionLike) -> None:
+    def on_engine_open(self, session: EngineSession) -> None:
         """A new Engine.IO session: wait for its namespace CONNECTs."""
         if self._closed:
-            session.close("server shutting down", notify=False)
+            session.close(DisconnectReason.SERVER_SHUTTING_DOWN, notify=False)
             return
         if not self._started:
             self._started = True
             self._tasks.spawn(self._start_in_background())
         self._clients[session.sid] = Client(self, session)
 
-    def on_engine_message(self, session: EngineSessionLike, data: str | bytes) -> None:
+    def on_engine_message(self, session: EngineSession, data: str | bytes) -> None:
         """An Engine.IO MESSAGE from the session."""
         client = self._clients.get(session.sid)
         if client is not None:
             client.receive(data)
 
-    def on_engine_close(self, session: EngineSessionLike, reason: str) -> None:
+    def on_engine_close(self, session: EngineSession, reason: str) -> None:
         """The session is gone: its sockets disconnect with ``reason``."""
         client = self._clients.pop(session.sid, None)
         if client is not None:
             client.on_close(reason)
-
-
-class Client:
-    """One Engine.IO session and the sockets it opened on namespaces (Node's ``Client``).
-
-    Until its first namespace is connected, the session has a deadline of ``connect_timeout``
-    (``set_deadline``, fired by the engine's timer), as Node's connect timeout.
-    """
-
-    __slots__ = ("_connecting", "_decoder", "closed", "server", "session", "sockets")
-
-    def __init__(self, server: Server, session: EngineSessionLike) -> None:
-        self.server = server
-        self.session = session
-        self._decoder: Decoder | None = None
-        self.sockets: dict[str, Socket] = {}
-        self._connecting: dict[str, list[Packet]] = {}
-        self.closed = False
-        session.set_deadline(server.connect_timeout, "forced close")
-
-    def __repr__(self) -> str:
-        return f"<Client {self.session.sid} {sorted(self.sockets)}>"
-
-    # -- input --------------------------------------------------------------------------------
-
-    @property
-    def decoder(self) -> Decoder:
-        """The client's Socket.IO decoder (made at its first message)."""
-        if self._decoder is None:
-            server = self.server
-            self._decoder = Decoder(
-                max_attachments=server.max_attachments, max_name_length=server.max_name_length
-            )
-        return self._decoder
-
-    def receive(self, data: str | bytes) -> None:
-        """Take one Engine.IO message; a protocol error closes this client only."""
-        if self.closed:
-            return
-        try:
-            packet = self.decoder.feed(data)
-            if packet is not None:
-                self._on_packet(packet)
-        except ProtocolError as exc:
-            log.warning("Closing session %s: %s", self.session.sid, exc)
-            self.close("parse error")
-
-    def _on_packet(self, packet: Packet) -> None:
-        ptype = packet.type
-        name = packet.nsp
-        if ptype == PacketType.CONNECT:
-            if name in self.sockets or name in self._connecting:
-                log.debug("Session %s: CONNECT to %s again, ignored", self.session.sid, name)
-                return
-            self._connect(name, packet.data if packet.data is not None else {})
-        elif ptype == PacketType.DISCONNECT:
-            socket = self.sockets.get(name)
-            if socket is not None:
-                socket._on_close("client namespace disconnect")
-            else:
-                self._connecting.pop(name, None)
-        elif ptype == PacketType.CONNECT_ERROR:
-            raise ProtocolError("a client cannot send CONNECT_ERROR")
-        else:
-            socket = self.sockets.get(name)
-            if socket is not None:
-                socket._on_packet(packet)
-                return
-            queue = self._connecting.get(name)
-            if queue is not None and packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
-                self.check_queue(len(queue))
-                queue.append(packet)
-            else:
-                log.debug("Session %s: packet for %s, not connected", self.session.sid, name)
-
-    def check_queue(self, length: int) -> None:
-        """Refuse a client that sends too much before its connection handlers are done."""
-        if length >= self.server.max_queued_events:
-            raise ProtocolError(f"more than {length} events before the connection was ready")
-
-    # -- connecting ---------------------------------------------------------------------------
-
-    def _connect(self, name: str, auth: dict[str, Any]) -> None:
-        if len(self.sockets) + len(self._connecting) >= self.server.max_namespaces_per_client:
-            log.warning("Session %s: refusing %s, too many namespaces", self.session.sid, name)
-            self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _TOO_MANY))
-            return
-        nsp = self.server._namespace_for(name)
-        if nsp is None:
-            self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
-            return
-        handshake = SocketHandshake.build(self.session, auth)
-        socket = Socket(nsp, self, handshake, secrets.token_urlsafe(15))
-        self._connecting[name] = []
-        nsp._connecting += 1
-        self._run_middlewares(socket, 0)
-
-    def _run_middlewares(self, socket: Socket, start: int) -> None:
-        chain = socket.nsp._middleware_chain()
-        tasks = self.server._tasks
-        where = (socket.nsp.name, "middleware")
-        for index in range(start, len(chain)):
-            try:
-                result = run_sync(tasks, chain[index], (socket,), "middleware", where)
-            except Exception as exc:
-                self._refuse(socket, exc, chain[index])
-                return
-            if isinstance(result, Awaitable):
-                timed = Timed(result, tasks, chain[index], "middleware", where)
-                tasks.spawn(self._await_middleware(timed, socket, index + 1, chain[index]))
-                return
-        self._establish(socket)
-
-    async def _await_middleware(
-        self, result: Awaitable[Any], socket: Socket, nxt: int, middleware: Middleware
-    ) -> None:
-        try:
-            await result
-        except Exception as exc:
-            self._refuse(socket, exc, middleware)
-            return
-        if self.closed or socket.nsp.name not in self._connecting:  # the client gave up
-            socket.nsp._connecting -= 1
-            socket.nsp._maybe_cleanup()
-            return
-        self._run_middlewares(socket, nxt)
-
-    def _refuse(self, socket: Socket, exc: Exception, middleware: Middleware) -> None:
-        nsp = socket.nsp
-        nsp._connecting -= 1
-        waiting = self._connecting.pop(nsp.name, None) is not None
-        if isinstance(exc, ConnectionRefused):
-            log.info("Refused socket %s on %s: %s", socket.id, nsp.name, exc.message)
-            body: dict[str, Any] = {"message": exc.message}
-            if exc.data is not None:
-                body["data"] = exc.data
-        else:
-            where = (nsp.name, "middleware")
-            report_error(self.server._tasks, exc, middleware, "middleware", where)
-            body = {"message": "Internal server error"}
-        if waiting and not self.closed:
-            try:
-                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, body)
-            except (TypeError, ValueError):
-                log.exception("Cannot encode the refusal data of %s", nsp.name)
-                fallback = {"message": str(body["message"])}
-                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, fallback)
-            self.session.send(frames)
-        nsp._maybe_cleanup()
-
-    def _establish(self, socket: Socket) -> None:
-        nsp = socket.nsp
-        nsp._connecting -= 1
-        queued = self._connecting.pop(nsp.name, None)
-        if queued is None or self.closed:  # the client left or gave up meanwhile
-            nsp._maybe_cleanup()
-            return
-        if not self.sockets:
-            self.session.clear_deadline()
-        nsp._add(socket)
-        self.sockets[nsp.name] = socket
-        socket.connected = True
-        self.session.send(encode_fields(PacketType.CONNECT, nsp.name, {"sid": socket.id}))
-        if socket.connected:  # sending may have closed the session (slow consumer)
-            socket._start(queued)
-
-    # -- closing ------------------------------------------------------------------------------
-
-    def _remove(self, socket: Socket) -> None:
-        if self.sockets.get(socket.nsp.name) is socket:
-            del self.sockets[socket.nsp.name]
-
-    def disconnect_all(self) -> None:
-        """Disconnect every socket of this client (each is told), then close the session."""
-        for socket in list(self.sockets.values()):
-            socket.disconnect()
-        self.close("forced close")
-
-    def close(self, reason: str, *, notify: bool = True) -> None:
-        """Disconnect the sockets with ``reason`` and close the Engine.IO session."""
-        self.on_close(reason)
-        if self.server._clients.get(self.session.sid) is self:
-            del self.server._clients[self.session.sid]
-        self.session.close(reason, notify=notify)
-
-    def on_close(self, reason: str) -> None:
-        """The session is closed: every socket disconnects with ``reason``."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._decoder is not None:
-            self._decoder.reset()
-        self._connecting.clear()
-        for socket in list(self.sockets.values()):
-            socket._on_close(reason)
-        self.sockets.clear()

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
 from jupyter_rt._redact import MASK, scrub_headers, scrub_query, scrub_uri
 from jupyter_rt.errors import AckTimeout, ConnectionRefused, LimitExceeded, NotConnected
+from jupyter_rt.protocol.events import DisconnectReason, ack_args, ack_value
 from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import (
     SENT,
-    EngineSessionLike,
     Timed,
-    ack_args,
-    ack_value,
     call_handler,
     check_event,
     in_thread,
@@ -31,9 +29,11 @@ from jupyter_rt.server.adapter import BroadcastOptions
 from jupyter_rt.server.broadcast import BroadcastOperator
 
 if TYPE_CHECKING:
+    from jupyter_rt.engine import EngineSession
     from jupyter_rt.server.adapter import Adapter
+    from jupyter_rt.server.client import Client
     from jupyter_rt.server.namespace import Namespace
-    from jupyter_rt.server.server import Client, Server
+    from jupyter_rt.server.server import Server
 
 __all__ = ["DisconnectReason", "RemoteSocket", "Socket", "SocketHandle", "SocketHandshake"]
 
@@ -114,7 +114,8 @@ class SocketHandshake:
         )
 
     @classmethod
-    def build(cls, session: EngineSessionLike, auth: Mapping[str, Any]) -> SocketHandshake:
+    def build(cls, session: EngineSession, auth: Mapping[str, Any]) -> SocketHandshake:
+        """The handshake of a socket of ``session`` that connected with ``auth``."""
         engine = session.handshake
         issued = engine.issued
         headers = engine.headers
@@ -131,31 +132,6 @@ class SocketHandshake:
             secure=url.startswith(("https:", "wss:")),
             user=engine.user,
         )
-
-
-class DisconnectReason:
-    """The reasons ``disconnect`` and ``disconnecting`` handlers get (Node's strings).
-
-    The client sees ``"io server disconnect"`` for a server namespace disconnect, and the server
-    sees ``"client namespace disconnect"`` for the client's ``"io client disconnect"``.
-    """
-
-    CLIENT_NAMESPACE_DISCONNECT = "client namespace disconnect"
-    """The client left the namespace (``socket.disconnect()`` in the client)."""
-    SERVER_NAMESPACE_DISCONNECT = "server namespace disconnect"
-    """The server called :meth:`Socket.disconnect`."""
-    TRANSPORT_CLOSE = "transport close"
-    """The connection was closed (the user closed the tab, the network went down)."""
-    TRANSPORT_ERROR = "transport error"
-    """The connection failed, or the client was too slow to take what was sent."""
-    PING_TIMEOUT = "ping timeout"
-    """The client stopped answering heartbeats."""
-    PARSE_ERROR = "parse error"
-    """The client sent something malformed or over a limit."""
-    FORCED_CLOSE = "forced close"
-    """The server closed the whole connection (``disconnect(close=True)``, connect timeout)."""
-    SERVER_SHUTTING_DOWN = "server shutting down"
-    """:meth:`Server.close`."""
 
 
 class _CallAck:
@@ -185,6 +161,10 @@ class Socket:
     its return value is ignored. Reserved events: ``"disconnect"``
     and ``"disconnecting"``: handlers get a :class:`DisconnectReason` string; ``disconnecting``
     runs while the socket is still in its rooms (an async one only until its first ``await``).
+
+    The rest of the server talks to a socket through a few documented methods: the
+    :class:`~jupyter_rt.server.client.Client` calls :meth:`start`, :meth:`receive` and
+    :meth:`on_close`; adapters send with :meth:`deliver` and :meth:`expect_ack`.
     """
 
     __slots__ = (
@@ -237,7 +217,7 @@ class Socket:
         return frozenset(self.nsp.adapter.sids.get(self.id, ()))
 
     @property
-    def conn(self) -> EngineSessionLike:
+    def conn(self) -> EngineSession:
         """The Engine.IO session under this socket (shared by the client's namespaces)."""
         return self._session
 
@@ -332,15 +312,15 @@ class Socket:
         if callback is None:
             self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args]))
             return SENT
-        ack_id = self.nsp._next_ack_id()
+        ack_id = self.nsp.next_ack_id()
         frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
-        tasks = self.server._tasks
+        tasks = self.server.tasks
         where = (self.nsp.name, f"ack of {event}")
 
         def on_ack(args: list[Any]) -> None:
             call_handler(tasks, callback, args, what="ack callback", where=where)
 
-        self._acks[ack_id] = on_ack
+        self.expect_ack(ack_id, on_ack)
         self._session.send(frames)
         return SENT
 
@@ -359,18 +339,17 @@ class Socket:
         check_event(event)
         if not self.connected:
             raise NotConnected(f"socket {self.id} is disconnected")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        ack_id = self.nsp._next_ack_id()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        ack_id = self.nsp.next_ack_id()
         frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
         ack = _CallAck(future)
-        self._acks[ack_id] = ack
+        self.expect_ack(ack_id, ack)
         self._session.send(frames)
         timer = None
         if timeout is not None:
-            timer = loop.call_later(
-                timeout, ack.fail, AckTimeout(f"no ack for {event!r} within {timeout} s")
-            )
+            error = AckTimeout(f"no ack for {event!r} within {timeout} s")
+            clock = self.server.clock
+            timer = clock.call_at(clock.now() + timeout, lambda: ack.fail(error))
         try:
             return await future
         finally:
@@ -378,10 +357,21 @@ class Socket:
                 timer.cancel()
             self._acks.pop(ack_id, None)
 
-    def _send_volatile(self, frames: list[str | bytes]) -> None:
+    def deliver(self, frames: list[str | bytes], volatile: bool = False) -> None:
+        """Send already encoded frames to this client (adapters broadcast this way).
+
+        ``volatile``: drop them if the client cannot take them right now. Nothing is checked:
+        the caller encoded a packet of this socket's namespace.
+        """
         session = self._session
-        if session.writable:
+        if not volatile or session.writable:
             session.send(frames)
+
+    def expect_ack(self, ack_id: int, callback: Callable[[list[Any]], None]) -> None:
+        """Call ``callback(args)`` once, when the client acknowledges ``ack_id`` (an id from
+        :meth:`Namespace.next_ack_id <jupyter_rt.server.Namespace.next_ack_id>`). Dropped on
+        disconnect; a :meth:`call` then fails with NotConnected."""
+        self._acks[ack_id] = callback
 
     # -- rooms --------------------------------------------------------------------------------
 
@@ -421,10 +411,14 @@ class Socket:
             self._client.disconnect_all()
             return
         self._session.send(encode_fields(PacketType.DISCONNECT, self.nsp.name, None))
-        self._on_close("server namespace disconnect")
+        self.on_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
 
-    def _on_close(self, reason: str) -> None:
-        """Leave everything and run the disconnect handlers.
+    # -- the connection's side ----------------------------------------------------------------
+
+    def on_close(self, reason: str) -> None:
+        """The socket is gone (called by its connection): leave everything and run the
+        disconnect handlers with ``reason`` (a :class:`DisconnectReason`). Nothing is sent to
+        the client.
 
         While connection handlers still run, the events that came before the disconnect and
         then the disconnect handlers are delivered once they return, so that handlers they
@@ -432,14 +426,14 @@ class Socket:
         """
         if not self.connected:
             return
-        tasks = self.server._tasks
+        tasks = self.server.tasks
         disconnecting = list(self._handlers.get("disconnecting", ()))
         where = (self.nsp.name, "disconnecting")
         for handler in disconnecting:
             call_handler(tasks, handler, (reason,), what="disconnecting handler", where=where)
         self.nsp.adapter.delete_all(self.id)
         self.connected = False
-        self._client._remove(self)
+        self._client.remove_socket(self)
         acks = self._acks
         self._acks = {}
         for ack in acks.values():
@@ -450,22 +444,22 @@ class Socket:
         else:
             self._queue = None
             self._run_disconnect_handlers(reason)
-        self.nsp._remove(self)
+        self.nsp.remove_socket(self)
 
     def _run_disconnect_handlers(self, reason: str) -> None:
-        tasks = self.server._tasks
+        tasks = self.server.tasks
         where = (self.nsp.name, "disconnect")
         for handler in self._handlers.get("disconnect", ()):
             call_handler(tasks, handler, (reason,), what="disconnect handler", where=where)
 
-    # -- receiving ----------------------------------------------------------------------------
-
-    def _start(self, queued: list[Packet]) -> None:
-        """Run the connection handlers; hold incoming events until they have returned."""
+    def start(self, queued: list[Packet]) -> None:
+        """The socket is connected (called by its connection once CONNECT is sent): run the
+        connection handlers with ``queued``, the events that came meanwhile, and hold incoming
+        events until they have returned."""
         self._queue = queued
-        tasks = self.server._tasks
+        tasks = self.server.tasks
         where = (self.nsp.name, "connection")
-        for handler in self.nsp._connection_handlers():
+        for handler in self.nsp.connection_handlers():
             try:
                 result = run_sync(tasks, handler, (self,), "connection handler", where)
             except ConnectionRefused as exc:
@@ -494,7 +488,7 @@ class Socket:
             log.info("Socket %s left during its connection handler: %s", self.id, exc)
         except Exception as exc:
             where = (self.nsp.name, "connection")
-            report_error(self.server._tasks, exc, handler, "connection handler", where)
+            report_error(self.server.tasks, exc, handler, "connection handler", where)
         finally:
             self._pending_handlers -= 1
             if self._pending_handlers == 0:
@@ -514,7 +508,7 @@ class Socket:
             for handler in list(self._handlers.get("disconnecting", ())):
                 if handler not in done:
                     call_handler(
-                        self.server._tasks,
+                        self.server.tasks,
                         handler,
                         (reason,),
                         what="disconnecting handler",
@@ -528,7 +522,8 @@ class Socket:
         while queue and queue[0].data[0] in self._handlers:
             self._dispatch(queue.pop(0))
 
-    def _on_packet(self, packet: Packet) -> None:
+    def receive(self, packet: Packet) -> None:
+        """An EVENT or ACK packet for this socket (called by its connection)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == PacketType.BINARY_EVENT:
             queue = self._queue
@@ -547,7 +542,7 @@ class Socket:
         data = packet.data
         event = data[0]
         args = data[1:]
-        tasks = self.server._tasks
+        tasks = self.server.tasks
         where = (self.nsp.name, event)
         if self._any:
             for handler in list(self._any):
@@ -611,7 +606,7 @@ class VolatileSocket:
         check_event(event)
         socket = self._socket
         if socket.connected:
-            socket._send_volatile(encode_fields(_EVENT, socket.nsp.name, [event, *args]))
+            socket.deliver(encode_fields(_EVENT, socket.nsp.name, [event, *args]), volatile=True)
         return SENT
 
 

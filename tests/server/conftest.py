@@ -6,13 +6,21 @@ from typing import Any
 
 import pytest
 
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.server import Server
-from tests.server.fakes import Clock, FakeSession
+from tests.server.fakes import FakeSession
 
 
 @pytest.fixture
-def io() -> Server:
-    return Server(connect_timeout=5)
+def clock() -> ManualClock:
+    """The clock of ``io``: its ack timeouts and its log throttle (60 s between repeated
+    lines) move only with ``clock.advance(seconds)``."""
+    return ManualClock(1000.0)
+
+
+@pytest.fixture
+def io(clock: ManualClock) -> Server:
+    return Server(connect_timeout=5, clock=clock)
 
 
 @pytest.fixture
@@ -23,11 +31,3 @@ def client(io: Server) -> Any:
         return FakeSession(io, **kwargs).open()
 
     return make
-
-
-@pytest.fixture
-def clock(io: Server) -> Clock:
-    """The clock of ``io``'s log throttle (60 s between repeated lines)."""
-    clock = Clock()
-    io._tasks.throttle.clock = clock
-    return clock

@@ -118,16 +118,6 @@ class FakeSession:
         return None
 
 
-class Clock:
-    """A clock for the server's log throttle: set ``now`` (seconds) by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def connected(io: Server, client: Any, nsp: str = "/") -> tuple[FakeSession, Socket]:
     """Connect a fresh ``client()`` session to ``nsp``; its outbox cleared, and the socket."""
     sockets: list[Socket] = []

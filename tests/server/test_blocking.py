@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.server import Server, Socket
-from tests.server.fakes import Clock, FakeSession, connected, settle
+from tests.server.fakes import FakeSession, connected, settle
 
 NAP = 0.06
 
 
 @pytest.fixture
-def io() -> Server:
-    return Server(connect_timeout=5, slow_handler_threshold=NAP / 2)
+def io(clock: ManualClock) -> Server:
+    return Server(connect_timeout=5, slow_handler_threshold=NAP / 2, clock=clock)
 
 
 def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -30,7 +31,7 @@ def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 async def test_a_blocking_sync_handler_is_named_once_per_event(
-    io: Server, client: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+    io: Server, client: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     session, socket = connected(io, client, "/work")
 
@@ -47,7 +48,7 @@ async def test_a_blocking_sync_handler_is_named_once_per_event(
     assert "tests.server.test_blocking." in line and ".report" in line
     assert "namespace /work, event report" in line and "thread=True" in line
 
-    clock.now += 60
+    clock.advance(60)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="jupyter_rt"):
         session.receive('2/work,4["report"]')
@@ -55,7 +56,7 @@ async def test_a_blocking_sync_handler_is_named_once_per_event(
 
 
 async def test_blocking_steps_of_async_handlers_and_connection_code_are_named(
-    io: Server, client: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+    io: Server, client: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     nsp = io.of("/steps")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.errors import AckTimeout, NotConnected
 from jupyter_rt.protocol.socketio import PacketType
 from jupyter_rt.server import Server
@@ -167,10 +168,19 @@ async def test_call_returns_the_ack_value(io: Server, client: Any) -> None:
     assert await none is None
 
 
-async def test_call_times_out(io: Server, client: Any) -> None:
+async def test_call_times_out_on_the_server_clock(
+    io: Server, client: Any, clock: ManualClock
+) -> None:
     session, socket = connected(io, client)
-    with pytest.raises(AckTimeout):
-        await socket.call("q", timeout=0.01)
+    pending = asyncio.ensure_future(socket.call("q", timeout=5))
+    await settle()
+    clock.advance(4.9)
+    await settle()
+    assert not pending.done()
+    clock.advance(0.1)
+    with pytest.raises(AckTimeout, match="within 5 s"):
+        await pending
+    assert clock.pending == 0
     [packet] = session.packets()
     session.receive(f"3{packet.id}[1]")  # a late ack is ignored
     assert socket._acks == {}

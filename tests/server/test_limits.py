@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from jupyter_rt._throttle import LogThrottle
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.errors import ConnectionRefused, LimitExceeded
 from jupyter_rt.server import Server, Socket
-from tests.server.fakes import Clock, connected, settle
+from tests.server.fakes import connected, settle
 
 LOG = logging.getLogger("jupyter_rt")
 ROOMS_ERROR = '[{"ok":false,"error":"a socket can be in at most 2 rooms"}]'
@@ -18,8 +19,8 @@ INTERNAL = '[{"ok":false,"error":"Internal server error"}]'
 
 
 @pytest.fixture
-def io(request: pytest.FixtureRequest) -> Server:
-    return Server(connect_timeout=5, **getattr(request, "param", {}))
+def io(request: pytest.FixtureRequest, clock: ManualClock) -> Server:
+    return Server(connect_timeout=5, clock=clock, **getattr(request, "param", {}))
 
 
 def records(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
@@ -30,22 +31,22 @@ def records(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> l
 
 
 def test_throttle_logs_once_per_interval_per_key(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
-    throttle = LogThrottle(LOG, interval=60, clock=clock)
+    clock = ManualClock(1000.0)
+    throttle = LogThrottle(LOG, interval=60, clock=clock.now)
     with caplog.at_level(logging.DEBUG, logger="jupyter_rt"):
         assert throttle.log(logging.WARNING, "a", "A %d", 1)
         assert not throttle.log(logging.WARNING, "a", "A %d", 2)
         assert throttle.log(logging.WARNING, "b", "B")
-        clock.now += 59.9
+        clock.advance(59.9)
         assert not throttle.log(logging.WARNING, "a", "A %d", 3)
-        clock.now += 0.1
+        clock.advance(0.1)
         assert throttle.log(logging.WARNING, "a", "A %d", 4)
     assert records(caplog) == ["A 1", "B", "A 4 (2 more like it since the last one, not logged)"]
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG] == ["A 2", "A 3"]
 
 
 def test_throttle_forgets_the_oldest_keys_past_max_keys() -> None:
-    throttle = LogThrottle(LOG, clock=Clock(), max_keys=2)
+    throttle = LogThrottle(LOG, clock=ManualClock(1000.0).now, max_keys=2)
     assert throttle.allow("a") == 0 and throttle.allow("b") == 0 and throttle.allow("c") == 0
     assert len(throttle._keys) == 2
     assert throttle.allow("a") == 0  # forgotten, so allowed again
@@ -53,7 +54,7 @@ def test_throttle_forgets_the_oldest_keys_past_max_keys() -> None:
 
 
 def test_held_back_records_carry_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    throttle = LogThrottle(LOG, clock=Clock())
+    throttle = LogThrottle(LOG, clock=ManualClock(1000.0).now)
     error = ValueError("x")
     with caplog.at_level(logging.DEBUG, logger="jupyter_rt"):
         throttle.log(logging.ERROR, "k", "first", exc_info=error)
@@ -66,7 +67,7 @@ def test_held_back_records_carry_no_traceback(caplog: pytest.LogCaptureFixture) 
 
 @pytest.mark.parametrize("io", [{"max_rooms_per_socket": 2}], indirect=True)
 async def test_a_room_limit_in_a_handler_is_an_error_ack_and_one_warning(
-    io: Server, client: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+    io: Server, client: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     session, socket = connected(io, client)
 
@@ -90,7 +91,7 @@ async def test_a_room_limit_in_a_handler_is_an_error_ack_and_one_warning(
     assert socket.rooms == {socket.id, "a", "b"} and not session.closed
 
     caplog.clear()
-    clock.now += 60
+    clock.advance(60)
     with caplog.at_level(logging.WARNING, logger="jupyter_rt"):
         session.receive('299["join","c"]')
     assert session.texts()[-1] == "399" + ROOMS_ERROR
@@ -98,7 +99,7 @@ async def test_a_room_limit_in_a_handler_is_an_error_ack_and_one_warning(
 
 
 async def test_limits_of_each_kind_are_logged_once(
-    io: Server, client: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+    io: Server, client: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     session, socket = connected(io, client)
 
@@ -124,7 +125,7 @@ async def test_limits_of_each_kind_are_logged_once(
 
 
 async def test_an_explicit_ack_handler_that_raises_is_acked_once(
-    io: Server, client: Any, clock: Clock
+    io: Server, client: Any, clock: ManualClock
 ) -> None:
     session, socket = connected(io, client)
 
@@ -145,7 +146,7 @@ async def test_an_explicit_ack_handler_that_raises_is_acked_once(
 
 
 async def test_other_errors_are_logged_with_traceback_once_per_handler(
-    io: Server, client: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+    io: Server, client: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     session, socket = connected(io, client)
 
@@ -174,7 +175,7 @@ async def test_other_errors_are_logged_with_traceback_once_per_handler(
 
 
 async def test_connection_handler_and_middleware_errors_are_throttled(
-    io: Server, client: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+    io: Server, client: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     nsp = io.of("/x")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.errors import AckTimeout, LimitExceeded
 from jupyter_rt.server import RemoteSocket, Server, Socket
 from tests.server.fakes import FakeSession, settle
@@ -184,13 +185,18 @@ async def test_broadcast_call_collects_acks(room: Room) -> None:
     assert sorted(await task, key=str) == [("no", 2), "yes"]
 
 
-async def test_broadcast_call_times_out(room: Room) -> None:
-    task = asyncio.ensure_future(room.io.timeout(0.02).call("vote"))
+async def test_broadcast_call_times_out_on_the_server_clock(room: Room, clock: ManualClock) -> None:
+    task = asyncio.ensure_future(room.io.timeout(2).call("vote"))
     await settle()
     [packet] = room.sessions["a"].packets()
     room.sessions["a"].receive(f"3{packet.id}[1]")
-    with pytest.raises(AckTimeout, match="1 of 3"):
+    clock.advance(1.9)
+    await settle()
+    assert not task.done()
+    clock.advance(0.1)
+    with pytest.raises(AckTimeout, match="1 of 3 acks for 'vote' within 2 s"):
         await task
+    assert clock.pending == 0
     with pytest.raises(ValueError):
         await room.io.to("Lobby").call("vote")
 

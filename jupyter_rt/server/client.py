@@ -1,0 +1,221 @@
+"""One Engine.IO session and the sockets it opened on namespaces (Node's ``Client``).
+
+The :class:`~jupyter_rt.server.Server` makes one per session and feeds it the session's
+messages; it decodes them, runs the namespace CONNECTs through middleware, and hands events and
+acks to the sockets.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from jupyter_rt.errors import ConnectionRefused, ProtocolError
+from jupyter_rt.protocol.events import DisconnectReason
+from jupyter_rt.protocol.socketio import Decoder, Packet, PacketType, encode_fields
+from jupyter_rt.server._util import Timed, log, report_error, run_sync
+from jupyter_rt.server.socket import Socket, SocketHandshake
+
+if TYPE_CHECKING:
+    from jupyter_rt.engine import EngineSession
+    from jupyter_rt.server.namespace import Middleware
+    from jupyter_rt.server.server import Server
+
+__all__ = ["Client"]
+
+_INVALID_NAMESPACE = {"message": "Invalid namespace"}
+_TOO_MANY = {"message": "Too many namespaces"}
+
+
+class Client:
+    """One Engine.IO session and the sockets it opened on namespaces (Node's ``Client``).
+
+    Until its first namespace is connected, the session has a deadline of ``connect_timeout``
+    (``set_deadline``, fired by the engine's timer), as Node's connect timeout.
+    """
+
+    __slots__ = ("_connecting", "_decoder", "closed", "server", "session", "sockets")
+
+    def __init__(self, server: Server, session: EngineSession) -> None:
+        self.server = server
+        self.session = session
+        self._decoder: Decoder | None = None
+        self.sockets: dict[str, Socket] = {}
+        self._connecting: dict[str, list[Packet]] = {}
+        self.closed = False
+        session.set_deadline(server.connect_timeout, DisconnectReason.FORCED_CLOSE)
+
+    def __repr__(self) -> str:
+        return f"<Client {self.session.sid} {sorted(self.sockets)}>"
+
+    # -- input --------------------------------------------------------------------------------
+
+    @property
+    def decoder(self) -> Decoder:
+        """The client's Socket.IO decoder (made at its first message)."""
+        if self._decoder is None:
+            server = self.server
+            self._decoder = Decoder(
+                max_attachments=server.max_attachments, max_name_length=server.max_name_length
+            )
+        return self._decoder
+
+    def receive(self, data: str | bytes) -> None:
+        """Take one Engine.IO message; a protocol error closes this client only."""
+        if self.closed:
+            return
+        try:
+            packet = self.decoder.feed(data)
+            if packet is not None:
+                self._on_packet(packet)
+        except ProtocolError as exc:
+            log.warning("Closing session %s: %s", self.session.sid, exc)
+            self.close(DisconnectReason.PARSE_ERROR)
+
+    def _on_packet(self, packet: Packet) -> None:
+        ptype = packet.type
+        name = packet.nsp
+        if ptype == PacketType.CONNECT:
+            if name in self.sockets or name in self._connecting:
+                log.debug("Session %s: CONNECT to %s again, ignored", self.session.sid, name)
+                return
+            self._connect(name, packet.data if packet.data is not None else {})
+        elif ptype == PacketType.DISCONNECT:
+            socket = self.sockets.get(name)
+            if socket is not None:
+                socket.on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
+            else:
+                self._connecting.pop(name, None)
+        elif ptype == PacketType.CONNECT_ERROR:
+            raise ProtocolError("a client cannot send CONNECT_ERROR")
+        else:
+            socket = self.sockets.get(name)
+            if socket is not None:
+                socket.receive(packet)
+                return
+            queue = self._connecting.get(name)
+            if queue is not None and packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
+                self.check_queue(len(queue))
+                queue.append(packet)
+            else:
+                log.debug("Session %s: packet for %s, not connected", self.session.sid, name)
+
+    def check_queue(self, length: int) -> None:
+        """Refuse a client that sends too much before its connection handlers are done."""
+        if length >= self.server.max_queued_events:
+            raise ProtocolError(f"more than {length} events before the connection was ready")
+
+    # -- connecting ---------------------------------------------------------------------------
+
+    def _connect(self, name: str, auth: dict[str, Any]) -> None:
+        if len(self.sockets) + len(self._connecting) >= self.server.max_namespaces_per_client:
+            log.warning("Session %s: refusing %s, too many namespaces", self.session.sid, name)
+            self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _TOO_MANY))
+            return
+        nsp = self.server.namespace_for(name)
+        if nsp is None:
+            self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
+            return
+        handshake = SocketHandshake.build(self.session, auth)
+        socket = Socket(nsp, self, handshake, secrets.token_urlsafe(15))
+        self._connecting[name] = []
+        nsp.connecting_started()
+        self._run_middlewares(socket, 0)
+
+    def _run_middlewares(self, socket: Socket, start: int) -> None:
+        chain = socket.nsp.middleware_chain()
+        tasks = self.server.tasks
+        where = (socket.nsp.name, "middleware")
+        for index in range(start, len(chain)):
+            try:
+                result = run_sync(tasks, chain[index], (socket,), "middleware", where)
+            except Exception as exc:
+                self._refuse(socket, exc, chain[index])
+                return
+            if isinstance(result, Awaitable):
+                timed = Timed(result, tasks, chain[index], "middleware", where)
+                tasks.spawn(self._await_middleware(timed, socket, index + 1, chain[index]))
+                return
+        self._establish(socket)
+
+    async def _await_middleware(
+        self, result: Awaitable[Any], socket: Socket, nxt: int, middleware: Middleware
+    ) -> None:
+        try:
+            await result
+        except Exception as exc:
+            self._refuse(socket, exc, middleware)
+            return
+        if self.closed or socket.nsp.name not in self._connecting:  # the client gave up
+            socket.nsp.connecting_ended()
+            return
+        self._run_middlewares(socket, nxt)
+
+    def _refuse(self, socket: Socket, exc: Exception, middleware: Middleware) -> None:
+        nsp = socket.nsp
+        waiting = self._connecting.pop(nsp.name, None) is not None
+        if isinstance(exc, ConnectionRefused):
+            log.info("Refused socket %s on %s: %s", socket.id, nsp.name, exc.message)
+            body: dict[str, Any] = {"message": exc.message}
+            if exc.data is not None:
+                body["data"] = exc.data
+        else:
+            where = (nsp.name, "middleware")
+            report_error(self.server.tasks, exc, middleware, "middleware", where)
+            body = {"message": "Internal server error"}
+        if waiting and not self.closed:
+            try:
+                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, body)
+            except (TypeError, ValueError):
+                log.exception("Cannot encode the refusal data of %s", nsp.name)
+                fallback = {"message": str(body["message"])}
+                frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, fallback)
+            self.session.send(frames)
+        nsp.connecting_ended()
+
+    def _establish(self, socket: Socket) -> None:
+        nsp = socket.nsp
+        queued = self._connecting.pop(nsp.name, None)
+        if queued is None or self.closed:  # the client left or gave up meanwhile
+            nsp.connecting_ended()
+            return
+        if not self.sockets:
+            self.session.clear_deadline()
+        nsp.connecting_ended(socket)
+        self.sockets[nsp.name] = socket
+        socket.connected = True
+        self.session.send(encode_fields(PacketType.CONNECT, nsp.name, {"sid": socket.id}))
+        if socket.connected:  # sending may have closed the session (slow consumer)
+            socket.start(queued)
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def remove_socket(self, socket: Socket) -> None:
+        """``socket`` disconnected (called by the socket)."""
+        if self.sockets.get(socket.nsp.name) is socket:
+            del self.sockets[socket.nsp.name]
+
+    def disconnect_all(self) -> None:
+        """Disconnect every socket of this client (each is told), then close the session."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.close(DisconnectReason.FORCED_CLOSE)
+
+    def close(self, reason: str, *, notify: bool = True) -> None:
+        """Disconnect the sockets with ``reason`` and close the Engine.IO session."""
+        self.on_close(reason)
+        self.server.forget_client(self)
+        self.session.close(reason, notify=notify)
+
+    def on_close(self, reason: str) -> None:
+        """The session is closed: every socket disconnects with ``reason``."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._decoder is not None:
+            self._decoder.reset()
+        self._connecting.clear()
+        for socket in list(self.sockets.values()):
+            socket.on_close(reason)
+        self.sockets.clear()
