@@ -21,13 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_rt.protocol.events import check_event_name
 from jupyter_rt.server import Server, Socket
 
 NAMESPACE = "/hub"
 MAX_NAME = 64
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
 
 Reply = dict[str, Any]
 
@@ -136,9 +134,10 @@ def _room_name(room: object) -> str:
 def _event_name(event: object) -> str:
     if not isinstance(event, str) or not 1 <= len(event) <= MAX_NAME or not event.isprintable():
         raise BadRequest(f"an event name is a string of 1 to {MAX_NAME} printable characters")
-    if event in RESERVED_EVENTS:
-        raise BadRequest(f"{event!r} is a reserved event name")
-    return event
+    try:
+        return check_event_name(event)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _display_name(socket: Any) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tornado import httpclient, websocket
 
+from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt.errors import (
     AckTimeout,
     ConnectError,
@@ -29,9 +30,15 @@ from jupyter_rt.errors import (
     ProtocolError,
 )
 from jupyter_rt.protocol import engineio
+from jupyter_rt.protocol.events import (
+    DisconnectReason,
+    Reason,
+    ack_args,
+    ack_value,
+    check_event_name,
+)
 from jupyter_rt.protocol.socketio import (
     DEFAULT_MAX_ATTACHMENTS,
-    RESERVED_EVENTS,
     Decoder,
     Packet,
     PacketType,
@@ -61,7 +68,9 @@ MAX_PENDING_ACKS = 10_000
 """Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
 
 # Reasons after which the client does not come back on its own.
-_FINAL_REASONS = frozenset({"io server disconnect", "io client disconnect"})
+_FINAL_REASONS = frozenset(
+    {DisconnectReason.IO_SERVER_DISCONNECT, DisconnectReason.IO_CLIENT_DISCONNECT}
+)
 
 
 @dataclass(slots=True)
@@ -135,8 +144,8 @@ class AsyncClient:
         self._request: httpclient.HTTPRequest | None = None
         self._ws: websocket.WebSocketClientConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._reader: asyncio.Task[str] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reader: asyncio.Task[Reason] | None = None
+        self._tasks = TaskKeeper()
         self._stopping = False
         self._reconnecting = False
 
@@ -279,15 +288,16 @@ class AsyncClient:
         return ws
 
     async def _await_connects(
-        self, waiters: set[asyncio.Future[str]], reader: asyncio.Task[str]
+        self, waiters: set[asyncio.Future[str]], reader: asyncio.Task[Reason]
     ) -> None:
         """Wait for every namespace's CONNECT answer; raise on a refusal, loss or timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
         while waiters:
             remaining = deadline - loop.time()
+            pending: list[asyncio.Future[Any]] = [*waiters, reader]
             done, _ = await asyncio.wait(
-                [*waiters, reader], timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED
+                pending, timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED
             )
             if not done:
                 raise ConnectError(f"no CONNECT answer within {self.connect_timeout} s")
@@ -364,7 +374,7 @@ class AsyncClient:
 
     async def _read(
         self, ws: websocket.WebSocketClientConnection, handshake: dict[str, Any]
-    ) -> str:
+    ) -> Reason:
         """Read until the connection ends; return the disconnect reason."""
         interval = float(handshake.get("pingInterval", 25000)) / 1000
         timeout = float(handshake.get("pingTimeout", 20000)) / 1000
@@ -374,27 +384,27 @@ class AsyncClient:
                 frame = await asyncio.wait_for(ws.read_message(), interval + timeout)
             except asyncio.TimeoutError:
                 ws.close()
-                return "ping timeout"
+                return DisconnectReason.PING_TIMEOUT
             if frame is None:
-                return "transport close"
+                return DisconnectReason.TRANSPORT_CLOSE
             try:
                 packet = engineio.decode_frame(frame)
                 if packet.type == engineio.PacketType.PING:
                     await self._write(ws, ["3" + str(packet.data)], engine=True)
                 elif packet.type == engineio.PacketType.CLOSE:
                     ws.close()
-                    return "io server disconnect"
+                    return DisconnectReason.IO_SERVER_DISCONNECT
                 elif packet.type == engineio.PacketType.MESSAGE:
                     socket_packet = decoder.feed(packet.data)
                     if socket_packet is not None and self._on_packet(socket_packet):
                         ws.close()
-                        return "io server disconnect"
+                        return DisconnectReason.IO_SERVER_DISCONNECT
             except ProtocolError as exc:
                 log.warning("Closing the connection: %s", exc)
                 ws.close()
-                return "parse error"
+                return DisconnectReason.PARSE_ERROR
             except NotConnected:
-                return "transport close"
+                return DisconnectReason.TRANSPORT_CLOSE
 
     def _on_packet(self, packet: Packet) -> bool:
         """Handle one Socket.IO packet; True when no namespace is left."""
@@ -435,7 +445,7 @@ class AsyncClient:
                 ns.waiter.set_exception(error)
         elif ptype == PacketType.DISCONNECT:
             ns.active = False
-            self._drop_namespace(ns, "io server disconnect")
+            self._drop_namespace(ns, DisconnectReason.IO_SERVER_DISCONNECT)
             return not any(n.active for n in self._namespaces.values())
         return False
 
@@ -449,12 +459,7 @@ class AsyncClient:
             return
         if ack is None:
             return
-        if result is None:
-            values: list[Any] = []
-        elif isinstance(result, tuple):
-            values = list(result)
-        else:
-            values = [result]
+        values = ack_args(result)
         ws = self._ws
         if ws is not None:
             try:
@@ -490,13 +495,11 @@ class AsyncClient:
                 self._fire(name, event, *args)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coroutine)
 
     # -- losing the connection -----------------------------------------------------------------
 
-    def _drop_namespace(self, ns: _Namespace, reason: str) -> None:
+    def _drop_namespace(self, ns: _Namespace, reason: Reason) -> None:
         was_connected = ns.connected
         ns.connected = False
         ns.sid = None
@@ -512,7 +515,7 @@ class AsyncClient:
         if was_connected:
             self._fire(ns.name, "disconnect", reason)
 
-    def _lost(self, reason: str) -> None:
+    def _lost(self, reason: Reason) -> None:
         self._ws = None
         for ns in self._namespaces.values():
             self._drop_namespace(ns, reason)
@@ -537,7 +540,7 @@ class AsyncClient:
             ws.close()
         for ns in self._namespaces.values():
             ns.active = False
-            self._drop_namespace(ns, "io client disconnect")
+            self._drop_namespace(ns, DisconnectReason.IO_CLIENT_DISCONNECT)
         self._ws = None
         supervisor = self._supervisor
         if supervisor is not None and not supervisor.done():
@@ -598,9 +601,7 @@ class AsyncClient:
                 raise AckTimeout(f"no ack for {event!r} within {seconds} s") from None
         finally:
             self._pending.pop(ack_id, None)
-        if not values:
-            return None
-        return values[0] if len(values) == 1 else tuple(values)
+        return ack_value(values)
 
     def _add_pending(self, ack_id: int, pending: _Pending) -> None:
         self._pending[ack_id] = pending
@@ -610,10 +611,7 @@ class AsyncClient:
                 oldest.future.set_exception(AckTimeout("too many acks pending"))
 
     def _check(self, event: str, namespace: str | None) -> _Namespace:
-        if not isinstance(event, str) or not event:
-            raise ValueError("event names are non-empty strings")
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_event_name(event, allow_empty=False)
         name = namespace or self.default_namespace
         ns = self._namespaces.get(name)
         if ns is None or not ns.active:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
+from jupyter_rt._tasks import TaskKeeper
+
 from ._async import AsyncClient, Handler
 
 __all__ = ["Client"]
@@ -43,6 +45,7 @@ class Client:
         )
         self._thread.start()
         self.aio = AsyncClient(**options)
+        self._tasks = TaskKeeper()  # emits made on the client's own thread
         """The underlying :class:`AsyncClient` (use it from async handlers)."""
         self._closed = False
 
@@ -131,7 +134,7 @@ class Client:
         """Send ``event``; ``callback(*ack)`` runs on the client's thread when acknowledged."""
         coroutine = self.aio.emit(event, *args, namespace=namespace, callback=callback)
         if threading.current_thread() is self._thread:
-            self.aio._spawn(coroutine)
+            self._tasks.spawn(coroutine)
             return
         self._run(coroutine)
 

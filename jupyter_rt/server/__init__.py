@@ -3,16 +3,40 @@
 It sits on Engine.IO sessions (:class:`Server` is the engine's listener) and knows nothing of
 Tornado or Jupyter. Handlers and middleware may be sync or async; emits are sent at once and may
 be awaited or not.
+
+The modules import one another one way (an arrow: "imports at run time")::
+
+    server ──▶ client ──▶ socket ──▶ broadcast ──▶ adapter ──▶ _util
+       │                                 ▲            ▲
+       └──────▶ namespace ───────────────┴────────────┘
+
+and below them only ``jupyter_rt.protocol`` (the packets; ``protocol.events`` holds the event
+rules every layer shares), ``jupyter_rt.clock``, ``jupyter_rt._tasks`` and ``jupyter_rt.errors``;
+``jupyter_rt.engine`` for annotations only. Going back up, the objects know each other (as in
+Node) through public methods documented as the server's internal API, never private members:
+
+- :class:`~jupyter_rt.server.client.Client` (one Engine.IO session) → :class:`Socket`:
+  ``start(queued)``, ``receive(packet)``, ``on_close(reason)``; → :class:`Namespace`:
+  ``middleware_chain()``, ``connecting_started()``, ``connecting_ended(socket)``;
+  → :class:`Server`: ``namespace_for(name)``, ``forget_client(client)``, ``tasks``.
+- :class:`Adapter` → :class:`Socket`: ``deliver(frames, volatile)``, ``expect_ack(id, cb)``;
+  → :class:`Namespace`: ``next_ack_id()``, ``sockets``.
+- :class:`Socket` → its ``Client``: ``remove_socket``, ``disconnect_all``, ``check_queue``;
+  → :class:`Namespace`: ``connection_handlers()``, ``remove_socket``, ``adapter``.
+- :class:`Namespace` → :class:`Server`: ``adapter_factory``, ``tasks``,
+  ``forget_namespace(child)``; cluster adapters → :class:`Namespace`:
+  ``on_server_side_emit(packet, ack)``.
+- Timers (ack timeouts) run on ``Server.clock`` (:mod:`jupyter_rt.clock`).
 """
 
 from __future__ import annotations
 
+from jupyter_rt.protocol.events import DisconnectReason
 from jupyter_rt.server.adapter import Adapter, BroadcastFlags, BroadcastOptions, MemoryAdapter
 from jupyter_rt.server.broadcast import BroadcastOperator
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
 from jupyter_rt.server.server import AdapterFactory, Server
 from jupyter_rt.server.socket import (
-    DisconnectReason,
     RemoteSocket,
     Socket,
     SocketHandle,

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_rt.errors import AckTimeout
+from jupyter_rt.protocol.events import ack_value
 from jupyter_rt.protocol.socketio import Packet, PacketType
-from jupyter_rt.server._util import SENT, ack_value, check_event, room_names
+from jupyter_rt.server._util import SENT, check_event, room_names
 from jupyter_rt.server.adapter import BroadcastFlags, BroadcastOptions
 
 if TYPE_CHECKING:

@@ -43,6 +43,7 @@ from ipywidgets import DOMWidget
 from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, validate
 
 from ..errors import AckTimeout, NotConnected, RealtimeError
+from ..protocol.events import RESERVED_EVENTS, ack_args, check_event_name
 from ._frontend import MODULE_NAME, MODULE_VERSION
 from ._messages import EmitMsg, deconstruct, reconstruct
 
@@ -55,10 +56,6 @@ Handler = Callable[..., object]
 
 H = TypeVar("H", bound=Handler)
 
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
-"""Names a client may not emit (the server refuses them)."""
 
 LIFECYCLE_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
 """Socket events the browser reports to kernel handlers, besides server events."""
@@ -177,10 +174,7 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
 
         Raises ``ValueError`` for an event name a client may not emit.
         """
-        if not isinstance(event, str) or not event:
-            raise ValueError("event names are non-empty strings")
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_event_name(event, allow_empty=False)
         ack: int | None = None
         wait: float | None = None
         if callback is not None or on_error is not None:
@@ -229,8 +223,7 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
         the socket's life. When the server asked for an ack, the handler's return value
         is the ack (a tuple for several values; ``None`` for none).
         """
-        if not isinstance(event, str) or not event:
-            raise ValueError("event names are non-empty strings")
+        check_event_name(event, allow_empty=False, allow_reserved=True)
 
         def register(fn: H) -> H:
             if not callable(fn):
@@ -361,12 +354,7 @@ class SocketWidget(DOMWidget):  # type: ignore[misc]
                 continue
             if ack is not None and not answered:
                 answered = True
-                if result is None:
-                    reply = []
-                elif isinstance(result, tuple):
-                    reply = list(result)
-                else:
-                    reply = [result]
+                reply = ack_args(result)
         if event not in LIFECYCLE_EVENTS:
             for fn in list(self._handlers.get("*", ())):
                 try:

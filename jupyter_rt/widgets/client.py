@@ -26,6 +26,7 @@ from typing import Any
 from traitlets import List, Unicode
 
 from ..errors import RealtimeError
+from ..protocol.events import check_event_name
 from ._base import Handler, SocketWidget
 
 __all__ = ["RealtimeClient", "hub_error"]
@@ -129,8 +130,7 @@ class RealtimeClient(SocketWidget):
         With ``include_self`` this client gets it too. ``callback(*ack)`` gets the hub's
         answer (``{"ok": True, "room": room}`` or ``{"ok": False, "error": why}``).
         """
-        if not isinstance(event, str) or not event:
-            raise ValueError("event names are non-empty strings")
+        check_event_name(event, allow_empty=False, allow_reserved=True)  # the hub checks the rest
         target: object = {"room": room, "self": True} if include_self else room
         self.emit("publish", target, event, *args, callback=callback or _ignore, on_error=on_error)
 
