@@ -4,17 +4,22 @@ It sits on Engine.IO sessions (:class:`Server` is the engine's listener) and kno
 Tornado or Jupyter. Handlers and middleware may be sync or async; emits are sent at once and may
 be awaited or not.
 
-The modules import one another one way (an arrow: "imports at run time")::
+The modules import one another one way (an arrow: "imports at run time"; annotations of the
+other direction are under ``TYPE_CHECKING``)::
 
-    server ──▶ client ──▶ socket ──▶ broadcast ──▶ adapter ──▶ _util
-       │                                 ▲            ▲
-       └──────▶ namespace ───────────────┴────────────┘
+    server
+      ├─▶ client ─▶ socket ─┬─▶ broadcast ─▶ adapter ─▶ _util
+      │     │               └─▶ handshake
+      │     └─▶ handshake
+      └─▶ namespace ─▶ broadcast, adapter
 
 and below them only ``jupyter_rt.protocol`` (the packets; ``protocol.events`` holds the event
 rules every layer shares), ``jupyter_rt.clock``, ``jupyter_rt._tasks`` and ``jupyter_rt.errors``;
 ``jupyter_rt.engine`` for annotations only. Going back up, the objects know each other (as in
 Node) through public methods documented as the server's internal API, never private members:
 
+- :class:`Server` (the engine's listener) → its ``Client`` per session: ``receive(data)``,
+  ``on_close(reason)``, ``close(reason)``.
 - :class:`~jupyter_rt.server.client.Client` (one Engine.IO session) → :class:`Socket`:
   ``start(queued)``, ``receive(packet)``, ``on_close(reason)``; → :class:`Namespace`:
   ``middleware_chain()``, ``connecting_started()``, ``connecting_ended(socket)``;

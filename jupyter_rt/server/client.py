@@ -15,7 +15,8 @@ from jupyter_rt.errors import ConnectionRefused, ProtocolError
 from jupyter_rt.protocol.events import DisconnectReason
 from jupyter_rt.protocol.socketio import Decoder, Packet, PacketType, encode_fields
 from jupyter_rt.server._util import Timed, log, report_error, run_sync
-from jupyter_rt.server.socket import Socket, SocketHandshake
+from jupyter_rt.server.handshake import SocketHandshake
+from jupyter_rt.server.socket import Socket
 
 if TYPE_CHECKING:
     from jupyter_rt.engine import EngineSession
