@@ -145,7 +145,8 @@ class PayloadIntake:
 
 
 class EngineSession:
-    """One client's Engine.IO session. Created by :meth:`Engine.open`."""
+    """One client's Engine.IO session. Created by :meth:`Engine.open`, with the WebSocket it
+    opens on (``None`` on polling); an upgrade's WebSocket comes in through :meth:`attach_probe`."""
 
     def __init__(
         self,
