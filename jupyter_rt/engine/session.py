@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from jupyter_rt._redact import scrub_headers, scrub_query, scrub_uri
 from jupyter_rt.engine.state import (
-    CLOSED_STATES,
+    CLOSED,
+    CLOSING,
+    OPENING,
+    POLLING,
     POLLING_STATES,
+    PROBING,
+    UPGRADING,
+    WEBSOCKET,
     SessionEvent,
     SessionState,
     TransitionError,
@@ -159,7 +165,7 @@ class EngineSession:
         self.sid = sid
         self.handshake = handshake
         self.credential = credential
-        self._state = SessionState.OPENING
+        self._state = OPENING
         self._engine = engine
         self._outbox: list[Packet] = []
         self._outbox_bytes = 0
@@ -191,7 +197,8 @@ class EngineSession:
     @property
     def closed(self) -> bool:
         """Whether the session is closed (CLOSING or CLOSED): nothing more is sent or received."""
-        return self._state in CLOSED_STATES
+        state = self._state
+        return state is CLOSING or state is CLOSED
 
     @property
     def transport(self) -> str:
@@ -213,25 +220,25 @@ class EngineSession:
         """Whether a message sent now goes out at once (volatile messages are dropped if not):
         on a WebSocket, nothing is waiting in its buffer; on polling, a GET is waiting."""
         state = self._state
-        if state is SessionState.WEBSOCKET:
+        if state is WEBSOCKET:
             assert self._websocket is not None
             return self._websocket.buffered_amount == 0
-        if state is SessionState.POLLING or state is SessionState.PROBING:
+        if state is POLLING or state is PROBING:
             return self._wake_poll is not None and not self._outbox
         return False
 
     def send(self, messages: Sequence[str | bytes]) -> None:
         """Queue Engine.IO MESSAGE packets in order. Does nothing once the session is closed."""
-        if self.closed:
-            return
-        websocket = self._websocket
-        if websocket is not None:
+        state = self._state
+        if state is WEBSOCKET:
+            websocket = self._websocket
+            assert websocket is not None
             websocket.write(_message_frames(messages))
             if websocket.buffered_amount > self._engine.max_buffered_bytes:
                 self._refuse_slow_consumer(websocket.buffered_amount)
-            return
-        for message in messages:
-            self._queue(Packet(PacketType.MESSAGE, message))
+        elif state is POLLING or state is PROBING or state is UPGRADING:
+            for message in messages:
+                self._queue(Packet(PacketType.MESSAGE, message))
 
     def _queue(self, packet: Packet) -> None:
         self._outbox.append(packet)
@@ -338,7 +345,7 @@ class EngineSession:
             self.close("transport error")
             return Refusal(400, "Bad request: a GET is already pending")
         self._wake_poll = wake
-        if self._outbox or self._state is SessionState.UPGRADING:
+        if self._outbox or self._state is UPGRADING:
             wake()
         return None
 
@@ -347,7 +354,7 @@ class EngineSession:
 
         Once the session is closed and nothing is left to send, the caller answers HTTP 400.
         """
-        if self._state is SessionState.UPGRADING or self._state is SessionState.WEBSOCKET:
+        if self._state is UPGRADING or self._state is WEBSOCKET:
             return engineio.encode_payload([engineio.NOOP])
         if not self._outbox:
             return None
@@ -358,7 +365,7 @@ class EngineSession:
             limit = min(limit, len(self._outbox) - 1)
         batch, self._outbox = self._outbox[:limit], self._outbox[limit:]
         self._outbox_bytes = sum(len(p.data) + 1 for p in self._outbox)
-        if self._state is SessionState.CLOSING and not self._outbox:
+        if self._state is CLOSING and not self._outbox:
             self._drained()
         return engineio.encode_payload(batch)
 
@@ -477,12 +484,12 @@ class EngineSession:
     def _receive_probe_frame(self, frame: str | bytes, now: float) -> None:
         probe = self._probe
         assert probe is not None
-        if frame == "2probe" and self._state is SessionState.PROBING:
+        if frame == "2probe" and self._state is PROBING:
             self._move(SessionEvent.PROBE_PINGED)
             probe.write([engineio.encode_frame(engineio.PROBE_PONG)])
             if self._wake_poll is not None:
                 self._wake_poll()
-        elif frame == "5" and self._state is SessionState.UPGRADING:
+        elif frame == "5" and self._state is UPGRADING:
             self._move(SessionEvent.UPGRADED)
             self._probe = None
             self._upgrade_deadline = None
@@ -558,7 +565,7 @@ class EngineSession:
         """The earliest time :meth:`on_timer` has work, or ``None``: the engine wakes the session
         then (it reads this after opening the session and after each :meth:`on_timer`)."""
         if self.closed:
-            return self._drain_deadline if self._state is SessionState.CLOSING else None
+            return self._drain_deadline if self._state is CLOSING else None
         earliest = None
         for due in (self._ping_due, self._pong_deadline, self._upgrade_deadline):
             if due is not None and (earliest is None or due < earliest):
@@ -573,7 +580,7 @@ class EngineSession:
         self._clock = now
         if self.closed:
             drain = self._drain_deadline
-            if self._state is SessionState.CLOSING and drain is not None and now >= drain:
+            if self._state is CLOSING and drain is not None and now >= drain:
                 self._drained()
             return
         if self._pong_deadline is not None and now >= self._pong_deadline:

@@ -41,6 +41,18 @@ class SessionState(enum.Enum):
     """Closed and forgotten by the engine (final)."""
 
 
+# The states by name, as h11 has them: ``state is POLLING`` is a global lookup, where
+# ``SessionState.POLLING`` goes through the enum's class machinery each time (the engine checks
+# the state on every message).
+OPENING = SessionState.OPENING
+POLLING = SessionState.POLLING
+PROBING = SessionState.PROBING
+UPGRADING = SessionState.UPGRADING
+WEBSOCKET = SessionState.WEBSOCKET
+CLOSING = SessionState.CLOSING
+CLOSED = SessionState.CLOSED
+
+
 class SessionEvent(enum.Enum):
     """What moves a session from one :class:`SessionState` to another."""
 
