@@ -3,18 +3,22 @@
 The I/O layer (``jupyter_rt.transports``) feeds requests, frames and the clock into an
 :class:`Engine`, and implements :class:`Transport` (a WebSocket) and the wake-up of a pending
 polling request. The layer above (``jupyter_rt.server``) is an :class:`EngineListener`.
+A session's life is the table of :mod:`jupyter_rt.engine.state`; a request the engine will not
+serve is answered with a :class:`Refusal`.
 """
 
 from __future__ import annotations
 
-from jupyter_rt.engine.engine import Engine, Refusal
+from jupyter_rt.engine.engine import Engine
 from jupyter_rt.engine.session import (
     EngineListener,
     EngineSession,
     Handshake,
     PayloadIntake,
+    Refusal,
     Transport,
 )
+from jupyter_rt.engine.state import SessionEvent, SessionState, TransitionError
 
 __all__ = [
     "Engine",
@@ -23,5 +27,8 @@ __all__ = [
     "Handshake",
     "PayloadIntake",
     "Refusal",
+    "SessionEvent",
+    "SessionState",
+    "TransitionError",
     "Transport",
 ]

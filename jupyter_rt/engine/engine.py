@@ -8,22 +8,15 @@ import itertools
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Transport
+from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Refusal, Transport
 from jupyter_rt.options import Options
 from jupyter_rt.protocol import engineio
 
+__all__ = ["Engine", "Refusal"]
+
 log = logging.getLogger("jupyter_rt")
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """An HTTP error answer to a request the engine will not serve."""
-
-    status: int
-    message: str
 
 
 class Engine:

@@ -1,18 +1,9 @@
 """One Engine.IO v4 session: handshake, heartbeat, polling, WebSocket and the upgrade between them.
 
-States and transitions (``transport`` / ``upgrade``)::
-
-    polling  ──ws with sid──▶ polling+probe ──2probe──▶ upgrading ──5──▶ websocket
-       ▲                          │ probe closed, timeout      │ probe closed, timeout
-       └──────────────────────────┴────────────────────────────┘
-    any ──close(), ping timeout, set_deadline() passed──▶ closed (final)
-
-Invariants: at most one polling GET is pending; while upgrading, a pending GET is answered with a
-NOOP and never with queued packets (they wait for the WebSocket); heartbeats start after the
-handshake; ``EngineListener.on_engine_close`` is called exactly once. A polling session closed
-by :meth:`EngineSession.close` with packets left for its client (the CLOSE packet, say) stays
-findable until a GET takes them, or for one ping interval and timeout at most; one closed by
-its :meth:`EngineSession.set_deadline` (the connect timeout) is forgotten at once.
+Its states, the events between them and their invariants are one table, in
+:mod:`jupyter_rt.engine.state`; the session changes state only through that table. Besides its
+state, a session keeps what the state does not say: the pending GET and POST (one of each at
+most), the packets waiting for a GET, and its deadlines.
 
 Timers: every deadline (ping, pong, upgrade, drain, the listener's ``set_deadline``) is asked of
 the engine with ``Engine.wake_at``; the engine keeps one wake-up per session and, from
@@ -31,6 +22,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from jupyter_rt._redact import scrub_headers, scrub_query, scrub_uri
+from jupyter_rt.engine.state import (
+    CLOSED,
+    CLOSING,
+    OPENING,
+    POLLING,
+    POLLING_STATES,
+    PROBING,
+    UPGRADING,
+    WEBSOCKET,
+    SessionEvent,
+    SessionState,
+    TransitionError,
+    allows,
+    next_state,
+)
 from jupyter_rt.errors import ProtocolError
 from jupyter_rt.protocol import engineio
 from jupyter_rt.protocol.engineio import Packet, PacketType
@@ -53,6 +59,18 @@ def _message_frames(messages: Sequence[str | bytes]) -> list[str | bytes]:
         _last_frames = [engineio.message_frame(m) for m in messages]
         _last_messages = messages
     return _last_frames
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An HTTP error answer to a request the engine will not serve."""
+
+    status: int
+    message: str
+
+
+NOT_POLLING = Refusal(400, "Bad request: the session is not polling")
+"""The answer to a polling request for a session that is not (or no longer) polling."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +133,13 @@ class PayloadIntake:
 
     __slots__ = ("_chunks", "_session", "error")
 
-    def __init__(self, session: EngineSession, chunks: Iterator[str], error: str | None) -> None:
+    def __init__(
+        self, session: EngineSession, chunks: Iterator[str], error: Refusal | None
+    ) -> None:
         self._session = session
         self._chunks = chunks
         self.error = error
-        """``None``, or the message of an HTTP 400 (the session is then closed)."""
+        """``None``, or the answer to the POST (an HTTP 400; the session is then closed)."""
 
     def step(self, now: float, max_packets: int) -> bool:
         """Handle up to ``max_packets`` more packets; returns whether some may remain."""
@@ -131,7 +151,8 @@ class PayloadIntake:
 
 
 class EngineSession:
-    """One client's Engine.IO session. Created by :meth:`Engine.open`."""
+    """One client's Engine.IO session. Created by :meth:`Engine.open`, with the WebSocket it
+    opens on (``None`` on polling); an upgrade's WebSocket comes in through :meth:`attach_probe`."""
 
     def __init__(
         self,
@@ -144,16 +165,15 @@ class EngineSession:
         self.sid = sid
         self.handshake = handshake
         self.credential = credential
-        self.transport = "polling" if websocket is None else "websocket"
-        """``"polling"`` or ``"websocket"``; changes once, when an upgrade completes."""
-        self.closed = False
+        self._state = OPENING
         self._engine = engine
         self._outbox: list[Packet] = []
         self._outbox_bytes = 0
         self._wake_poll: Callable[[], None] | None = None
         self._websocket = websocket
+        """The session's WebSocket, from its creation or its upgrade on (kept once closed)."""
         self._probe: Transport | None = None
-        self._upgrading = False
+        """The upgrade probe, in the PROBING and UPGRADING states only."""
         self._ping_due: float | None = None
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
@@ -167,30 +187,58 @@ class EngineSession:
     def __repr__(self) -> str:
         return f"<EngineSession {self.sid} {self.transport}{' closed' if self.closed else ''}>"
 
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """Where the session is in its life (:data:`jupyter_rt.engine.state.TRANSITIONS`)."""
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is closed (CLOSING or CLOSED): nothing more is sent or received."""
+        state = self._state
+        return state is CLOSING or state is CLOSED
+
+    @property
+    def transport(self) -> str:
+        """``"polling"`` or ``"websocket"``; changes once, when an upgrade completes."""
+        return "polling" if self._websocket is None else "websocket"
+
+    def _move(self, event: SessionEvent) -> None:
+        """Apply ``event`` to the state; raises :class:`TransitionError` if the table has no
+        such move (a bug here: callers check what a peer asks for before)."""
+        try:
+            self._state = next_state(self._state, event)
+        except TransitionError as exc:
+            raise TransitionError(f"session {self.sid}: {exc}") from None
+
     # -- sending ----------------------------------------------------------------------------
 
     @property
     def writable(self) -> bool:
         """Whether a message sent now goes out at once (volatile messages are dropped if not):
         on a WebSocket, nothing is waiting in its buffer; on polling, a GET is waiting."""
-        if self.closed or self._upgrading:
-            return False
-        if self._websocket is not None:
+        state = self._state
+        if state is WEBSOCKET:
+            assert self._websocket is not None
             return self._websocket.buffered_amount == 0
-        return self._wake_poll is not None and not self._outbox
+        if state is POLLING or state is PROBING:
+            return self._wake_poll is not None and not self._outbox
+        return False
 
     def send(self, messages: Sequence[str | bytes]) -> None:
         """Queue Engine.IO MESSAGE packets in order. Does nothing once the session is closed."""
-        if self.closed:
-            return
-        websocket = self._websocket
-        if websocket is not None:
+        state = self._state
+        if state is WEBSOCKET:
+            websocket = self._websocket
+            assert websocket is not None
             websocket.write(_message_frames(messages))
             if websocket.buffered_amount > self._engine.max_buffered_bytes:
                 self._refuse_slow_consumer(websocket.buffered_amount)
-            return
-        for message in messages:
-            self._queue(Packet(PacketType.MESSAGE, message))
+        elif state is POLLING or state is PROBING or state is UPGRADING:
+            for message in messages:
+                self._queue(Packet(PacketType.MESSAGE, message))
 
     def _queue(self, packet: Packet) -> None:
         self._outbox.append(packet)
@@ -237,26 +285,32 @@ class EngineSession:
         """Cancel the deadline of :meth:`set_deadline`, if any."""
         self._close_deadline = None
 
-    def _close(self, reason: str, last: Packet | None, *, drain: bool) -> None:
+    def _close(
+        self, reason: str, last: Packet | None, *, drain: bool, websocket_lost: bool = False
+    ) -> None:
         """Close, ending with ``last`` (CLOSE, NOOP or nothing) on the transport.
 
         With ``drain``, a polling client with no GET pending gets ``last`` on its next GET.
+        With ``websocket_lost``, the session's WebSocket is gone already and is left alone.
         """
         if self.closed:
             return
-        self.closed = True
+        websocket = self._websocket
+        draining = drain and websocket is None and last is not None
+        self._move(SessionEvent.CLOSED_DRAINING if draining else SessionEvent.CLOSED)
         if self._probe is not None:
             self._probe.close()
             self._probe = None
-        if self._websocket is not None:
-            if last is engineio.CLOSE:
-                self._websocket.write([engineio.encode_frame(engineio.CLOSE)])
-            self._websocket.close()
+        if websocket is not None:
+            if not websocket_lost:
+                if last is engineio.CLOSE:
+                    websocket.write([engineio.encode_frame(engineio.CLOSE)])
+                websocket.close()
         elif last is engineio.CLOSE:
             self._outbox.append(engineio.CLOSE)
         else:
             self._outbox = [] if last is None else [last]
-        if drain and self._websocket is None and self._outbox:
+        if draining:
             # Findable until a GET takes the last packets (see take_poll_body), or this deadline.
             self._drain_deadline = (
                 self._clock + self._engine.ping_interval + self._engine.ping_timeout
@@ -270,20 +324,28 @@ class EngineSession:
 
     # -- polling ----------------------------------------------------------------------------
 
-    def start_poll(self, wake: Callable[[], None]) -> str | None:
-        """Begin a polling GET; returns an error message for an HTTP 400, else ``None``.
+    def _drained(self) -> None:
+        """The CLOSING session has nothing left for its client, or its time to take it is up."""
+        self._move(SessionEvent.DRAINED)
+        self._drain_deadline = None
+        self._outbox.clear()
+        self._engine.forget(self)
+
+    def start_poll(self, wake: Callable[[], None]) -> Refusal | None:
+        """Begin a polling GET; returns the refusal to answer it with (HTTP 400), else ``None``.
 
         ``wake`` is called (maybe many times) when :meth:`take_poll_body` may have something.
         The caller must call :meth:`end_poll` once the GET is answered.
         """
-        if (self.closed and not self._outbox) or self.transport != "polling":
-            return "Bad request: the session is not polling"
+        # Served while polling, and once closed while packets are left (CLOSING, say).
+        if self.transport != "polling" or (self.closed and not self._outbox):
+            return NOT_POLLING
         if self._wake_poll is not None:
             log.warning("Closing session %s: a second concurrent polling GET", self.sid)
             self.close("transport error")
-            return "Bad request: a GET is already pending"
+            return Refusal(400, "Bad request: a GET is already pending")
         self._wake_poll = wake
-        if self._outbox or self._upgrading:
+        if self._outbox or self._state is UPGRADING:
             wake()
         return None
 
@@ -292,7 +354,7 @@ class EngineSession:
 
         Once the session is closed and nothing is left to send, the caller answers HTTP 400.
         """
-        if (self._upgrading or self.transport == "websocket") and not self.closed:
+        if self._state is UPGRADING or self._state is WEBSOCKET:
             return engineio.encode_payload([engineio.NOOP])
         if not self._outbox:
             return None
@@ -303,8 +365,8 @@ class EngineSession:
             limit = min(limit, len(self._outbox) - 1)
         batch, self._outbox = self._outbox[:limit], self._outbox[limit:]
         self._outbox_bytes = sum(len(p.data) + 1 for p in self._outbox)
-        if self.closed and not self._outbox:
-            self._engine.forget(self)
+        if self._state is CLOSING and not self._outbox:
+            self._drained()
         return engineio.encode_payload(batch)
 
     def end_poll(self) -> None:
@@ -316,18 +378,18 @@ class EngineSession:
         self._wake_poll = None
         self.close("transport close", notify=False)
 
-    def start_post(self) -> str | None:
-        """Begin a polling POST (at its headers); returns an error message for an HTTP 400, else
-        ``None``. A second concurrent POST closes the session, as a second GET does.
+    def start_post(self) -> Refusal | None:
+        """Begin a polling POST (at its headers); returns the refusal to answer it with (HTTP
+        400), else ``None``. A second concurrent POST closes the session, as a second GET does.
 
         The caller must call :meth:`end_post` once the POST is answered or its connection is gone.
         """
-        if self.closed or self.transport != "polling":
-            return "Bad request: the session is not polling"
+        if self._state not in POLLING_STATES:
+            return NOT_POLLING
         if self._posting:
             log.warning("Closing session %s: a second concurrent polling POST", self.sid)
             self.close("transport error")
-            return "Bad request: a POST is already pending"
+            return Refusal(400, "Bad request: a POST is already pending")
         self._posting = True
         return None
 
@@ -335,9 +397,9 @@ class EngineSession:
         """The POST started by :meth:`start_post` was answered, or its connection is gone."""
         self._posting = False
 
-    def receive_payload(self, body: bytes, now: float) -> str | None:
-        """Handle a whole polling POST body; returns an error message for an HTTP 400, else
-        ``None``. :meth:`payload_intake` does the same a slice at a time."""
+    def receive_payload(self, body: bytes, now: float) -> Refusal | None:
+        """Handle a whole polling POST body; returns the refusal to answer it with (HTTP 400),
+        else ``None``. :meth:`payload_intake` does the same a slice at a time."""
         intake = self.payload_intake(body, now)
         while intake.step(now, 1 << 30):
             pass
@@ -347,8 +409,8 @@ class EngineSession:
         """Start handling a polling POST body; call :meth:`PayloadIntake.step` until it returns
         ``False``, then answer the POST with :attr:`PayloadIntake.error`."""
         self._clock = now
-        if self.closed or self.transport != "polling":
-            return PayloadIntake(self, iter(()), "Bad request: the session is not polling")
+        if self._state not in POLLING_STATES:
+            return PayloadIntake(self, iter(()), NOT_POLLING)
         try:
             chunks = engineio.split_payload(body, max_bytes=self._engine.max_payload)
         except ProtocolError as exc:
@@ -357,9 +419,9 @@ class EngineSession:
 
     def _receive_chunks(
         self, chunks: Iterator[str], now: float, max_packets: int
-    ) -> tuple[bool, str | None]:
+    ) -> tuple[bool, Refusal | None]:
         """Handle up to ``max_packets`` packets of a POST body for :meth:`PayloadIntake.step`;
-        returns whether some may remain, and the error message of an HTTP 400 or ``None``."""
+        returns whether some may remain, and the refusal to answer the POST with or ``None``."""
         self._clock = now
         listener = self._engine.listener
         for _ in range(max_packets):
@@ -381,18 +443,20 @@ class EngineSession:
             self._receive(packet, now)
         return not self.closed, None
 
-    def _protocol_error(self, exc: ProtocolError) -> str:
+    def _protocol_error(self, exc: ProtocolError) -> Refusal:
         log.warning("Closing session %s: %s", self.sid, exc)
         self._close("parse error", engineio.CLOSE, drain=False)
-        return f"Bad request: {exc}"
+        return Refusal(400, f"Bad request: {exc}")
 
     # -- websocket --------------------------------------------------------------------------
 
-    def attach_probe(self, websocket: Transport, now: float) -> str | None:
-        """A WebSocket came with this session's sid to upgrade it; returns a refusal or ``None``."""
+    def attach_probe(self, websocket: Transport, now: float) -> Refusal | None:
+        """A WebSocket came with this session's sid to upgrade it; returns the refusal to close
+        it with (only from POLLING: one upgrade at a time), else ``None``."""
         self._clock = now
-        if self.closed or self.transport != "polling" or self._probe is not None:
-            return "Bad request: the session cannot be upgraded"
+        if not allows(self._state, SessionEvent.PROBE_ATTACHED):
+            return Refusal(400, "Bad request: the session cannot be upgraded")
+        self._move(SessionEvent.PROBE_ATTACHED)
         self._probe = websocket
         self._upgrade_deadline = now + self._engine.upgrade_timeout
         self._engine.wake_at(self, self._upgrade_deadline)
@@ -420,17 +484,16 @@ class EngineSession:
     def _receive_probe_frame(self, frame: str | bytes, now: float) -> None:
         probe = self._probe
         assert probe is not None
-        if frame == "2probe" and not self._upgrading:
+        if frame == "2probe" and self._state is PROBING:
+            self._move(SessionEvent.PROBE_PINGED)
             probe.write([engineio.encode_frame(engineio.PROBE_PONG)])
-            self._upgrading = True
             if self._wake_poll is not None:
                 self._wake_poll()
-        elif frame == "5" and self._upgrading:
+        elif frame == "5" and self._state is UPGRADING:
+            self._move(SessionEvent.UPGRADED)
             self._probe = None
-            self._upgrading = False
             self._upgrade_deadline = None
             self._websocket = probe
-            self.transport = "websocket"
             if self._wake_poll is not None:
                 self._wake_poll()
             pending, self._outbox, self._outbox_bytes = self._outbox, [], 0
@@ -441,11 +504,11 @@ class EngineSession:
             self._cancel_upgrade()
 
     def _cancel_upgrade(self) -> None:
-        if self._probe is not None:
-            self._probe.close()
-        self._probe = None
-        self._upgrading = False
+        probe, self._probe = self._probe, None
+        self._move(SessionEvent.PROBE_DROPPED)
         self._upgrade_deadline = None
+        if probe is not None:
+            probe.close()
         if self._outbox and self._wake_poll is not None:
             self._wake_poll()
 
@@ -454,8 +517,7 @@ class EngineSession:
         if websocket is self._probe:
             self._cancel_upgrade()
         elif websocket is self._websocket and not self.closed:
-            self._websocket = None
-            self.close("transport close", notify=False)
+            self._close("transport close", None, drain=False, websocket_lost=True)
 
     # -- both -------------------------------------------------------------------------------
 
@@ -487,11 +549,14 @@ class EngineSession:
     # -- for the engine ---------------------------------------------------------------------
 
     def send_handshake(self, open_packet: Packet, now: float) -> None:
-        """Send the OPEN packet and start the heartbeat; called once, by ``Engine.open``."""
+        """Send the OPEN packet and start the heartbeat; called once, by ``Engine.open`` (a second
+        call raises :class:`TransitionError`)."""
         self._clock = now
         if self._websocket is not None:
+            self._move(SessionEvent.OPENED_WEBSOCKET)
             self._websocket.write([engineio.encode_frame(open_packet)])
         else:
+            self._move(SessionEvent.OPENED_POLLING)
             self._outbox.append(open_packet)
         self._ping_due = now + self._engine.ping_interval  # Engine.open asks for its wake-up
 
@@ -500,7 +565,7 @@ class EngineSession:
         """The earliest time :meth:`on_timer` has work, or ``None``: the engine wakes the session
         then (it reads this after opening the session and after each :meth:`on_timer`)."""
         if self.closed:
-            return self._drain_deadline
+            return self._drain_deadline if self._state is CLOSING else None
         earliest = None
         for due in (self._ping_due, self._pong_deadline, self._upgrade_deadline):
             if due is not None and (earliest is None or due < earliest):
@@ -514,10 +579,9 @@ class EngineSession:
         wake-ups the session asked for; early or extra calls do nothing."""
         self._clock = now
         if self.closed:
-            if self._drain_deadline is not None and now >= self._drain_deadline:
-                self._drain_deadline = None
-                self._outbox.clear()
-                self._engine.forget(self)
+            drain = self._drain_deadline
+            if self._state is CLOSING and drain is not None and now >= drain:
+                self._drained()
             return
         if self._pong_deadline is not None and now >= self._pong_deadline:
             self.close("ping timeout", notify=False)

@@ -170,9 +170,9 @@ class EngineIOHandler(web.RequestHandler):
             self._post_refusal = found
             return True
         session = found
-        error = session.start_post()
-        if error is not None:
-            self._refuse(Refusal(400, error))
+        refusal = session.start_post()
+        if refusal is not None:
+            self._refuse(refusal)
             return False
         self._posting_session = session
         if self.request.headers.get("Content-Type") == "application/octet-stream":
@@ -233,9 +233,9 @@ class EngineIOHandler(web.RequestHandler):
 
     async def _answer_poll(self, session: EngineSession) -> None:
         wakeup = asyncio.Event()
-        error = session.start_poll(wakeup.set)
-        if error is not None:
-            self._refuse(Refusal(400, error))
+        refusal = session.start_poll(wakeup.set)
+        if refusal is not None:
+            self._refuse(refusal)
             return
         self._polling = (session, wakeup)
         try:
@@ -269,7 +269,7 @@ class EngineIOHandler(web.RequestHandler):
             self._intake_running = False
             self._end_post()
         if intake.error is not None:
-            self._refuse(Refusal(400, intake.error))
+            self._refuse(intake.error)
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish("ok")

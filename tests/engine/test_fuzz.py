@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_rt.engine import EngineSession
+from jupyter_rt.engine import EngineSession, SessionState
+from jupyter_rt.engine.state import CLOSED_STATES, POLLING_STATES
 from tests.engine.fakes import (
     T0,
     FakeTransport,
@@ -49,6 +50,18 @@ operations = st.lists(
 
 
 def check(engine, listener: Listener, session: EngineSession, transports) -> None:
+    # The invariants of jupyter_rt.engine.state (a move off the table would have raised).
+    state = session.state
+    assert session.closed is (state in CLOSED_STATES)
+    if state in POLLING_STATES:
+        assert session.transport == "polling"
+    elif state is SessionState.WEBSOCKET:
+        assert session.transport == "websocket"
+    elif state is SessionState.CLOSING:
+        assert engine.sessions.get(session.sid) is session
+    else:
+        assert state is SessionState.CLOSED
+        assert session.sid not in engine.sessions and engine.next_deadline() is None
     assert len(listener.closes) == (1 if session.closed else 0)
     if not session.closed:
         assert engine.sessions.get(session.sid) is session

@@ -31,7 +31,8 @@ def test_the_first_error_closes_the_session_and_drops_the_rest():
     body = b"4a\x1ezz" + b"\x1e4b" * 100_000
     intake = session.payload_intake(body, T0)
     assert not intake.step(T0, 1 << 30)
-    assert intake.error is not None and intake.error.startswith("Bad request")
+    assert intake.error is not None and intake.error.status == 400
+    assert intake.error.message.startswith("Bad request: ")
     assert session.closed and listener.data() == ["a"]
     assert listener.reasons(session) == ["parse error"]
 

@@ -344,7 +344,8 @@ def test_every_invalid_post_closes_with_parse_error(body):
     engine, listener = make_engine()
     session = open_polling(engine)
     error = session.receive_payload(body, T0)
-    assert isinstance(error, str) and error
+    assert error is not None and error.status == 400
+    assert error.message.startswith("Bad request: ")
     assert session.closed
     assert listener.reasons() == ["parse error"]
 
