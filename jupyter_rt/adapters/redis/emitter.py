@@ -2,7 +2,7 @@
 
 ::
 
-    from jupyter_rt.emitter import Emitter
+    from jupyter_rt.adapters.redis import Emitter
 
     emitter = Emitter("redis://localhost:6379/0")
     await emitter.to("room-42").emit("progress", {"done": 0.5})
@@ -10,7 +10,7 @@
     await emitter.aclose()
 
 Like Node's ``@socket.io/redis-emitter``: the messages are those a server with the Redis adapter
-publishes (see :mod:`jupyter_rt.adapters.redis_wire`), so jupyter_rt and Node ``socket.io``
+publishes (see :mod:`jupyter_rt.adapters.redis.wire`), so jupyter_rt and Node ``socket.io``
 servers under the same ``prefix`` deliver them. :class:`SyncEmitter` has the same methods,
 blocking, for scripts and threads without an event loop.
 
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio as aioredis
 
-from jupyter_rt.adapters.redis_wire import (
+from jupyter_rt.adapters.redis.wire import (
     DEFAULT_PREFIX,
     EMITTER_UID,
     Channels,

@@ -1,8 +1,9 @@
 """The Redis wire format of Node's ``@socket.io/redis-adapter`` 8 and ``@socket.io/redis-emitter``.
 
 Pure functions and frozen dataclasses: no I/O, no clock. The adapter
-(:mod:`jupyter_rt.adapters.redis`) and the emitter (:mod:`jupyter_rt.emitter`) build their messages
-here, so a jupyter_rt server, a Node ``socket.io`` server and an emitter share one cluster.
+(:mod:`~jupyter_rt.adapters.redis.adapter`) and the emitter
+(:mod:`~jupyter_rt.adapters.redis.emitter`) build their messages here, so a jupyter_rt server, a
+Node ``socket.io`` server and an emitter share one cluster.
 
 Channels, for a ``prefix`` (default ``socket.io``) and a namespace ``nsp``::
 
@@ -63,7 +64,8 @@ __all__ = [
 
 DEFAULT_PREFIX: Final = "socket.io"
 EMITTER_UID: Final = "emitter"
-"""The ``uid`` that ``@socket.io/redis-emitter`` (and :class:`jupyter_rt.emitter.Emitter`) send."""
+"""The ``uid`` that ``@socket.io/redis-emitter`` and :class:`jupyter_rt.adapters.redis.Emitter`
+send."""
 
 _ID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
