@@ -5,7 +5,7 @@
     RealtimeError
     ├── ProtocolError        the peer sent something malformed or over a limit
     │   ├── FrameError       … in WebSocket framing (jupyter_rt.protocol.websocket)
-    │   └── WireError        … in a Redis channel message (jupyter_rt.adapters.redis_wire)
+    │   └── WireError        … in a Redis channel message (jupyter_rt.adapters.redis.wire)
     ├── AckTimeout           no acknowledgement arrived in time
     ├── ConnectionRefused    middleware refused a client
     ├── NotConnected         the socket or session is already closed

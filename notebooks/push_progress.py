@@ -25,7 +25,7 @@ import argparse
 import asyncio
 import sys
 
-from jupyter_rt.emitter import Emitter
+from jupyter_rt.adapters.redis import Emitter
 
 
 async def push(

@@ -38,7 +38,7 @@ def test_scrub_headers_masks_credentials_in_any_case() -> None:
 
 
 def test_fetched_handshakes_carry_no_token_in_their_url() -> None:
-    from jupyter_rt.adapters.redis import _public_handshake
+    from jupyter_rt.adapters.redis.adapter import _public_handshake
 
     handshake = SocketHandshake(
         headers={"authorization": "token s3cret", "cookie": "a=b", "user-agent": "t"},

@@ -4,7 +4,10 @@ Mirrors Node's ``socket.io-adapter``. :class:`Adapter` is the in-memory implemen
 adapter builds on: a cluster adapter (Redis, ...) overrides the methods that may cross processes
 (``broadcast``, ``broadcast_with_ack``, ``add_sockets``, ``del_sockets``, ``disconnect_sockets``,
 ``fetch_sockets``, ``server_side_emit``, ``server_side_emit_with_ack``, ``all_rooms``,
-``server_count``), does its remote part, and calls the base method for the local part.
+``server_count``) and does its remote part. For the local part, and for what other servers ask
+of this one, it calls the hooks that never leave the process: ``broadcast_local``,
+``broadcast_with_ack_local``, ``add_sockets_local``, ``del_sockets_local``,
+``disconnect_sockets_local``, ``local_sockets`` and ``receive_server_side_emit``.
 ``opts.flags.local`` asks for the local part only.
 
 Lifecycle: ``init()`` when the namespace is made (maybe before any event loop runs), ``await
@@ -170,8 +173,16 @@ class Adapter:
             if sid not in excluded and (socket := sockets.get(sid)) is not None
         ]
 
+    def local_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+        """The sockets of this server that ``opts`` selects, as a snapshot (a hook)."""
+        return self._apply(opts)
+
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         """Send ``packet`` to the sockets ``opts`` selects. It is encoded once for all of them."""
+        self.broadcast_local(packet, opts)
+
+    def broadcast_local(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """:meth:`broadcast` to this server's sockets only (a hook)."""
         targets = self._apply(opts)
         if not targets:
             return
@@ -192,6 +203,16 @@ class Adapter:
         ``client_count_callback(n)`` is called once per server with how many sockets it sent to;
         ``ack(args)`` once per socket that acknowledges.
         """
+        self.broadcast_with_ack_local(packet, opts, client_count_callback, ack)
+
+    def broadcast_with_ack_local(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[list[Any]], None],
+    ) -> None:
+        """:meth:`broadcast_with_ack` to this server's sockets only (a hook)."""
         ack_id = self.nsp.next_ack_id()
         packet = dataclasses.replace(packet, id=ack_id)
         targets = self._apply(opts)
@@ -208,6 +229,10 @@ class Adapter:
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the sockets ``opts`` selects join ``rooms``."""
+        self.add_sockets_local(opts, rooms)
+
+    def add_sockets_local(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """:meth:`add_sockets` on this server's sockets only (a hook)."""
         rooms = list(rooms)
         for socket in self._apply(opts):
             try:
@@ -217,12 +242,20 @@ class Adapter:
 
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         """Make the sockets ``opts`` selects leave ``rooms``."""
+        self.del_sockets_local(opts, rooms)
+
+    def del_sockets_local(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """:meth:`del_sockets` on this server's sockets only (a hook)."""
         rooms = list(rooms)
         for socket in self._apply(opts):
             socket.leave(rooms)
 
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
         """Disconnect the sockets ``opts`` selects (``close``: their whole connection)."""
+        self.disconnect_sockets_local(opts, close)
+
+    def disconnect_sockets_local(self, opts: BroadcastOptions, close: bool) -> None:
+        """:meth:`disconnect_sockets` on this server's sockets only (a hook)."""
         for socket in self._apply(opts):
             socket.disconnect(close)
 
@@ -244,6 +277,16 @@ class Adapter:
         :class:`~jupyter_rt.errors.RealtimeError`) if some server does not answer within
         ``timeout`` seconds (its own default when ``None``). Without a cluster: ``[]``."""
         return []
+
+    def receive_server_side_emit(
+        self, packet: list[Any], ack: Callable[[Any], None] | None = None
+    ) -> None:
+        """Run this namespace's handlers for ``[event, *args]`` sent by another server (a hook).
+
+        With ``ack``, the first handler's return value is passed to it once (not at all if that
+        handler raises or there is none).
+        """
+        self.nsp.on_server_side_emit(packet, ack)
 
 
 class MemoryAdapter(Adapter):

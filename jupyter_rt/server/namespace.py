@@ -271,7 +271,6 @@ class Namespace:
                 where=(self.name, packet[0]),
             )
 
-    _on_server_side_emit = on_server_side_emit  # the older name, which adapters still call
 
 
 def _guarded(ack: Callable[[Any], None], event: str) -> Callable[[Any], None]:

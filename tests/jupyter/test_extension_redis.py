@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_rt.adapters.redis import RedisAdapter
-from jupyter_rt.emitter import Emitter
+from jupyter_rt.adapters.redis import Emitter, RedisAdapter
 from tests.helpers import RedisServer
 from tests.jupyter.support import STEP, Inbox, Jupyter, sio_client
 

@@ -1,7 +1,7 @@
 """Two and three jupyter_rt servers (separate processes) on one real redis-server.
 
-Each server runs ``tests/adapters/cluster_app.py``; python-socketio clients connect to different
-servers and drive them through events.
+Each server runs ``cluster_app.py`` (in this directory); python-socketio clients connect to
+different servers and drive them through events.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tests.adapters.support import eventually, log_of, rooms_of, settle
+from tests.adapters.redis.support import eventually, log_of, rooms_of, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -187,7 +187,7 @@ async def test_fetch_sockets_times_out_when_a_server_hangs(start_servers, peers)
 
 
 async def test_fetched_handshakes_leave_credentials_out(start_servers, peers):
-    from tests.adapters.support import Peer
+    from tests.adapters.redis.support import Peer
 
     a, b = await start_servers("A", "B")
     pa = await peers(a)

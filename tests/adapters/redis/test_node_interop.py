@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.adapters.support import eventually, rooms_of, settle
+from tests.adapters.redis.support import eventually, rooms_of, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.node, pytest.mark.interop, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import msgpack
 import pytest
 import redis.asyncio as aioredis
 
-from tests.adapters.support import settle
+from tests.adapters.redis.support import settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import socketio
 
 from jupyter_rt.adapters.redis import ClusterError, RedisAdapter
 from jupyter_rt.server import Server
-from tests.adapters.support import unique_prefix
+from tests.adapters.redis.support import unique_prefix
 from tests.helpers import REPO, Process, RedisServer, free_port, require_binary, wait_for_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.jupyter, pytest.mark.slow]
@@ -112,7 +112,7 @@ async def test_one_chat_across_two_jupyter_servers(own_redis, spawn, tmp_path):
         await c2.disconnect()
 
 
-PROBE = "--RealtimeApp.apps=tests.adapters.jupyter_probe:setup"
+PROBE = "--RealtimeApp.apps=tests.adapters.redis.jupyter_probe:setup"
 
 
 async def cluster_answers(io: Server, want: int, timeout: float = 30) -> list[Any]:

@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from jupyter_rt.emitter import Emitter, SyncEmitter
-from tests.adapters.fixtures import own_redis, peers, prefix, start_servers
-from tests.adapters.support import eventually, log_of, rooms_of, settle
+from jupyter_rt.adapters.redis import Emitter, SyncEmitter
+from tests.adapters.redis.fixtures import own_redis, peers, prefix, start_servers
+from tests.adapters.redis.support import eventually, log_of, rooms_of, settle
 from tests.helpers import free_port, node_env, require_node_packages
 
 __all__ = ["own_redis", "peers", "prefix", "start_servers"]
@@ -172,7 +172,7 @@ async def test_node_redis_emitter_reaches_jupyter_rt_clients(start_servers, peer
     async def node_emit(*actions: dict[str, Any]) -> None:
         proc = await asyncio.create_subprocess_exec(
             "node",
-            str(Path(__file__).parent / "adapters" / "node_emitter.cjs"),
+            str(Path(__file__).parent / "node_emitter.cjs"),
             a.redis_url,
             prefix,
             json.dumps(list(actions)),

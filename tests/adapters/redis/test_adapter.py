@@ -175,7 +175,7 @@ async def test_ready_before_any_client_counts_and_receives(redis_server, prefix)
     finally:
         await a.close()
         await b.close()
-    assert adapter_of(a)._link._closed  # close() awaited the connections
+    assert adapter_of(a)._link.closed  # close() awaited the connections
 
 
 @pytest.mark.redis

@@ -1,4 +1,4 @@
-"""Fixtures for the Redis tests (used by ``conftest.py`` here and ``tests/test_emitter.py``)."""
+"""Fixtures for the Redis tests (used by ``conftest.py`` here and ``test_emitter.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.adapters.support import ClusterServer, Peer, unique_prefix
+from tests.adapters.redis.support import ClusterServer, Peer, unique_prefix
 from tests.helpers import Process, RedisServer, require_binary, require_node_packages
 
 

@@ -1,6 +1,6 @@
 """A jupyter_rt server on the Redis adapter, driven by its clients, for the cluster tests.
 
-``python -m tests.adapters.cluster_app --port N --redis URL --name A [--prefix P]`` prints
+``python -m tests.adapters.redis.cluster_app --port N --redis URL --name A [--prefix P]`` prints
 ``READY`` once it listens and its Redis subscriptions are active. ``cluster_server.cjs`` is the
 same program for Node ``socket.io`` with ``@socket.io/redis-adapter``: both answer the events
 below (on ``/`` and ``/chat``), so a test can drive either kind.

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.adapters.support import ClusterServer, settle
+from tests.adapters.redis.support import ClusterServer, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

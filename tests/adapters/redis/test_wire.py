@@ -1,7 +1,7 @@
 """The Redis wire format, without Redis: shapes, round trips, and what is refused.
 
 The expected maps are those Node's ``@socket.io/redis-adapter`` 8 builds (``lib/index.ts``);
-``test_redis_wire_node.py`` checks the same against notepack.io itself.
+``test_node_interop.py`` checks the same against Node servers themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_rt.adapters.redis_wire import (
+from jupyter_rt.adapters.redis.wire import (
     Channels,
     Request,
     RequestType,

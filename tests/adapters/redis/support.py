@@ -46,7 +46,7 @@ class ClusterServer:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
             env["PYTHONUNBUFFERED"] = "1"
-            argv: list[Any] = [sys.executable, "-m", "tests.adapters.cluster_app"]
+            argv: list[Any] = [sys.executable, "-m", "tests.adapters.redis.cluster_app"]
         else:
             env = node_env()
             argv = ["node", NODE_SERVER]

@@ -1,6 +1,6 @@
 """A realtime app for the Jupyter tests: answers the server-side call ``whoami``.
 
-``--RealtimeApp.apps=tests.adapters.jupyter_probe:setup``
+``--RealtimeApp.apps=tests.adapters.redis.jupyter_probe:setup``
 """
 
 from __future__ import annotations
