@@ -18,16 +18,9 @@ from jupyter_rt.adapters.redis import (
     RedisUnavailable,
 )
 from jupyter_rt.server import Server
+from jupyter_rt.testing import wait_until
 from tests.helpers import free_port
 from tests.server.fakes import FakeSession
-
-
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 def adapter_of(io: Server, nsp: str = "/") -> RedisAdapter:

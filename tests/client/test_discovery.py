@@ -22,7 +22,8 @@ from jupyter_rt.client import (
     find_server,
 )
 from jupyter_rt.client.discovery import choose_server
-from tests.client.support import JupyterServer, start_jupyter_server
+from jupyter_rt.testing import JupyterServer
+from tests.helpers import start_jupyter_server
 
 
 @pytest.fixture(autouse=True)
@@ -81,10 +82,10 @@ def test_nothing_found(tmp_path: Path) -> None:
 @pytest.mark.jupyter
 @pytest.mark.slow
 async def test_a_real_jupyter_server(
-    jupyter_server: JupyterServer, monkeypatch: pytest.MonkeyPatch
+    rt_jupyter: JupyterServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(jupyter_server.runtime_dir))
-    sub = jupyter_server.root_dir / "deep" / "dir"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(rt_jupyter.runtime_dir))
+    sub = rt_jupyter.root_dir / "deep" / "dir"
     sub.mkdir(parents=True)
     info = None
     for _ in range(100):  # the info file is written just after the port opens
@@ -94,7 +95,7 @@ async def test_a_real_jupyter_server(
         except ServerNotFound:
             await asyncio.sleep(0.1)
     assert info is not None and info.source == "running servers"
-    assert info.url == jupyter_server.url and info.token == jupyter_server.token
+    assert info.url == rt_jupyter.url and info.token == rt_jupyter.token
     monkeypatch.chdir(sub)
 
     ticks: list[Any] = []
@@ -106,15 +107,15 @@ async def test_a_real_jupyter_server(
             await asyncio.sleep(0.05)
         assert ticks[:2] == [{"tick": 0}, {"tick": 1}]
         await tick.emit("tickReceivedEvent", ticks[1], namespace="/tick")
-        await jupyter_server.process.await_output(
+        await rt_jupyter.process.await_output(
             re.compile(rf"Socket {re.escape(tick.sid or '')} got 1"), timeout=10
         )
     finally:
         await tick.disconnect()
 
     # The blocking client, through the environment variables.
-    monkeypatch.setenv("JUPYTER_RT_URL", jupyter_server.url)
-    monkeypatch.setenv("JUPYTER_RT_TOKEN", jupyter_server.token)
+    monkeypatch.setenv("JUPYTER_RT_URL", rt_jupyter.url)
+    monkeypatch.setenv("JUPYTER_RT_TOKEN", rt_jupyter.token)
     hub = await asyncio.to_thread(connect, "/hub")
     try:
         joined = await asyncio.to_thread(hub.call, "join", "discovery", namespace="/hub")
@@ -199,7 +200,7 @@ async def run_in_jupyter_kernel(server: JupyterServer, code: str, timeout: float
 
 @pytest.mark.jupyter
 @pytest.mark.slow
-async def test_discovery_from_a_kernel_jupyter_started(jupyter_server: JupyterServer) -> None:
+async def test_discovery_from_a_kernel_jupyter_started(rt_jupyter: JupyterServer) -> None:
     """The real thing: a kernel launched by the server finds it with no arguments."""
     code = (
         "from jupyter_rt.client import connect, find_server\n"
@@ -207,7 +208,7 @@ async def test_discovery_from_a_kernel_jupyter_started(jupyter_server: JupyterSe
         "with connect('/hub') as hub:\n"
         "    print('joined:', hub.call('join', 'from-a-kernel', namespace='/hub'))\n"
     )
-    out = await run_in_jupyter_kernel(jupyter_server, code)
+    out = await run_in_jupyter_kernel(rt_jupyter, code)
     assert "source: running servers" in out, out
     assert "joined: {'ok': True, 'room': 'from-a-kernel'}" in out, out
 

@@ -11,7 +11,7 @@ import pytest
 
 import jupyter_rt
 from jupyter_rt.client import Client
-from tests.client.support import InProcessServer
+from jupyter_rt.testing import InProcessServer
 
 
 def serve(io: jupyter_rt.Server, sockets: list[jupyter_rt.Socket]) -> None:

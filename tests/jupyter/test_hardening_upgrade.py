@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import socketio
 
-from tests.client.support import JupyterServer, start_jupyter_server
-from tests.helpers import Process
+from jupyter_rt.testing import JupyterServer
 from tests.jupyter import raw
 
 pytestmark = pytest.mark.timeout(90)
@@ -24,10 +22,13 @@ APPS = ("jupyter_rt.apps.hub:setup", "tests.jupyter.probe_app:setup")
 
 
 @pytest.fixture
-def server(spawn: Callable[..., Process], tmp_path: Path) -> JupyterServer:
-    return start_jupyter_server(
-        spawn, tmp_path, extra_args=tuple(f"--RealtimeApp.apps={app}" for app in APPS)
-    )
+def rt_jupyter_options() -> dict[str, object]:
+    return {"apps": APPS}
+
+
+@pytest.fixture
+def server(rt_jupyter: JupyterServer) -> JupyterServer:
+    return rt_jupyter
 
 
 @pytest.fixture
