@@ -23,8 +23,10 @@ from typing import Any, NoReturn
 import pytest
 
 from jupyter_rt import testing
-from jupyter_rt.testing import JupyterServer, free_port, wait_for_port
-from jupyter_rt.testing import port_open as port_open  # re-exported for the tests
+from jupyter_rt.testing import JupyterServer
+from jupyter_rt.testing import free_port as free_port  # re-exported for the tests
+from jupyter_rt.testing import port_open as port_open
+from jupyter_rt.testing import wait_for_port as wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_DIR = REPO / "tests" / "node"
@@ -141,7 +143,7 @@ def run_node(
     """Run ``node <args>`` to its end (packages resolved from ``tests/node``); its output is in
     the result. Skips the test when node is missing (fails under REQUIRE_ALL)."""
     return subprocess.run(
-        [require_binary("node"), *map(os.fspath, args)],
+        [require_binary("node"), *(os.fspath(arg) for arg in args)],
         cwd=cwd,
         env=node_env(),
         capture_output=True,

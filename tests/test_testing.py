@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
 import jupyter_rt
 from jupyter_rt.testing import (
@@ -101,8 +101,11 @@ def test_jupyter_server_command_line(tmp_path: Path) -> None:
 
 
 def test_the_plugin_is_registered_by_its_entry_point() -> None:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["pytest11"] == {"jupyter_rt": PLUGIN}
+    pyproject = (REPO / "pyproject.toml").read_text()
+    table = re.search(r"^\[project\.entry-points\.pytest11\]\n(.*?)^\[", pyproject, re.M | re.S)
+    assert table is not None
+    entries = [line for line in table.group(1).splitlines() if line and line[0] != "#"]
+    assert entries == [f'jupyter_rt = "{PLUGIN}"']
     fixtures = {"rt_server", "rt_server_options", "rt_jupyter", "rt_jupyter_options", "rt_spawn"}
     assert fixtures <= set(vars(plugin))
 
@@ -126,13 +129,16 @@ def test_the_readme_testing_example_passes(tmp_path: Path) -> None:
     (package / "realtime.py").write_text(readme_block("# mypackage/realtime.py"))
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_realtime.py").write_text(readme_block("# tests/test_realtime.py"))
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    path = os.environ.get("PYTHONPATH", "")
     loaded = any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
         + ([] if loaded else ["-p", PLUGIN]),
         cwd=tmp_path,
-        env={**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{REPO}"},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO), path])},
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 T = TypeVar("T")
 
@@ -23,6 +23,24 @@ def _fail(message: Message, timeout: float, last: object) -> WaitTimeout:
     what = message() if callable(message) else message
     text = f"waiting for {what}" if what else "condition not met"
     return WaitTimeout(f"timed out after {timeout} s {text} (last value: {last!r})")
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = ...,
+    interval: float = ...,
+    message: Message = ...,
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = ...,
+    interval: float = ...,
+    message: Message = ...,
+) -> T: ...
 
 
 async def wait_until(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,14 @@ from tornado import httpclient, websocket
 import jupyter_rt
 from jupyter_rt.client import (
     ConnectError,
+    ServerInfo,
     ServerNotFound,
     connect,
     connect_async,
     find_server,
 )
 from jupyter_rt.client.discovery import choose_server
-from jupyter_rt.testing import JupyterServer
+from jupyter_rt.testing import JupyterServer, wait_until
 from tests.helpers import start_jupyter_server
 
 
@@ -87,24 +87,22 @@ async def test_a_real_jupyter_server(
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(rt_jupyter.runtime_dir))
     sub = rt_jupyter.root_dir / "deep" / "dir"
     sub.mkdir(parents=True)
-    info = None
-    for _ in range(100):  # the info file is written just after the port opens
+
+    def found() -> ServerInfo | None:
         try:
-            info = find_server(cwd=sub)
-            break
-        except ServerNotFound:
-            await asyncio.sleep(0.1)
-    assert info is not None and info.source == "running servers"
+            return find_server(cwd=sub)
+        except ServerNotFound:  # the info file is written just after the port opens
+            return None
+
+    info = await wait_until(found, 10, 0.1, "the server's info file")
+    assert info.source == "running servers"
     assert info.url == rt_jupyter.url and info.token == rt_jupyter.token
     monkeypatch.chdir(sub)
 
     ticks: list[Any] = []
     tick = await connect_async("/tick", handlers={"tickEvent": ticks.append})
     try:
-        deadline = time.monotonic() + 10
-        while len(ticks) < 2:
-            assert time.monotonic() < deadline, ticks
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: len(ticks) >= 2, 10, 0.05, lambda: f"two ticks; {ticks}")
         assert ticks[:2] == [{"tick": 0}, {"tick": 1}]
         await tick.emit("tickReceivedEvent", ticks[1], namespace="/tick")
         await rt_jupyter.process.await_output(

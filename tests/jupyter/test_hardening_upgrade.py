@@ -5,14 +5,14 @@ polling session working."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 import socketio
 
-from jupyter_rt.testing import JupyterServer
+from jupyter_rt.testing import JupyterServer, WaitTimeout, wait_until
 from tests.jupyter import raw
 
 pytestmark = pytest.mark.timeout(90)
@@ -52,9 +52,15 @@ async def sessions(probe: socketio.AsyncClient) -> int:
 
 async def settled_sessions(probe: socketio.AsyncClient, expected: int) -> int:
     """The session count once it is ``expected``, or whatever it is after 5 s."""
-    deadline = time.monotonic() + 5
-    while (count := await sessions(probe)) != expected and time.monotonic() < deadline:
-        pass
+    count = -1
+
+    async def settled() -> bool:
+        nonlocal count
+        count = await sessions(probe)
+        return count == expected
+
+    with contextlib.suppress(WaitTimeout):
+        await wait_until(settled, 5, 0)
     return count
 
 
