@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from tests.helpers import (
     require_node_packages,
 )
 
+PLUGIN = "jupyter_rt.testing.plugin"
+
 # Property tests: no per-example deadline (a busy 2-core CI machine makes timing flaky).
 settings.register_profile("dev", deadline=None)
 settings.register_profile(
@@ -29,7 +32,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # Jupyter server fixtures (jp_serverapp, jp_fetch, jp_ws_fetch, ...) for tests/jupyter and others.
 # tests.secret_scan: the run fails if a test token or cookie reaches any log line.
+# jupyter_rt.testing.plugin (rt_server, rt_jupyter, ...) is loaded by its pytest11 entry point
+# once the package is installed; from a checkout that is not (yet) installed, load it here.
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.secret_scan"]
+if not any(ep.value == PLUGIN for ep in entry_points(group="pytest11")):
+    pytest_plugins.append(PLUGIN)
 
 
 @pytest.fixture
@@ -75,6 +82,13 @@ def spawn(artifacts: Path) -> Iterator[Callable[..., Process]]:
     yield start
     for proc in reversed(started):
         proc.stop()
+
+
+@pytest.fixture
+def rt_spawn(spawn: Callable[..., Process]) -> Callable[..., Process]:
+    """The plugin's ``rt_jupyter`` starts its server through ``spawn`` here: logs kept in the
+    test's artifacts and scanned for the token."""
+    return spawn
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests import serve
 from tests.helpers import REPO, Process, free_port, wait_for_port
 
 SUITES = {
@@ -43,7 +44,7 @@ def run_suite(name: str, docs: Path) -> bool:
             (copy / file).write_text(text.replace("localhost:3000", f"localhost:{port}"))
         (copy / "node_modules").symlink_to(suite / "node_modules")
         server = Process(
-            [sys.executable, "-m", server_module, "--port", str(port)],
+            serve.command(server_module, port),
             name=name,
             cwd=REPO,
             log_path=copy / "server.log",

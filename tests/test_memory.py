@@ -23,8 +23,9 @@ import jupyter_rt.transports
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.server import Socket
 from jupyter_rt.server.server import Client
+from jupyter_rt.testing import wait_until
 from jupyter_rt.transports import EngineIOHandler, mount
-from tests.helpers import free_port, until
+from tests.helpers import free_port
 
 CLIENTS = 60
 
@@ -68,7 +69,7 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
     shared_before = len(jupyter_rt.transports.handler._shared_strings)
     try:
         clients = [await connect(port) for _ in range(CLIENTS)]
-        await until(lambda: len(room.sockets) == CLIENTS, timeout=10)
+        await wait_until(lambda: len(room.sockets) == CLIENTS, timeout=10)
         await room.to("crowd").emit("beat", 1)
         for ws in clients:
             assert await asyncio.wait_for(ws.read_message(), 5) == '42/room,["beat",1]'
@@ -84,7 +85,7 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
 
         for ws in clients:
             ws.close()
-        await until(lambda: not room.sockets and not driver.engine.sessions, timeout=10)
+        await wait_until(lambda: not room.sockets and not driver.engine.sessions, timeout=10)
         del clients, ws
         await asyncio.sleep(0.1)  # the transports' connection_lost callbacks
 

@@ -7,11 +7,11 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from jupyter_rt.testing import wait_until_sync
 from tests.helpers import (
     CHROMIUM_ARGS,
     REPO,
@@ -77,10 +77,7 @@ def test_spawn_fixture_stops_children(spawn, artifacts: Path) -> None:
     proc = spawn(["sh", "-c", "sleep 60 & echo child $!; wait"], name="shell")
     child = int(proc.wait_for_output(r"child (\d+)", timeout=10).group(1))
     proc.stop()
-    deadline = time.monotonic() + 10
-    while not _gone(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _gone(child)
+    wait_until_sync(lambda: _gone(child), 10, 0.05, f"child {child} to be gone")
     assert proc.log_path.parent == artifacts
 
 

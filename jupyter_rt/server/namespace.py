@@ -272,7 +272,6 @@ class Namespace:
             )
 
 
-
 def _guarded(ack: Callable[[Any], None], event: str) -> Callable[[Any], None]:
     def answer(result: Any) -> None:
         try:

@@ -23,14 +23,14 @@ import os
 import re
 import secrets
 import shutil
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import REPO, Process, free_port, unavailable, wait_for_port
+from jupyter_rt.testing import JupyterServer
+from tests.helpers import REPO, Process, jupyter_server, unavailable
 
 LAB_BUILD = REPO / "jupyter_rt" / "labextension"
 NOTEBOOKS = REPO / "notebooks"
@@ -45,23 +45,8 @@ LAB_SETTINGS: dict[str, dict[str, object]] = {
 }
 
 
-@dataclass
-class Lab:
-    """A running ``jupyter lab``: its process, address and token."""
-
-    process: Process
-    port: int
-    token: str
-    root_dir: Path
-    base_url: str = "/"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
-
-    def log(self) -> str:
-        """The server's log so far (Jupyter's and jupyter_rt's lines)."""
-        return self.process.output()
+#: A running ``jupyter lab``: its process, address, token and log.
+Lab = JupyterServer
 
 
 def check_lab_environment() -> None:
@@ -93,45 +78,27 @@ def start_lab(spawn: Callable[..., Process], home: Path, *, timeout: float = 90.
     (data / "labextensions").mkdir(parents=True)
     (data / "labextensions" / "jupyter-rt").symlink_to(LAB_BUILD, target_is_directory=True)
 
-    port = free_port()
-    token = secrets.token_hex(16)
-    env = dict(os.environ)
-    for name in ("JUPYTER_RT_URL", "JUPYTER_RT_TOKEN", "JUPYTER_TOKEN", "JUPYTERHUB_API_TOKEN"):
-        env.pop(name, None)
-    env.update(
-        {
-            "JUPYTER_CONFIG_DIR": str(home / "config"),
-            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-            "JUPYTER_PATH": os.pathsep.join(filter(None, [str(data), env.get("JUPYTER_PATH")])),
+    server = jupyter_server(
+        spawn,
+        home,
+        command="lab",
+        root_dir=root,
+        traits={
+            "LabApp.workspaces_dir": workspaces,
+            "LabApp.user_settings_dir": settings,
+            "LabApp.expose_app_in_browser": True,
+            "JupyterNotebookApp.expose_app_in_browser": True,
+            "LabApp.news_url": "",
+        },
+        env={
+            "JUPYTER_PATH": os.pathsep.join(
+                filter(None, [str(data), os.environ.get("JUPYTER_PATH")])
+            ),
             "JUPYTERLAB_WORKSPACES_DIR": str(workspaces),
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        }
+        },
     )
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.jpserver_extensions=jupyter_rt=True",
-        f"--LabApp.workspaces_dir={workspaces}",
-        f"--LabApp.user_settings_dir={settings}",
-        "--LabApp.expose_app_in_browser=True",
-        "--JupyterNotebookApp.expose_app_in_browser=True",
-        "--LabApp.news_url=",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        argv.append("--allow-root")
-    process = spawn(argv, name="jupyter-lab", env=env, cwd=home)
-    wait_for_port(port, timeout=timeout)
-    process.wait_for_output(r"Jupyter Server .* is running at", timeout)
-    return Lab(process, port, token, root)
+    return server.start(timeout)
 
 
 # ----------------------------------------------------------------------------- the page
@@ -306,27 +273,6 @@ class LabPage:
 
 def strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
-
-
-def wait_until(
-    predicate: Callable[[], Any],
-    what: str | Callable[[], str],
-    timeout: float = 20.0,
-    interval: float = 0.2,
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what``.
-
-    ``what`` may be a callable, called on failure, to describe the state at that moment.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            description = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout}s waiting for {description}")
-        time.sleep(interval)
 
 
 def compose(browser: Any, panels: list[tuple[str, Path]], out: Path, columns: int = 2) -> Path:

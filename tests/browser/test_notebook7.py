@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.support import Lab, LabPage, wait_until
+from jupyter_rt.testing import wait_until_sync
+from tests.browser.support import Lab, LabPage
 from tests.helpers import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyter, pytest.mark.slow]
@@ -51,10 +52,15 @@ def test_tick_notebook_counts_live_in_notebook7(
     def tick() -> int:
         return int(count.get_attribute("data-tick") or -1)
 
-    first = wait_until(lambda: tick() >= 1 and tick(), "a first tick in the Notebook 7 widget")
-    time.sleep(3)
-    later = tick()
-    assert later >= first + 2, f"the tick count did not climb: {first} then {later} after 3s"
+    first = wait_until_sync(
+        lambda: tick() >= 1 and tick(), 20, 0.2, "a first tick in the Notebook 7 widget"
+    )
+    later = wait_until_sync(
+        lambda: tick() >= first + 2 and tick(),
+        3,
+        0.2,
+        lambda: f"the tick count to climb from {first} (it reads {tick()})",
+    )
     ada.page.locator(root).scroll_into_view_if_needed()
     ada.screenshot(artifacts, "notebook7-01-tick")
     ada.wait_all_executed()

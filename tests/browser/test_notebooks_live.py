@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import Lab, LabPage, compose, wait_until
+from jupyter_rt.testing import wait_until_sync
+from tests.browser.support import Lab, LabPage, compose
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyter, pytest.mark.slow]
 
@@ -61,10 +62,14 @@ def test_tick_notebook_counts_live(
     def tick() -> int:
         return int(count.get_attribute("data-tick") or -1)
 
-    first = wait_until(lambda: tick() >= 1 and tick(), "a first tick in the widget")
-    time.sleep(3.5)
-    later = tick()
-    assert later >= first + 2, f"the tick count did not climb: {first} then {later} after 3.5s"
+    first = wait_until_sync(lambda: tick() >= 1 and tick(), 20, 0.2, "a first tick in the widget")
+    # Ticks come every second: two more within 3.5 s.
+    later = wait_until_sync(
+        lambda: tick() >= first + 2 and tick(),
+        3.5,
+        0.2,
+        lambda: f"the tick count to climb from {first} (it reads {tick()})",
+    )
     ada.screenshot(artifacts, "01-tick")
     # The page answers every tick; the server logs each answer.
     lab.process.wait_for_output(rf"Socket {re.escape(sid)} got \d+", timeout=10)
@@ -89,16 +94,19 @@ def room_list(lab_page: LabPage, root: str) -> list[str]:
 
 
 def wait_room_listed(lab_page: LabPage, root: str, room: str) -> None:
-    wait_until(
+    wait_until_sync(
         lambda: room in room_list(lab_page, root),
+        10,
+        0.2,
         lambda: f"{lab_page.name}'s room list to show {room} (it has {room_list(lab_page, root)})",
-        timeout=10,
     )
 
 
 def wait_line(lab_page: LabPage, root: str, text: str, kind: str | None = None) -> None:
-    wait_until(
+    wait_until_sync(
         lambda: text in chat_lines(lab_page, root, kind),
+        20,
+        0.2,
         lambda: (
             f"{lab_page.name} to show {text!r} ({kind or 'any'}) in {root}; it shows "
             f"{chat_lines(lab_page, root)!r}"
@@ -118,8 +126,10 @@ def say(lab_page: LabPage, root: str, line: str, *, click: bool = False) -> None
 
 def wait_text(lab_page: LabPage, selector: str, text: str) -> None:
     locator = lab_page.page.locator(selector)
-    wait_until(
+    wait_until_sync(
         lambda: (locator.text_content() or "").strip() == text,
+        20,
+        0.2,
         lambda: (
             f"{lab_page.name}: {selector} to read {text!r} (it reads {locator.text_content()!r})"
         ),
@@ -253,10 +263,13 @@ def test_tick_html_page_counts_live(
     def value() -> int:
         return int(tick.get_attribute("data-tick") or -1)
 
-    first = wait_until(lambda: value() >= 1 and value(), "a first tick in tick.html")
-    time.sleep(3)
-    later = value()
-    assert later >= first + 2, f"tick.html did not climb: {first} then {later} after 3s"
+    first = wait_until_sync(lambda: value() >= 1 and value(), 20, 0.2, "a first tick in tick.html")
+    wait_until_sync(
+        lambda: value() >= first + 2 and value(),
+        3,
+        0.2,
+        lambda: f"tick.html to climb from {first} (it reads {value()})",
+    )
     grace.screenshot(artifacts, "tick-html")
 
 
@@ -306,8 +319,10 @@ def test_a_widget_driven_by_the_kernel_speaks_once_with_two_pages_on_the_kernel(
         )
         bob.wait_all_executed()
         wait_connected(bob, ".jrt-chat", "websocket")
-        wait_until(
+        wait_until_sync(
             lambda: any("one line from the kernel" in text for text in heard),
+            20,
+            0.2,
             lambda: f"the listener to hear the kernel's line; it heard {heard}",
         )
         time.sleep(2)  # time for a second copy to arrive
@@ -355,9 +370,9 @@ def test_a_chat_widget_told_what_to_say_before_it_connects_says_it_once_in_its_r
     )
     root = ".jrt-chat"
     try:
-        wait_until(lambda: "Lobby" in rooms, "the listener's welcome to the Lobby")
+        wait_until_sync(lambda: "Lobby" in rooms, 20, 0.2, "the listener's welcome to the Lobby")
         listener.emit("join", {"newRoom": "Cellar"}, namespace="/chat")
-        wait_until(lambda: "Cellar" in rooms, "the listener to get into the Cellar")
+        wait_until_sync(lambda: "Cellar" in rooms, 20, 0.2, "the listener to get into the Cellar")
         grace.run_in_new_cell(
             "from jupyter_rt.widgets import ChatWidget\n"
             "cellar = ChatWidget(room='Cellar')\n"
@@ -369,8 +384,10 @@ def test_a_chat_widget_told_what_to_say_before_it_connects_says_it_once_in_its_r
         wait_connected(grace, root, "websocket")
         wait_text(grace, f"{root} >> .jrt-chat-room", "Cellar")
         wait_text(grace, f"{root} >> .jrt-chat-nick", "Early")
-        wait_until(
+        wait_until_sync(
             lambda: "Early: said before connecting" in heard,
+            20,
+            0.2,
             lambda: f"the Cellar to hear the line under its nickname; it heard {heard}",
         )
         time.sleep(1.5)  # time for a second nameAttempt's answer to arrive

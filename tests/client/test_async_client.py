@@ -10,17 +10,10 @@ from tornado import web, websocket
 
 import jupyter_rt
 from jupyter_rt.client import AsyncClient, ConnectError
-from tests.client.support import InProcessServer
+from jupyter_rt.testing import InProcessServer, wait_until
 from tests.helpers import free_port
 
 STEP = 5.0
-
-
-async def until(predicate, timeout: float = STEP) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def echo_app(io: jupyter_rt.Server, seen: list[Any]) -> None:
@@ -55,7 +48,7 @@ async def test_connect_emit_and_call(server: InProcessServer, client: AsyncClien
     try:
         assert client.connected and client.sid
         await client.emit("note", 1, "two", {"three": [3]})
-        await until(lambda: seen == [(1, "two", {"three": [3]})])
+        await wait_until(lambda: seen == [(1, "two", {"three": [3]})])
         assert await client.call("echo", "one") == "one"
         assert await client.call("echo", 1, 2) == (1, 2)
         assert await client.call("echo") is None
@@ -63,7 +56,7 @@ async def test_connect_emit_and_call(server: InProcessServer, client: AsyncClien
         assert who == {"sid": client.sid, "auth": {"user": "ada"}}
         replies: list[Any] = []
         await client.emit("echo", "cb", 2, callback=lambda *a: replies.append(a))
-        await until(lambda: replies == [("cb", 2)])
+        await wait_until(lambda: replies == [("cb", 2)])
     finally:
         await client.disconnect()
     assert not client.connected
@@ -100,7 +93,7 @@ async def test_binary_both_ways(server: InProcessServer, client: AsyncClient) ->
         payload = {"name": "x", "data": [blob, {"inner": b"\x01\x02"}]}
         assert await client.call("echo", payload, b"tail") == (payload, b"tail")
         await client.emit("ready", namespace="/bin")
-        await until(lambda: len(got) == 1)
+        await wait_until(lambda: len(got) == 1)
         assert got[0] == {"data": blob, "parts": [b"a", b"", b"\x00\xff"]}
     finally:
         await client.disconnect()
@@ -133,7 +126,7 @@ async def test_server_calls_the_client(server: InProcessServer, client: AsyncCli
 
     await client.connect(server.url)
     try:
-        await until(lambda: sockets)
+        await wait_until(lambda: sockets)
         socket = sockets[0]
         assert await socket.call("add", 2, 3, timeout=STEP) == 5
         assert await socket.call("pair", "p", timeout=STEP) == ("p", b"bin")
@@ -172,9 +165,9 @@ async def test_reconnects_after_the_transport_drops(
     await client.connect(server.url)
     try:
         first = client.sid
-        await until(lambda: events == ["connect"])
+        await wait_until(lambda: events == ["connect"])
         server.drop()
-        await until(lambda: events[-1:] == ["connect"] and len(events) == 3)
+        await wait_until(lambda: events[-1:] == ["connect"] and len(events) == 3)
         assert events == ["connect", ("disconnect", "transport close"), "connect"]
         assert client.connected and client.sid != first
         assert await client.call("echo", "back") == "back"
@@ -190,12 +183,12 @@ async def test_reconnects_after_a_server_restart_and_sends_what_was_buffered(
     await client.connect(server.url)
     try:
         await server.stop()
-        await until(lambda: not client.connected)
+        await wait_until(lambda: not client.connected)
         await client.emit("note", "while down")  # kept until the namespace is back
         await asyncio.sleep(0.5)  # several failed attempts
         server.start()
-        await until(lambda: client.connected)
-        await until(lambda: seen == [("while down",)])
+        await wait_until(lambda: client.connected)
+        await wait_until(lambda: seen == [("while down",)])
         assert await client.call("echo", "after restart") == "after restart"
     finally:
         await client.disconnect()
@@ -209,7 +202,7 @@ async def test_no_reconnection_after_a_server_disconnect(
     reasons: list[str] = []
     client.on("disconnect", reasons.append)
     await client.connect(server.url)
-    await until(lambda: sockets)
+    await wait_until(lambda: sockets)
     sockets[0].disconnect()
     await asyncio.wait_for(client.wait(), STEP)
     assert reasons == ["io server disconnect"]
@@ -231,7 +224,7 @@ async def test_pending_call_fails_when_the_connection_drops(
         server.drop()
         with pytest.raises(jupyter_rt.NotConnected):
             await call
-        await until(lambda: client.connected)
+        await wait_until(lambda: client.connected)
     finally:
         await client.disconnect()
 
@@ -310,7 +303,7 @@ async def test_ping_timeout_reconnects(silent_server: str, client: AsyncClient) 
     client.on("disconnect", reasons.append)
     await client.connect(silent_server)
     try:
-        await until(lambda: len(SilentEngine.opened) >= 2)
+        await wait_until(lambda: len(SilentEngine.opened) >= 2)
         assert reasons[0] == "ping timeout"
         assert SilentEngine.opened[:2] == ["4", "4"]
     finally:
@@ -349,9 +342,9 @@ async def test_one_namespace_leaves_the_others_stay(
     await client.connect(server.url, namespaces=["/", "/kick"])
     try:
         assert set(client.namespaces) == {"/", "/kick"}
-        await until(lambda: kicked)
+        await wait_until(lambda: kicked)
         kicked[0].disconnect()
-        await until(lambda: reasons == [("/kick", "io server disconnect")])
+        await wait_until(lambda: reasons == [("/kick", "io server disconnect")])
         assert client.connected and set(client.namespaces) == {"/"}
         assert await client.call("echo", "still") == "still"
         with pytest.raises(jupyter_rt.NotConnected):
@@ -380,7 +373,7 @@ async def test_methods_default_to_the_first_namespace(
         assert await client.call("echo", 1) == ("/a", 1)
         assert await client.call("echo", 2, namespace="/b") == ("/b", 2)
         await client.emit("note", "x")
-        await until(lambda: got == [("/a", "x")])
+        await wait_until(lambda: got == [("/a", "x")])
     finally:
         await client.disconnect()
     assert heard == ["io client disconnect"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,15 @@ from tornado import httpclient, websocket
 import jupyter_rt
 from jupyter_rt.client import (
     ConnectError,
+    ServerInfo,
     ServerNotFound,
     connect,
     connect_async,
     find_server,
 )
 from jupyter_rt.client.discovery import choose_server
-from tests.client.support import JupyterServer, start_jupyter_server
+from jupyter_rt.testing import JupyterServer, wait_until
+from tests.helpers import start_jupyter_server
 
 
 @pytest.fixture(autouse=True)
@@ -81,40 +82,38 @@ def test_nothing_found(tmp_path: Path) -> None:
 @pytest.mark.jupyter
 @pytest.mark.slow
 async def test_a_real_jupyter_server(
-    jupyter_server: JupyterServer, monkeypatch: pytest.MonkeyPatch
+    rt_jupyter: JupyterServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(jupyter_server.runtime_dir))
-    sub = jupyter_server.root_dir / "deep" / "dir"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(rt_jupyter.runtime_dir))
+    sub = rt_jupyter.root_dir / "deep" / "dir"
     sub.mkdir(parents=True)
-    info = None
-    for _ in range(100):  # the info file is written just after the port opens
+
+    def found() -> ServerInfo | None:
         try:
-            info = find_server(cwd=sub)
-            break
-        except ServerNotFound:
-            await asyncio.sleep(0.1)
-    assert info is not None and info.source == "running servers"
-    assert info.url == jupyter_server.url and info.token == jupyter_server.token
+            return find_server(cwd=sub)
+        except ServerNotFound:  # the info file is written just after the port opens
+            return None
+
+    info = await wait_until(found, 10, 0.1, "the server's info file")
+    assert info.source == "running servers"
+    assert info.url == rt_jupyter.url and info.token == rt_jupyter.token
     monkeypatch.chdir(sub)
 
     ticks: list[Any] = []
     tick = await connect_async("/tick", handlers={"tickEvent": ticks.append})
     try:
-        deadline = time.monotonic() + 10
-        while len(ticks) < 2:
-            assert time.monotonic() < deadline, ticks
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: len(ticks) >= 2, 10, 0.05, lambda: f"two ticks; {ticks}")
         assert ticks[:2] == [{"tick": 0}, {"tick": 1}]
         await tick.emit("tickReceivedEvent", ticks[1], namespace="/tick")
-        await jupyter_server.process.await_output(
+        await rt_jupyter.process.await_output(
             re.compile(rf"Socket {re.escape(tick.sid or '')} got 1"), timeout=10
         )
     finally:
         await tick.disconnect()
 
     # The blocking client, through the environment variables.
-    monkeypatch.setenv("JUPYTER_RT_URL", jupyter_server.url)
-    monkeypatch.setenv("JUPYTER_RT_TOKEN", jupyter_server.token)
+    monkeypatch.setenv("JUPYTER_RT_URL", rt_jupyter.url)
+    monkeypatch.setenv("JUPYTER_RT_TOKEN", rt_jupyter.token)
     hub = await asyncio.to_thread(connect, "/hub")
     try:
         joined = await asyncio.to_thread(hub.call, "join", "discovery", namespace="/hub")
@@ -199,7 +198,7 @@ async def run_in_jupyter_kernel(server: JupyterServer, code: str, timeout: float
 
 @pytest.mark.jupyter
 @pytest.mark.slow
-async def test_discovery_from_a_kernel_jupyter_started(jupyter_server: JupyterServer) -> None:
+async def test_discovery_from_a_kernel_jupyter_started(rt_jupyter: JupyterServer) -> None:
     """The real thing: a kernel launched by the server finds it with no arguments."""
     code = (
         "from jupyter_rt.client import connect, find_server\n"
@@ -207,7 +206,7 @@ async def test_discovery_from_a_kernel_jupyter_started(jupyter_server: JupyterSe
         "with connect('/hub') as hub:\n"
         "    print('joined:', hub.call('join', 'from-a-kernel', namespace='/hub'))\n"
     )
-    out = await run_in_jupyter_kernel(jupyter_server, code)
+    out = await run_in_jupyter_kernel(rt_jupyter, code)
     assert "source: running servers" in out, out
     assert "joined: {'ok': True, 'room': 'from-a-kernel'}" in out, out
 

@@ -11,6 +11,7 @@ import pytest
 
 import jupyter_rt
 from jupyter_rt.client import AsyncClient
+from jupyter_rt.testing import wait_until
 from tests.helpers import Process, free_port, node_env
 
 pytestmark = [pytest.mark.node, pytest.mark.interop]
@@ -55,11 +56,9 @@ async def test_reconnection_and_server_disconnect(node_server: str) -> None:
     await client.connect(node_server)
     first = client.sid
     await client.emit("drop")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while not (client.connected and client.sid != first):
-        assert loop.time() < deadline, reasons
-        await asyncio.sleep(0.02)
+    await wait_until(
+        lambda: client.connected and client.sid != first, 5, 0.02, lambda: f"a new sid; {reasons}"
+    )
     assert reasons == ["transport close"]
     await client.emit("kick")
     await asyncio.wait_for(client.wait(), 5)

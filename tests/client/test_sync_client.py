@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 import jupyter_rt
 from jupyter_rt.client import Client
-from tests.client.support import InProcessServer
+from jupyter_rt.testing import InProcessServer, WaitTimeout, wait_until, wait_until_sync
 
 
 def serve(io: jupyter_rt.Server, sockets: list[jupyter_rt.Socket]) -> None:
@@ -52,20 +53,15 @@ async def test_blocking_client_in_a_busy_thread(server: InProcessServer) -> None
                 client.call("silent", timeout=0.2)
             replies: list[Any] = []
             client.emit("echo", 5, callback=lambda *a: replies.append(a))
-            deadline = time.monotonic() + 5
-            while not replies and time.monotonic() < deadline:
-                time.sleep(0.02)
+            with contextlib.suppress(WaitTimeout):  # asserted below
+                wait_until_sync(lambda: replies, 5, 0.02)
             results["callback"] = replies
             results["repr"] = repr(client)
         results["closed_repr"] = repr(client)
 
     thread = threading.Thread(target=scenario)
     thread.start()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while not sockets:
-        assert loop.time() < deadline
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: sockets, 10, 0.02, "the client's socket")
     assert await sockets[0].call("ping-me", 4, timeout=5) == 40
     await asyncio.to_thread(thread.join, 15)
     assert not thread.is_alive()

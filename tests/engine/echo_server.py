@@ -1,6 +1,6 @@
 """A bare Engine.IO echo endpoint, as the official Engine.IO v4 test suite expects it.
 
-    python -m tests.engine.echo_server --port 3000
+    python -m tests.serve tests.engine.echo_server --port 3000
 
 serves ``/engine.io/`` on 127.0.0.1 with ``pingInterval`` 300 ms, ``pingTimeout`` 200 ms and
 ``maxPayload`` 1 000 000, and sends every MESSAGE back to its sender. Tests import
@@ -15,7 +15,6 @@ from tornado import web
 
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.transports import EngineDriver, mount_engine
-from tests.helpers import serve_suite_app
 
 SUITE_OPTIONS: dict[str, Any] = {
     "ping_interval": 0.3,
@@ -51,7 +50,3 @@ def make_app(
     app = web.Application()
     driver = mount_engine(app, listener, path, **{**SUITE_OPTIONS, **options})
     return app, driver, listener
-
-
-if __name__ == "__main__":
-    serve_suite_app(make_app, "Engine.IO echo server on {url}/engine.io/", __doc__)

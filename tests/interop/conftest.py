@@ -47,6 +47,6 @@ def _server_output(request: pytest.FixtureRequest) -> Iterator[None]:
     marks = [len(server.output) for server in servers]
     yield
     for server, mark in zip(servers, marks, strict=True):
-        new = server.output[mark:]
+        new = server.output[mark:].splitlines(keepends=True)
         if new:
             print(f"--- server on port {server.port} logged:\n{''.join(new[-60:])}")

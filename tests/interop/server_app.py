@@ -1,6 +1,7 @@
 """A jupyter_rt server with the handlers the interop tests drive.
 
-Run it as ``python -m tests.interop.server_app --port N``; it prints ``READY`` once it listens.
+Run it as ``python -m tests.serve tests.interop.server_app --port N``; it prints ``READY`` once it
+listens.
 The official clients (``tests/node/scenarios.mjs`` and python-socketio) talk to it over real
 sockets. What the server saw (connections, disconnect reasons, recorded events) is kept in memory
 and served as JSON at ``GET /_interop/log?tag=...`` so a test can assert on the server side too.
@@ -54,12 +55,10 @@ Namespaces and events:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
 import json
 import re
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -343,29 +342,14 @@ class LogHandler(tornado.web.RequestHandler):
         self.finish(json.dumps(entries))
 
 
-def make_app(io: Any, path: str = "/socket.io/") -> tornado.web.Application:
+def make_app(
+    ping_interval: float = 25,
+    ping_timeout: float = 20,
+    connect_timeout: float = 45,
+    path: str = "/socket.io/",
+) -> tornado.web.Application:
+    """The interop server's application (``tests.serve`` runs it)."""
+    io = build_server(ping_interval, ping_timeout, connect_timeout)
     app = tornado.web.Application([(r"/_interop/log", LogHandler)])
     jupyter_rt.transports.mount(app, io, path=path)
     return app
-
-
-async def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ping-interval", type=float, default=25)
-    parser.add_argument("--ping-timeout", type=float, default=20)
-    parser.add_argument("--connect-timeout", type=float, default=45)
-    parser.add_argument("--path", default="/socket.io/")
-    opts = parser.parse_args(argv)
-    io = build_server(opts.ping_interval, opts.ping_timeout, opts.connect_timeout)
-    app = make_app(io, opts.path)
-    app.listen(opts.port, address="127.0.0.1")
-    print("READY", flush=True)
-    await asyncio.Event().wait()
-
-
-if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)

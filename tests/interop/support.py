@@ -1,86 +1,63 @@
-"""Helpers for the interop tests: a real jupyter_rt server in a subprocess, and a runner for the
+"""Helpers for the interop tests: a real jupyter_rt server in a subprocess, and runners for the
 Node scenarios in ``tests/node/scenarios.mjs``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from tests.helpers import free_port, require_binary, require_node_packages
+from jupyter_rt.testing import WaitTimeout, wait_until_sync
+from tests import serve
+from tests.helpers import REPO, Process, free_port, require_binary, require_node_packages, run_node
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_DIR = ROOT / "tests" / "node"
+NODE_DIR = REPO / "tests" / "node"
 SCENARIOS = NODE_DIR / "scenarios.mjs"
 SERVER_MODULE = os.environ.get("JRT_INTEROP_SERVER_MODULE", "tests.interop.server_app")
 
 
 class ServerProcess:
-    """``python -m tests.interop.server_app --port N`` in a subprocess, stopped by its PID."""
+    """``tests.interop.server_app`` run by ``tests.serve`` in a subprocess, stopped by its PID.
+
+    ``extra`` are more ``--name value`` options of its ``make_app``."""
 
     def __init__(self, port: int | None = None, *extra: str) -> None:
         self.port = port or free_port()
-        self.extra = extra
-        self.proc: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
+        self.process = Process(
+            serve.command(SERVER_MODULE, self.port, *extra),
+            name=f"interop-{self.port}",
+            cwd=REPO,
+            env=serve.server_env(),
+        )
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def output(self) -> str:
+        """What the server printed so far."""
+        return self.process.output()
+
     def start(self, timeout: float = 20) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", SERVER_MODULE, "--port", str(self.port), *self.extra],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if line.strip() == "READY":
-                self._drain()
-                return
-        self.stop()
-        raise RuntimeError(f"interop server did not start:\n{''.join(self.output)}")
-
-    def _drain(self) -> None:
-        # Keep reading the server's output so it never blocks on a full pipe.
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.output.append(line)
-
-        threading.Thread(target=pump, daemon=True).start()
+        self.process.start()
+        try:
+            self.process.wait_for_output(r"(?m)^READY$", timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise RuntimeError(f"interop server did not start:\n{self.output}") from exc
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
+        self.process.stop()
 
     def log(self, tag: str) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/_interop/log?tag={tag}", timeout=5) as resp:
@@ -89,12 +66,17 @@ class ServerProcess:
     def wait_log(
         self, tag: str, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5
     ) -> list[dict[str, Any]]:
-        """Poll the server's log for ``tag`` until ``predicate`` holds; return the last log read."""
-        deadline = time.monotonic() + timeout
-        entries = self.log(tag)
-        while not predicate(entries) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Poll the server's log for ``tag`` until ``predicate`` holds; return the last log read
+        (also when it never held: the test's assertion then says what it was)."""
+        entries: list[dict[str, Any]] = []
+
+        def holds() -> bool:
+            nonlocal entries
             entries = self.log(tag)
+            return predicate(entries)
+
+        with contextlib.suppress(WaitTimeout):
+            wait_until_sync(holds, timeout, 0.05)
         return entries
 
     async def await_log(
@@ -103,7 +85,7 @@ class ServerProcess:
         return await asyncio.to_thread(self.wait_log, tag, predicate, timeout)
 
     def tail(self) -> str:
-        return "".join(self.output[-40:])
+        return "".join(self.output.splitlines(keepends=True)[-40:])
 
 
 def disconnects(entries: list[dict[str, Any]]) -> list[str]:
@@ -149,17 +131,11 @@ def _check(scenario: str, result: dict[str, Any] | None, stdout: str, stderr: st
     return result["result"]
 
 
-def run_node(scenario: str, url: str, timeout: float = 30, **options: Any) -> Any:
+def run_scenario(scenario: str, url: str, timeout: float = 30, **options: Any) -> Any:
     """Run one scenario to its end and return its result (fails the test on a scenario error)."""
-    node = node_binary()
+    node_binary()
     options.setdefault("deadline", int(timeout * 1000) - 3000)
-    proc = subprocess.run(
-        [node, str(SCENARIOS), scenario, url, json.dumps(options)],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    proc = run_node(SCENARIOS, scenario, url, json.dumps(options), timeout=timeout)
     result, _ = _parse(proc.stdout)
     return _check(scenario, result, proc.stdout, proc.stderr)
 

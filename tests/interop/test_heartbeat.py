@@ -15,7 +15,7 @@ import engineio
 import pytest
 import socketio
 
-from tests.interop.support import ServerProcess, disconnects, run_node
+from tests.interop.support import ServerProcess, disconnects, run_scenario
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -39,7 +39,7 @@ def fast_ping_server() -> Iterator[ServerProcess]:
 def test_node_client_idles_through_pings(
     fast_ping_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("idle", fast_ping_server.url, tag=tag, transport=transport, idle=2000)
+    r = run_scenario("idle", fast_ping_server.url, tag=tag, transport=transport, idle=2000)
     # 0.3 s intervals over 2 s: the client saw the server's pings and answered them.
     assert r["pings"] >= 4
     assert r["reasons"] == []
@@ -53,7 +53,7 @@ def test_node_client_idles_through_pings(
 def test_silent_node_client_is_dropped_with_ping_timeout(
     fast_ping_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    run_node("freeze", fast_ping_server.url, tag=tag, transport=transport, freeze=2000)
+    run_scenario("freeze", fast_ping_server.url, tag=tag, transport=transport, freeze=2000)
     log = fast_ping_server.wait_log(tag, lambda e: bool(disconnects(e)), timeout=5)
     assert disconnects(log) == ["ping timeout"]
 

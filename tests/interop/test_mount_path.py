@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import socketio
 
-from tests.interop.support import ServerProcess, run_node
+from tests.interop.support import ServerProcess, run_scenario
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -28,7 +28,7 @@ def prefixed_server() -> Iterator[ServerProcess]:
 @pytest.mark.node
 @pytest.mark.parametrize("transport", ["polling", "websocket", "upgrade"])
 def test_node_client_with_path(prefixed_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("basic", prefixed_server.url, tag=tag, transport=transport, path=PATH)
+    r = run_scenario("basic", prefixed_server.url, tag=tag, transport=transport, path=PATH)
     assert r["echo"] == [1, "two", {"three": [3, None, True]}]
     assert r["finalTransport"] == ("polling" if transport == "polling" else "websocket")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.interop.support import NodeRun, ServerProcess, connects, disconnects, run_node
+from tests.interop.support import NodeRun, ServerProcess, connects, disconnects, run_scenario
 
 pytestmark = [pytest.mark.interop, pytest.mark.node, pytest.mark.timeout(60)]
 
@@ -24,7 +24,7 @@ def hexbytes(data: bytes) -> dict[str, str]:
 def test_connect_echo_and_handshake(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("basic", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("basic", interop_server.url, tag=tag, transport=transport)
     expected_first = "websocket" if transport == "websocket" else "polling"
     assert r["firstTransport"] == expected_first
     assert r["finalTransport"] == ("polling" if transport == "polling" else "websocket")
@@ -51,7 +51,7 @@ def test_connect_echo_and_handshake(
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_acks_both_ways(interop_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("acks", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("acks", interop_server.url, tag=tag, transport=transport)
     assert r["answer"] == {"reply": {"answer": 42}}
     assert r["sum"] == {"reply": 5}
     # An ack with several arguments comes back from call() as a tuple.
@@ -74,7 +74,7 @@ def test_acks_both_ways(interop_server: ServerProcess, tag: str, transport: str)
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_binary_both_ways(interop_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("binary", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("binary", interop_server.url, tag=tag, transport=transport)
     assert r["transport"] == ("polling" if transport == "polling" else "websocket")
     assert r["echoed"][0] == {
         "name": "blob",
@@ -96,7 +96,7 @@ def test_binary_both_ways(interop_server: ServerProcess, tag: str, transport: st
 @pytest.mark.parametrize("transport", BOTH)
 def test_binary_with_force_base64(interop_server: ServerProcess, tag: str, transport: str) -> None:
     # socket.io-client's forceBase64 option sends binary as "b" + base64 text on both transports.
-    r = run_node("binary", interop_server.url, tag=tag, transport=transport, forceBase64=True)
+    r = run_scenario("binary", interop_server.url, tag=tag, transport=transport, forceBase64=True)
     assert r["echoed"][1] == {"length": 100_000, "same": True}
     assert r["tenEcho"] == [hexbytes(bytes([i, i])) for i in range(10)]
     assert r["bin"][1] == hexbytes(b"second")
@@ -106,7 +106,7 @@ def test_binary_with_force_base64(interop_server: ServerProcess, tag: str, trans
 def test_namespaces_share_one_connection(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("namespaces", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("namespaces", interop_server.url, tag=tag, transport=transport)
     out = r["outcomes"]
     for path in ("/", "/custom", "/dyn-42"):
         assert out[path]["connected"] is True, (path, out[path])
@@ -137,7 +137,7 @@ def test_namespaces_share_one_connection(
 def test_middleware_refusal_reaches_connect_error(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("middleware", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("middleware", interop_server.url, tag=tag, transport=transport)
     assert r["refused"] == {
         "message": "not authorized",
         "data": {"code": 4001, "hint": "send a token"},
@@ -159,7 +159,7 @@ def test_middleware_refusal_reaches_connect_error(
 
 @pytest.mark.parametrize("transport", [*BOTH, "mixed"])
 def test_rooms_and_broadcasts(interop_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("rooms", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("rooms", interop_server.url, tag=tag, transport=transport)
     seen = r["seen"]
     assert "r1" in r["rooms"]["A"] and "r1" in r["rooms"]["B"] and "r2" in r["rooms"]["C"]
     assert "r1" not in r["left"]
@@ -189,7 +189,7 @@ def test_rooms_and_broadcasts(interop_server: ServerProcess, tag: str, transport
 @pytest.mark.parametrize(("transport", "n"), [("polling", 40), ("websocket", 40), ("upgrade", 300)])
 def test_burst_each_way(interop_server: ServerProcess, tag: str, transport: str, n: int) -> None:
     # With "upgrade" the burst starts at once, so it straddles the switch to WebSocket.
-    r = run_node("burst", interop_server.url, tag=tag, transport=transport, n=n)
+    r = run_scenario("burst", interop_server.url, tag=tag, transport=transport, n=n)
     assert r["transport"] == ("polling" if transport == "polling" else "websocket")
     assert r["count"] == n
     # The ack was sent after the events, so it arrives after them.
@@ -200,7 +200,7 @@ def test_burst_each_way(interop_server: ServerProcess, tag: str, transport: str,
 
 @pytest.mark.parametrize("transport", BOTH)
 def test_server_disconnect(interop_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("server-disconnect", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("server-disconnect", interop_server.url, tag=tag, transport=transport)
     assert r["reason"] == "io server disconnect"
     # A server disconnect is final: the client does not reconnect.
     assert r["connects"] == 1
@@ -212,7 +212,7 @@ def test_server_disconnect(interop_server: ServerProcess, tag: str, transport: s
 
 @pytest.mark.parametrize("transport", BOTH)
 def test_client_disconnect_reason(interop_server: ServerProcess, tag: str, transport: str) -> None:
-    r = run_node("client-disconnect", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("client-disconnect", interop_server.url, tag=tag, transport=transport)
     assert r["reason"] == "io client disconnect"
     log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
     assert disconnects(log) == ["client namespace disconnect"]
@@ -225,7 +225,7 @@ def test_events_during_async_connection_handler(
 ) -> None:
     # On /slow the connection handler awaits before registering its handlers: events the client
     # emits at once are held and delivered to them, in order.
-    r = run_node("slow-handler", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("slow-handler", interop_server.url, tag=tag, transport=transport)
     assert r["acks"] == [["early", i] for i in range(5)]
 
 
@@ -236,7 +236,7 @@ def test_events_and_disconnect_during_async_connection_handler(
     # On /slow the connection handler awaits before registering its handlers. A client that
     # emits and disconnects at once: the event reaches the handler registered late, and so
     # does the disconnect (the app's cleanup runs), once per socket.
-    r = run_node("quick-disconnect", interop_server.url, tag=tag, transport=transport, n=5)
+    r = run_scenario("quick-disconnect", interop_server.url, tag=tag, transport=transport, n=5)
     assert len(r["ids"]) == 5
     log = interop_server.wait_log(tag, lambda e: len(disconnects(e)) >= 5, timeout=3)
     recorded = sorted(e["args"][1] for e in log if e["kind"] == "record")
@@ -249,7 +249,7 @@ def test_events_and_disconnect_during_async_connection_handler(
 def test_engine_close_is_transport_close(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    run_node("engine-close", interop_server.url, tag=tag, transport=transport)
+    run_scenario("engine-close", interop_server.url, tag=tag, transport=transport)
     log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
     assert disconnects(log) == ["transport close"]
 
@@ -259,7 +259,7 @@ def test_client_vanishing_is_noticed_promptly(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
     # The server's ping timeout is 25 + 20 s; a closed TCP connection must be noticed long before.
-    run_node("vanish", interop_server.url, tag=tag, transport=transport)
+    run_scenario("vanish", interop_server.url, tag=tag, transport=transport)
     log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)), timeout=8)
     assert disconnects(log) in (["transport close"], ["transport error"])
 
@@ -268,7 +268,7 @@ def test_client_vanishing_is_noticed_promptly(
 def test_reconnects_after_server_drops_transport(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("reconnect", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("reconnect", interop_server.url, tag=tag, transport=transport)
     assert len(r["ids"]) == 2 and r["ids"][0] != r["ids"][1]
     assert r["reasons"] in (["transport close"], ["transport error"])
     assert r["echo"] == ["after reconnect"]
@@ -301,7 +301,7 @@ def test_reconnects_after_server_restart(
 def test_server_side_operations_on_other_sockets(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("admin", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("admin", interop_server.url, tag=tag, transport=transport)
     ids = r["ids"]
     # B was put in the room by the server (sockets_join); fetch_sockets sees both members.
     assert r["members"] == sorted([ids["A"], ids["B"]])
@@ -326,7 +326,7 @@ def test_pending_call_ends_when_client_leaves(
 ) -> None:
     # The server awaits socket.call(timeout=5); the client leaves after 0.2 s. The call must
     # end then (NotConnected), not hold the handler until the timeout.
-    r = run_node("call-then-leave", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("call-then-leave", interop_server.url, tag=tag, transport=transport)
     log = interop_server.wait_log(tag, lambda e: any(x["kind"] == "call-result" for x in e))
     results = [e for e in log if e["kind"] == "call-result"]
     assert [e["outcome"] for e in results] == ["NotConnected"]
@@ -338,7 +338,7 @@ def test_pending_call_ends_when_client_leaves(
 def test_emit_in_connection_handler_follows_connect_reply(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("welcome", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("welcome", interop_server.url, tag=tag, transport=transport)
     assert r["payload"] == {"id": r["id"]}
     incoming = r["incoming"]
     connect_at = next(i for i, d in enumerate(incoming) if d.startswith("0/welcome,"))
@@ -352,7 +352,7 @@ def test_over_limit_message_closes_only_that_session(
     interop_server: ServerProcess, tag: str, transport: str, kind: str
 ) -> None:
     # 11 binary attachments (limit 10), or a 1.5 MB message (maxPayload 1 MB).
-    r = run_node("over-limit", interop_server.url, tag=tag, transport=transport, kind=kind)
+    r = run_scenario("over-limit", interop_server.url, tag=tag, transport=transport, kind=kind)
     assert r["reason"] in ("transport close", "transport error")
     assert r["echo"] == ["unaffected"]
     log = interop_server.wait_log(tag, lambda e: bool(disconnects(e)))
@@ -362,7 +362,7 @@ def test_over_limit_message_closes_only_that_session(
 def test_broadcast_to_many_clients_on_mixed_transports(
     interop_server: ServerProcess, tag: str
 ) -> None:
-    r = run_node("fanout", interop_server.url, tag=tag, clients=30, n=20)
+    r = run_scenario("fanout", interop_server.url, tag=tag, clients=30, n=20)
     assert r["sent"] == 20
     expected = [hexbytes(bytes([i])) if i % 5 == 0 else i for i in range(20)]
     assert set(r["transports"]) == {"polling", "websocket"}
@@ -374,7 +374,7 @@ def test_broadcast_to_many_clients_on_mixed_transports(
 def test_graceful_server_close_lets_clients_retry(
     fresh_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("server-close", fresh_server.url, tag=tag, transport=transport)
+    r = run_scenario("server-close", fresh_server.url, tag=tag, transport=transport)
     # Not "io server disconnect": the client keeps trying to come back.
     assert r["reason"] in ("transport close", "transport error")
     assert r["active"] is True
@@ -389,7 +389,7 @@ def test_awkward_strings_round_trip(
 ) -> None:
     # Record separators must not split a polling payload, control and non-ASCII characters
     # survive both ways.
-    r = run_node("strings", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("strings", interop_server.url, tag=tag, transport=transport)
     del r["echoed"]["loneSurrogate"]  # the last sample; see the next test
     assert r["echoed"] == {
         name: "same" for name in ("separator", "controls", "lineSeparators", "emoji", "quotes")
@@ -401,7 +401,7 @@ def test_lone_surrogate_round_trips(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
     # JS strings may hold lone surrogates ("😀".slice(0, 1)); Node's server echoes them back.
-    r = run_node("strings", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("strings", interop_server.url, tag=tag, transport=transport)
     assert r["echoed"]["loneSurrogate"] == "same"
 
 
@@ -409,7 +409,7 @@ def test_lone_surrogate_round_trips(
 def test_message_sizes_around_frame_boundaries(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
-    r = run_node("sizes", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("sizes", interop_server.url, tag=tag, transport=transport)
     assert r["transport"] == transport
     assert r["checked"] == 50
     assert r["bad"] == []
@@ -420,7 +420,7 @@ def test_connect_again_after_server_disconnect(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
     # The documented pattern: on "io server disconnect", call socket.connect() to come back.
-    r = run_node("connect-again", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("connect-again", interop_server.url, tag=tag, transport=transport)
     assert r["reason1"] == r["reason2"] == "io server disconnect"
     # /custom comes back on the same Engine.IO connection, twice.
     assert r["again1"] == r["again2"] == {"connected": True}
@@ -440,7 +440,7 @@ def test_server_sends_more_than_max_payload(
     interop_server: ServerProcess, tag: str, transport: str
 ) -> None:
     # maxPayload bounds what clients send; the server may send larger events (3 MB here).
-    r = run_node("big-push", interop_server.url, tag=tag, transport=transport, size=3_000_000)
+    r = run_scenario("big-push", interop_server.url, tag=tag, transport=transport, size=3_000_000)
     assert r == {"acked": 3_000_000, "textOk": True, "binOk": True}
 
 
@@ -450,7 +450,7 @@ def test_server_closes_whole_connection(
 ) -> None:
     # socket.disconnect(close=True): each namespace socket sees one server disconnect, and the
     # client does not try to reconnect.
-    r = run_node("server-close-connection", interop_server.url, tag=tag, transport=transport)
+    r = run_scenario("server-close-connection", interop_server.url, tag=tag, transport=transport)
     assert r["reasons"] == {"root": ["io server disconnect"], "custom": ["io server disconnect"]}
     assert r["reconnects"] == 0
     assert r["active"] == [False, False]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import socketio
 
+from jupyter_rt.testing import wait_until
 from tests.interop.support import ServerProcess, connects, disconnects
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
@@ -72,14 +73,6 @@ async def client(
         await asyncio.wait_for(sio.shutdown(), STEP) if hasattr(sio, "shutdown") else None
 
 
-async def eventually(predicate: Callable[[], bool], what: str, timeout: float = STEP) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def call(sio: socketio.AsyncClient, event: str, *args: Any, namespace: str = "/") -> Any:
     data: Any = args if len(args) != 1 else args[0]
     if not args:
@@ -94,7 +87,9 @@ async def test_connect_echo_and_handshake(
     auth = {"tag": tag, "hello": "world"}
     async with client(interop_server, transport, auth, query="?flavor=vanilla") as sio:
         if transport == "upgrade":
-            await eventually(lambda: sio.transport() == "websocket", "the upgrade to websocket")
+            await wait_until(
+                lambda: sio.transport() == "websocket", STEP, 0.02, "the upgrade to websocket"
+            )
         assert sio.transport() == ("polling" if transport == "polling" else "websocket")
         who = await call(sio, "whoami")
         assert who["id"] == sio.get_sid("/")
@@ -165,12 +160,14 @@ async def test_binary_both_ways(interop_server: ServerProcess, tag: str, transpo
 
     async with client(interop_server, transport, {"tag": tag}, setup=setup) as sio:
         if transport == "upgrade":
-            await eventually(lambda: sio.transport() == "websocket", "the upgrade to websocket")
+            await wait_until(
+                lambda: sio.transport() == "websocket", STEP, 0.02, "the upgrade to websocket"
+            )
         big = bytes((i * 7) % 256 for i in range(100_000))
         payload = {"name": "blob", "data": bytes([0, 1, 2, 253, 254, 255]), "list": [b"abc", "x"]}
         assert await call(sio, "echo", payload, big, "text") == (payload, big, "text")
         assert await call(sio, "push-binary") == "pushed"
-        await eventually(lambda: bool(pushed), "the pushed binary event")
+        await wait_until(lambda: bool(pushed), STEP, 0.02, "the pushed binary event")
         assert pushed == [({"data": bytes(range(256)), "nested": [b"\x00\xff", "text"]}, b"second")]
 
 
@@ -279,7 +276,9 @@ async def test_rooms_and_broadcasts(
             marker += 1
             await call(a, "everyone", {"event": "marker", "data": marker})
             for name in seen:
-                await eventually(lambda n=name: ["marker", marker] in seen[n], f"marker at {name}")
+                await wait_until(
+                    lambda n=name: ["marker", marker] in seen[n], STEP, 0.02, f"marker at {name}"
+                )
 
         await call(
             a, "broadcast", {"room": "r1", "event": "m", "data": "excl", "exclude_sender": True}
@@ -347,7 +346,7 @@ async def test_server_disconnect(interop_server: ServerProcess, tag: str, transp
         randomization_factor=0,
     ) as sio:
         await sio.emit("disconnect-me")
-        await eventually(lambda: bool(reasons), "the disconnect")
+        await wait_until(lambda: bool(reasons), STEP, 0.02, "the disconnect")
         assert reasons == [sio.reason.SERVER_DISCONNECT]
         await asyncio.sleep(1)  # a reconnecting client would be back by now
         assert connected == 1
@@ -383,7 +382,7 @@ async def test_reconnects_after_server_drops_transport(
         randomization_factor=0,
     ) as sio:
         await sio.emit("drop-transport")
-        await eventually(lambda: len(sids) == 2 and sio.connected, "the reconnection", timeout=10)
+        await wait_until(lambda: len(sids) == 2 and sio.connected, 10, 0.02, "the reconnection")
         assert sids[0] != sids[1]
         assert len(reasons) == 1 and reasons[0] != sio.reason.SERVER_DISCONNECT
         assert await call(sio, "echo", "after reconnect") == "after reconnect"
@@ -418,7 +417,7 @@ async def test_broadcast_to_many_clients_on_mixed_transports(
             await call(sio, "join", "fan")
         spec = {"room": "fan", "n": 20, "event": "fan", "binary_every": 5}
         assert await call(clients[0], "burst-room", spec) == 20
-        await eventually(lambda: all(len(g) >= 20 for g in got), "all the broadcasts")
+        await wait_until(lambda: all(len(g) >= 20 for g in got), STEP, 0.02, "all the broadcasts")
         await asyncio.sleep(0.1)
     expected = [bytes([i]) if i % 5 == 0 else i for i in range(20)]
     assert {i: g for i, g in enumerate(got) if g != expected} == {}
@@ -451,13 +450,13 @@ async def test_client_comes_back_after_graceful_close_and_restart(
         randomization_factor=0,
     ) as sio:
         await sio.emit("shutdown")
-        await eventually(lambda: bool(reasons), "the disconnect")
+        await wait_until(lambda: bool(reasons), STEP, 0.02, "the disconnect")
         assert reasons == [sio.reason.TRANSPORT_ERROR]
         log = await fresh_server.await_log(tag, lambda e: bool(disconnects(e)))
         assert disconnects(log) == ["server shutting down"]
         await asyncio.to_thread(fresh_server.stop)
         await asyncio.to_thread(fresh_server.start)
-        await eventually(lambda: len(sids) == 2 and sio.connected, "the reconnection", 15)
+        await wait_until(lambda: len(sids) == 2 and sio.connected, 15, 0.02, "the reconnection")
         assert await call(sio, "echo", "back") == "back"
 
 
@@ -533,7 +532,7 @@ async def test_server_sends_more_than_max_payload(
     size = 3_000_000
     async with client(interop_server, transport, {"tag": tag}, setup=setup) as sio:
         assert await call(sio, "push-big", size) == size
-        await eventually(lambda: bool(got), "the big event")
+        await wait_until(lambda: bool(got), STEP, 0.02, "the big event")
     assert got == [("z" * size, bytes(size))]
 
 
@@ -545,6 +544,6 @@ async def test_reserved_event_from_client_is_refused(
     # disconnect handler with the client's arguments: it closes the session instead.
     async with client(interop_server, transport, {"tag": tag}) as sio:
         await sio.emit("disconnect", "spoofed")
-        await eventually(lambda: not sio.connected, "the server to close the session")
+        await wait_until(lambda: not sio.connected, STEP, 0.02, "the server to close the session")
     log = await interop_server.await_log(tag, lambda e: bool(disconnects(e)))
     assert disconnects(log) == ["parse error"]

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tests.client.support import JupyterServer
+from jupyter_rt.testing import JupyterServer
 
 TIMEOUT = 30.0
 

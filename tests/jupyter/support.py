@@ -20,8 +20,9 @@ from typing import Any
 import socketio
 from tornado import httpclient, websocket
 
+from jupyter_rt.testing import wait_until
 from tests import secret_scan
-from tests.helpers import node_env, require_binary, require_node_packages
+from tests.helpers import node_env, require_binary, require_node_packages, run_node
 
 NODE_CLIENTS = Path(__file__).with_name("clients.cjs")
 STEP = 10.0  # seconds any single wait may take
@@ -232,11 +233,31 @@ class Inbox:
 # -- npm socket.io-client -----------------------------------------------------------------------
 
 
-async def run_node(scenario: str, jupyter: Jupyter, timeout: float = 40, **options: Any) -> Any:
+async def run_client(scenario: str, jupyter: Jupyter, timeout: float = 40, **options: Any) -> Any:
     """Run ``clients.cjs <scenario>`` to its end without blocking the event loop (the server
     runs on it) and return its RESULT; a failed scenario fails the test."""
-    async with NodeClient(scenario, jupyter, **options) as node:
-        return await node.result(timeout)
+    require_node_packages("socket.io-client")
+    config = node_config(jupyter, options)
+    proc = await asyncio.to_thread(
+        run_node, NODE_CLIENTS, scenario, json.dumps(config), timeout=timeout
+    )
+    return scenario_result(scenario, proc.stdout.splitlines(keepends=True))
+
+
+def node_config(jupyter: Jupyter, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``clients.cjs`` needs to reach ``jupyter``, with the scenario's ``options``."""
+    return {"origin": jupyter.origin, "path": jupyter.path, "token": jupyter.token, **options}
+
+
+def scenario_result(scenario: str, lines: Sequence[str]) -> Any:
+    """The result in a scenario's ``RESULT`` line; fails the test if it failed or has none."""
+    for line in lines:
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+            if not result["ok"]:
+                raise AssertionError(f"node scenario {scenario!r} failed: {result['error']}")
+            return result["result"]
+    raise AssertionError(f"node {scenario!r} ended with no RESULT:\n" + "".join(lines))
 
 
 def jupyter_command(*args: str) -> list[str]:
@@ -262,12 +283,13 @@ class LogRecords(logging.Handler):
 
     async def wait_for(self, pattern: str, count: int = 1, timeout: float = STEP) -> list[str]:
         """Wait until ``count`` messages match ``pattern``; return the matches."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(found := self.matching(pattern)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{count} x {pattern!r} not logged; got {found}")
-            await asyncio.sleep(0.02)
-        return found
+        await wait_until(
+            lambda: len(self.matching(pattern)) >= count,
+            timeout,
+            0.02,
+            lambda: f"{count} x {pattern!r} logged; got {self.matching(pattern)}",
+        )
+        return self.matching(pattern)
 
 
 class NodeClient:
@@ -277,12 +299,7 @@ class NodeClient:
 
     def __init__(self, scenario: str, jupyter: Jupyter, **options: Any) -> None:
         self.scenario = scenario
-        self.config = {
-            "origin": jupyter.origin,
-            "path": jupyter.path,
-            "token": jupyter.token,
-            **options,
-        }
+        self.config = node_config(jupyter, options)
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
 
@@ -322,7 +339,4 @@ class NodeClient:
     async def result(self, timeout: float = 30) -> Any:
         while not (line := await self._line(timeout)).startswith("RESULT "):
             pass
-        result = json.loads(line[len("RESULT ") :])
-        if not result["ok"]:
-            raise AssertionError(f"node scenario {self.scenario!r} failed: {result['error']}")
-        return result["result"]
+        return scenario_result(self.scenario, [line])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from jupyter_rt.adapters.redis import Emitter, RedisAdapter
+from jupyter_rt.testing import wait_until
 from tests.helpers import RedisServer
 from tests.jupyter.support import STEP, Inbox, Jupyter, sio_client
 
@@ -35,16 +35,17 @@ async def test_redis_url_shares_rooms_and_closes_at_stop(
         emitter = Emitter(redis_server.url).of("/hub")
         try:
             # Another process publishes to the room through Redis.
-            deadline = asyncio.get_running_loop().time() + STEP
-            while await emitter.to("lab").emit("news", {"from": "redis"}) < 1:
-                assert asyncio.get_running_loop().time() < deadline, "nobody subscribed"
-                await asyncio.sleep(0.1)
+            async def reached() -> bool:
+                return await emitter.to("lab").emit("news", {"from": "redis"}) >= 1
+
+            await wait_until(reached, STEP, 0.1, "a subscriber")
             assert await inbox.next("news") == {"from": "redis"}
 
             await app.stop_extension()
-            deadline = asyncio.get_running_loop().time() + STEP
-            while await emitter.to("lab").emit("news", "after stop") > 0:
-                assert asyncio.get_running_loop().time() < deadline, "still subscribed"
-                await asyncio.sleep(0.1)
+
+            async def unsubscribed() -> bool:
+                return await emitter.to("lab").emit("news", "after stop") == 0
+
+            await wait_until(unsubscribed, STEP, 0.1, "the server to unsubscribe")
         finally:
             await emitter.aclose()

@@ -5,14 +5,11 @@ their session as in Node's engine.io, and any over-limit body closes its session
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import socketio
 
-from tests.client.support import JupyterServer, start_jupyter_server
-from tests.helpers import Process
+from jupyter_rt.testing import JupyterServer
 from tests.jupyter import raw
 from tests.jupyter.canary import Canary
 
@@ -23,8 +20,8 @@ MAX_PAYLOAD = 1_000_000
 
 
 @pytest.fixture
-def server(spawn: Callable[..., Process], tmp_path: Path) -> JupyterServer:
-    return start_jupyter_server(spawn, tmp_path)
+def server(rt_jupyter: JupyterServer) -> JupyterServer:
+    return rt_jupyter
 
 
 async def test_a_body_of_500k_empty_messages_does_not_stall_the_server(

@@ -5,16 +5,14 @@ polling session working."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import socketio
 
-from tests.client.support import JupyterServer, start_jupyter_server
-from tests.helpers import Process
+from jupyter_rt.testing import JupyterServer, WaitTimeout, wait_until
 from tests.jupyter import raw
 
 pytestmark = pytest.mark.timeout(90)
@@ -24,10 +22,13 @@ APPS = ("jupyter_rt.apps.hub:setup", "tests.jupyter.probe_app:setup")
 
 
 @pytest.fixture
-def server(spawn: Callable[..., Process], tmp_path: Path) -> JupyterServer:
-    return start_jupyter_server(
-        spawn, tmp_path, extra_args=tuple(f"--RealtimeApp.apps={app}" for app in APPS)
-    )
+def rt_jupyter_options() -> dict[str, object]:
+    return {"apps": APPS}
+
+
+@pytest.fixture
+def server(rt_jupyter: JupyterServer) -> JupyterServer:
+    return rt_jupyter
 
 
 @pytest.fixture
@@ -51,9 +52,15 @@ async def sessions(probe: socketio.AsyncClient) -> int:
 
 async def settled_sessions(probe: socketio.AsyncClient, expected: int) -> int:
     """The session count once it is ``expected``, or whatever it is after 5 s."""
-    deadline = time.monotonic() + 5
-    while (count := await sessions(probe)) != expected and time.monotonic() < deadline:
-        pass
+    count = -1
+
+    async def settled() -> bool:
+        nonlocal count
+        count = await sessions(probe)
+        return count == expected
+
+    with contextlib.suppress(WaitTimeout):
+        await wait_until(settled, 5, 0)
     return count
 
 

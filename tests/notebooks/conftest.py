@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.client.support import JupyterServer, start_jupyter_server
-from tests.helpers import REPO, Process
+from jupyter_rt.testing import JupyterServer
+from tests.helpers import REPO, Process, start_jupyter_server
 
 NOTEBOOKS = REPO / "notebooks"
 

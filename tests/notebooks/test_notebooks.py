@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.client.support import JupyterServer
+from jupyter_rt.testing import JupyterServer
 from tests.helpers import REPO, require_binary, unavailable
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.jupyter, pytest.mark.slow]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from tests.client.support import JupyterServer
+from jupyter_rt.testing import JupyterServer, wait_until_sync
 from tests.helpers import CHROMIUM_ARGS, REPO, require_binary, unavailable
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.jupyter, pytest.mark.slow]
@@ -54,7 +53,9 @@ def test_the_page_ticks_in_jupyterlab(notebook_server: JupyterServer, artifacts)
         finally:
             browser.close()
     # The page's answers reached the server (only lines logged since the page opened).
-    deadline = time.monotonic() + 10
-    while not re.search(r"Socket \S+ got 2", notebook_server.process.output()[log_start:]):
-        assert time.monotonic() < deadline, "the server never logged the page's answers"
-        time.sleep(0.1)
+    wait_until_sync(
+        lambda: re.search(r"Socket \S+ got 2", notebook_server.process.output()[log_start:]),
+        10,
+        0.1,
+        "the server to log the page's answers",
+    )

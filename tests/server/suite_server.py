@@ -1,6 +1,6 @@
 """The Socket.IO server the official Socket.IO v5 test suite expects.
 
-    python -m tests.server.suite_server --port 3000
+    python -m tests.serve tests.server.suite_server --port 3000
 
 serves ``/socket.io/`` on 127.0.0.1 with ``pingInterval`` 300 ms, ``pingTimeout`` 200 ms,
 ``maxPayload`` 1 000 000 and a 2 s connect timeout. On ``/`` and ``/custom`` a new socket is sent
@@ -21,7 +21,6 @@ from tornado import web
 
 from jupyter_rt.server import Namespace, Server, Socket
 from jupyter_rt.transports import EngineDriver, mount
-from tests.helpers import serve_suite_app
 
 SUITE_OPTIONS: dict[str, Any] = {
     "ping_interval": 0.3,
@@ -57,7 +56,3 @@ def make_app(**options: Any) -> tuple[web.Application, EngineDriver, Server]:
     app = web.Application()
     driver = mount(app, io)
     return app, driver, io
-
-
-if __name__ == "__main__":
-    serve_suite_app(make_app, "Socket.IO suite server on {url}/socket.io/", __doc__)

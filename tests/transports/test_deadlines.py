@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from tests.transports.test_handler import start, until
+from jupyter_rt.testing import wait_until
+from tests.transports.test_handler import start
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -24,7 +25,7 @@ async def test_a_deadline_set_outside_a_request_fires_with_no_request() -> None:
         await asyncio.sleep(0.05)
         set_at = loop.time()
         session.set_deadline(0.1, "forced close", now=driver.now())
-        await until(lambda: server.reasons(sid), timeout=2)
+        await wait_until(lambda: server.reasons(sid), timeout=2)
         assert loop.time() - set_at < 1  # not at the next ping, 5 s away
         assert server.reasons(sid) == ["forced close"]
         assert driver.engine.sessions == {}

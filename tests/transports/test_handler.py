@@ -13,9 +13,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HT
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from jupyter_rt.engine import EngineSession
+from jupyter_rt.testing import wait_until
 from jupyter_rt.transports import EngineDriver, EngineIOHandler
 from tests.engine.echo_server import EchoListener, make_app
-from tests.helpers import free_port, until
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -216,7 +217,7 @@ async def test_polling_echo_text_and_binary(echo):
 async def test_long_poll_is_answered_when_a_message_arrives(echo):
     sid = await echo.open_polling()
     pending = asyncio.ensure_future(echo.get(sid))
-    await until(lambda: echo.session(sid)._wake_poll is not None)
+    await wait_until(lambda: echo.session(sid)._wake_poll is not None)
     assert not pending.done()
     echo.session(sid).send(["pushed"])
     assert (await pending).body == b"4pushed"
@@ -246,7 +247,7 @@ async def test_invalid_packet_closes_the_session(echo):
 async def test_duplicate_get_closes_the_session(echo):
     sid = await echo.open_polling()
     first = asyncio.ensure_future(echo.get(sid))
-    await until(lambda: echo.session(sid)._wake_poll is not None)
+    await wait_until(lambda: echo.session(sid)._wake_poll is not None)
     second = await echo.get(sid)
     assert second.code == 400
     assert (await first).body == b"1"
@@ -257,7 +258,7 @@ async def test_duplicate_get_closes_the_session(echo):
 async def test_client_close_ends_the_pending_get_with_noop(echo):
     sid = await echo.open_polling()
     pending = asyncio.ensure_future(echo.get(sid))
-    await until(lambda: echo.session(sid)._wake_poll is not None)
+    await wait_until(lambda: echo.session(sid)._wake_poll is not None)
     assert (await echo.post(sid, "1")).code == 200
     response = await pending
     assert (response.code, response.body) == (200, b"6")
@@ -279,9 +280,9 @@ async def test_cancelled_get_ends_the_session(echo):
     path = echo.polling_url(sid).split(str(echo.port), 1)[1]
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     await writer.drain()
-    await until(lambda: echo.session(sid)._wake_poll is not None)
+    await wait_until(lambda: echo.session(sid)._wake_poll is not None)
     writer.close()
-    await until(lambda: echo.reasons(sid))
+    await wait_until(lambda: echo.reasons(sid))
     assert echo.reasons(sid) == ["transport close"]
     assert (await echo.get(sid)).code == 400
 
@@ -408,7 +409,7 @@ async def test_websocket_peer_disconnect(echo):
     ws = await ws_open(echo)
     sid = json.loads((await read(ws))[1:])["sid"]
     ws.close()
-    await until(lambda: echo.reasons(sid))
+    await wait_until(lambda: echo.reasons(sid))
     assert echo.reasons(sid) == ["transport close"]
 
 
@@ -417,7 +418,7 @@ async def test_websocket_message_over_max_payload_closes(small):
     sid = json.loads((await read(ws))[1:])["sid"]
     await ws.write_message("4" + "x" * 2000)
     assert await read(ws) is None
-    await until(lambda: small.reasons(sid))
+    await wait_until(lambda: small.reasons(sid))
     assert small.listener.messages == []
 
 
@@ -471,7 +472,7 @@ async def test_upgrade_end_to_end(echo):
     assert await read(ws) == b"\x00\x01"
     assert echo.reasons(sid) == []
     ws.close()
-    await until(lambda: echo.reasons(sid))
+    await wait_until(lambda: echo.reasons(sid))
     assert echo.reasons(sid) == ["transport close"]
 
 
@@ -481,7 +482,7 @@ async def test_upgrade_probe_closed_keeps_polling(echo):
     await ws.write_message("2probe")
     assert await read(ws) == "3probe"
     ws.close()
-    await until(lambda: echo.session(sid)._probe is None)
+    await wait_until(lambda: echo.session(sid)._probe is None)
     assert (await echo.post(sid, "4still polling")).code == 200
     assert (await echo.get(sid)).body == b"4still polling"
     assert echo.reasons(sid) == []
@@ -525,7 +526,7 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_alone(caplog):
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
         )
         assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
-        await until(lambda: len(server.driver.engine.sessions) == 1)
+        await wait_until(lambda: len(server.driver.engine.sessions) == 1)
         (stalled,) = server.driver.engine.sessions.values()
         healthy = await ws_open(server)
         assert str(await read(healthy)).startswith("0")

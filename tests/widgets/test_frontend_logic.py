@@ -7,31 +7,24 @@ as they are. They are built by ``jlpm build`` (dev.sh and CI build the labextens
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, require_binary, unavailable
+from tests.helpers import REPO, require_binary, run_node, unavailable
 
 LIB = REPO / "labextension" / "lib"
 
 pytestmark = pytest.mark.node
 
 
-def run_node(script: str) -> Any:
-    node = require_binary("node")
+def run_module(script: str) -> Any:
+    """Run ``script`` as an ES module beside the built frontend; return the JSON it prints."""
+    require_binary("node")
     for name in ("hub.js", "binary.js"):
         if not (LIB / name).exists():
             unavailable(f"labextension/lib/{name} is not built (jlpm build in labextension/)")
-    out = subprocess.run(
-        [node, "--input-type=module", "-e", script],
-        cwd=LIB,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    out = run_node("--input-type=module", "-e", script, cwd=LIB, check=True)
     return json.loads(out.stdout)
 
 
@@ -50,7 +43,7 @@ def test_hub_acks_and_room_tables() -> None:
     };
     console.log(JSON.stringify(out));
     """
-    out = run_node(script)
+    out = run_module(script)
     assert out["ok"] is None and out["none"] is None
     assert out["refused"] == "bad name" and out["nested"] == "deep"
     assert out["hub"] == [
@@ -80,7 +73,7 @@ def test_binary_placeholders_round_trip() -> None:
       forged: reconstruct({ _jrt_buffer: 7 }, buffers),
     }));
     """
-    out = run_node(script)
+    out = run_module(script)
     assert out["json"] == {
         "kind": "event",
         "args": [{"_jrt_buffer": 0}, {"b": {"_jrt_buffer": 1}}],

@@ -1,8 +1,8 @@
 """A jupyter_rt server on the Redis adapter, driven by its clients, for the cluster tests.
 
-``python -m tests.adapters.redis.cluster_app --port N --redis URL --name A [--prefix P]`` prints
-``READY`` once it listens and its Redis subscriptions are active. ``cluster_server.cjs`` is the
-same program for Node ``socket.io`` with ``@socket.io/redis-adapter``: both answer the events
+``python -m tests.serve tests.adapters.redis.cluster_app --port N --redis URL --name A [--prefix P]``
+prints ``READY`` once it listens and its Redis subscriptions are active. ``cluster_server.cjs``
+is the same program for Node ``socket.io`` with ``@socket.io/redis-adapter``: both answer the events
 below (on ``/`` and ``/chat``), so a test can drive either kind.
 
 Every event acks its result. ``rooms``/``except`` select sockets as ``io.to(rooms).except_(...)``.
@@ -28,10 +28,6 @@ Server-side handlers: ``note *args`` (recorded), ``ping`` (answers ``"pong:<name
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import sys
 from typing import Any
 
 import tornado.web
@@ -207,38 +203,33 @@ def build(redis_url: str, prefix: str, request_timeout: float, specific: bool = 
     return io
 
 
-async def main(argv: list[str] | None = None) -> None:
+#: What ``tests.serve`` logs with (the tests read these lines).
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def make_app(
+    redis: str,
+    name: str = "py",
+    prefix: str = "socket.io",
+    request_timeout: float = 2.0,
+    specific_response_channel: str = "no",
+) -> tuple[tornado.web.Application, Server]:
+    """The cluster server's application and its ``Server`` (``tests.serve`` runs it)."""
     global NAME
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--name", default="py")
-    parser.add_argument("--prefix", default="socket.io")
-    parser.add_argument("--request-timeout", type=float, default=2.0)
-    parser.add_argument("--specific-response-channel", default="no")
-    opts = parser.parse_args(argv)
-    NAME = opts.name
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s"
-    )
-    io = build(
-        opts.redis, opts.prefix, opts.request_timeout, opts.specific_response_channel == "yes"
-    )
+    NAME = name
+    io = build(redis, prefix, request_timeout, specific_response_channel == "yes")
     app = tornado.web.Application()
     jupyter_rt.transports.mount(app, io)
-    app.listen(opts.port, address="127.0.0.1")
-    while True:  # Redis may not be up yet: the adapter keeps trying by itself
+    return app, io
+
+
+async def ready(built: tuple[tornado.web.Application, Server]) -> None:
+    """Return once the Redis subscriptions are active (Redis may not be up yet: the adapter
+    keeps trying by itself)."""
+    _, io = built
+    while True:
         try:
             await io.ready()
-            break
+            return
         except RedisUnavailable:
             continue
-    print("READY", flush=True)
-    await asyncio.Event().wait()
-
-
-if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)

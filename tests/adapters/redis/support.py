@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 import socketio
 
+from tests import serve
 from tests.helpers import REPO, Process, free_port, node_env
 
 HERE = Path(__file__).resolve().parent
@@ -43,16 +42,13 @@ class ClusterServer:
         self.port = free_port()
         self.redis_url = redis_url
         if kind == "python":
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-            env["PYTHONUNBUFFERED"] = "1"
-            argv: list[Any] = [sys.executable, "-m", "tests.adapters.redis.cluster_app"]
+            env = serve.server_env()
+            argv: list[Any] = serve.command("tests.adapters.redis.cluster_app", self.port)
+            argv += ["--log-level", "INFO"]
         else:
             env = node_env()
-            argv = ["node", NODE_SERVER]
+            argv = ["node", NODE_SERVER, "--port", self.port]
         argv += [
-            "--port",
-            self.port,
             "--redis",
             redis_url,
             "--name",
@@ -163,22 +159,15 @@ class Peer:
             await self.sio.disconnect()
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]],
-    accept: Callable[[Any], bool],
-    timeout: float = 10,
-    interval: float = 0.05,
-) -> Any:
-    """``await probe()`` until ``accept(result)``; return that result (fail after ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await probe()
-        if accept(result):
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"still {result!r} after {timeout} s")
-        await asyncio.sleep(interval)
+def answer_is(
+    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool]
+) -> Callable[[], Awaitable[bool]]:
+    """A :func:`~jupyter_rt.testing.wait_until` predicate: ``accept(await probe())``."""
+
+    async def check() -> bool:
+        return accept(await probe())
+
+    return check
 
 
 def rooms_of(peer: Peer) -> Callable[[], Awaitable[Any]]:

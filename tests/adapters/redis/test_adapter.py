@@ -4,6 +4,7 @@ the failure paths with no Redis at all."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any
 
@@ -18,16 +19,9 @@ from jupyter_rt.adapters.redis import (
     RedisUnavailable,
 )
 from jupyter_rt.server import Server
+from jupyter_rt.testing import wait_until
 from tests.helpers import free_port
 from tests.server.fakes import FakeSession
-
-
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 def adapter_of(io: Server, nsp: str = "/") -> RedisAdapter:
@@ -317,14 +311,15 @@ async def test_a_hung_redis_is_noticed_and_left_behind(own_redis, prefix, caplog
         assert ["local-only"] in sb.events()
     finally:
         os.kill(own_redis.process.pid, signal.SIGCONT)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    n = 0
-    while not any(e[0] == "after" for e in sb.events()):
-        assert loop.time() < deadline, "no delivery after Redis answered again"
-        a.emit("after", n)
-        n += 1
-        await asyncio.sleep(0.1)
+    sent = itertools.count()
+
+    def delivered() -> bool:
+        if any(e[0] == "after" for e in sb.events()):
+            return True
+        a.emit("after", next(sent))
+        return False
+
+    await wait_until(delivered, 15, 0.1, "a delivery after Redis answered again")
     await wait_until(lambda: adapter_of(a).redis_available and adapter_of(b).redis_available)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("did not answer a PING" in m or "Timeout" in m for m in errors), errors

@@ -10,7 +10,8 @@ import asyncio
 
 import pytest
 
-from tests.adapters.redis.support import eventually, log_of, rooms_of, settle
+from jupyter_rt.testing import wait_until
+from tests.adapters.redis.support import answer_is, log_of, rooms_of, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -96,13 +97,15 @@ async def test_remote_join_leave_and_disconnect(start_servers, peers):
     pa, pb = await asyncio.gather(peers(a), peers(b))
     await pb.ask("join", "src")
     await pa.ask("sockets-join", {"rooms": ["src"], "target": ["dst", "dst2"]})
-    await eventually(rooms_of(pb), lambda rooms: "dst2" in rooms)
+    await wait_until(answer_is(rooms_of(pb), lambda rooms: "dst2" in rooms), 10, 0.05)
     fetched = await pa.ask("fetch", {"rooms": ["dst"]})
     assert [s["id"] for s in fetched] == [pb.sid()]
     await pa.ask("emit-to", {"rooms": ["dst2"], "event": "joined", "args": []})
     await pb.wait_for("joined")
     await pa.ask("sockets-leave", {"rooms": ["src"], "target": "dst"})
-    await eventually(lambda: pa.ask("fetch", {"rooms": ["dst"]}), lambda found: found == [])
+    await wait_until(
+        answer_is(lambda: pa.ask("fetch", {"rooms": ["dst"]}), lambda found: found == []), 10, 0.05
+    )
     await pa.ask("disconnect-sockets", {"rooms": ["src"]})
     assert await pb.wait_disconnected() is not None
     assert pa.sio.connected
@@ -116,7 +119,7 @@ async def test_remote_socket_handles(start_servers, peers):
     )
     assert await pb.wait_for("direct") == [[7]]
     assert await pa.ask("remote-join", {"id": pb.sid(), "room": "vip"}) == "RemoteSocket"
-    await eventually(rooms_of(pb), lambda rooms: "vip" in rooms)
+    await wait_until(answer_is(rooms_of(pb), lambda rooms: "vip" in rooms), 10, 0.05)
 
 
 async def test_broadcast_with_acks_collects_from_every_server(start_servers, peers):
@@ -149,7 +152,7 @@ async def test_server_side_emit_and_acks(start_servers, peers):
     pa, pb, pc = await asyncio.gather(peers(a), peers(b), peers(c))
     await pa.ask("server-side-emit", {"event": "note", "args": ["hello", 1]})
     for peer in (pb, pc):
-        await eventually(log_of(peer), lambda log: log != [])
+        await wait_until(answer_is(log_of(peer), lambda log: log != []), 10, 0.05)
         assert await peer.ask("server-side-log") == [["/", "hello", 1]]
     assert await pa.ask("server-side-log") == []
     result = await pa.ask("server-side-call", {"event": "ping", "args": []})

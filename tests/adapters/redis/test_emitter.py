@@ -13,8 +13,9 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from jupyter_rt.adapters.redis import Emitter, SyncEmitter
+from jupyter_rt.testing import wait_until
 from tests.adapters.redis.fixtures import own_redis, peers, prefix, start_servers
-from tests.adapters.redis.support import eventually, log_of, rooms_of, settle
+from tests.adapters.redis.support import answer_is, log_of, rooms_of, settle
 from tests.helpers import free_port, node_env, require_node_packages
 
 __all__ = ["own_redis", "peers", "prefix", "start_servers"]
@@ -124,13 +125,13 @@ async def test_emitter_room_operations_and_server_side_emit(start_servers, peers
     await pb.ask("join", "src")
     async with Emitter(a.redis_url, prefix) as emitter:
         await emitter.to("src").sockets_join("dst")
-        await eventually(rooms_of(pb), lambda rooms: "dst" in rooms)
+        await wait_until(answer_is(rooms_of(pb), lambda rooms: "dst" in rooms), 10, 0.05)
         assert "dst" not in await pa.ask("join", [])
         await emitter.to("src").sockets_leave("dst")
-        await eventually(rooms_of(pb), lambda rooms: "dst" not in rooms)
+        await wait_until(answer_is(rooms_of(pb), lambda rooms: "dst" not in rooms), 10, 0.05)
         await emitter.server_side_emit("note", "from-emitter")
         for peer in (pa, pb):
-            await eventually(log_of(peer), lambda log: log != [])
+            await wait_until(answer_is(log_of(peer), lambda log: log != []), 10, 0.05)
             assert await peer.ask("server-side-log") == [["/", "from-emitter"]]
         await emitter.to("src").disconnect_sockets()
         await pb.wait_disconnected()
@@ -203,9 +204,9 @@ async def test_node_redis_emitter_reaches_jupyter_rt_clients(start_servers, peer
     ]
     await pa.wait_for("in-chat", nsp="/chat")
     await pb.wait_for("in-chat", nsp="/chat")
-    await eventually(rooms_of(pa), lambda rooms: "joined" in rooms)
+    await wait_until(answer_is(rooms_of(pa), lambda rooms: "joined" in rooms), 10, 0.05)
     assert "joined" not in await pb.ask("join", [])
-    await eventually(lambda: pa.ask("server-side-log"), lambda log: log != [])
+    await wait_until(answer_is(lambda: pa.ask("server-side-log"), lambda log: log != []), 10, 0.05)
     assert await pa.ask("server-side-log") == [["/", "from-node"]]
     await settle()
     assert pa.got("headline") == []

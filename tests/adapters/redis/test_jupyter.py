@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import sys
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -14,53 +12,24 @@ import socketio
 
 from jupyter_rt.adapters.redis import ClusterError, RedisAdapter
 from jupyter_rt.server import Server
+from jupyter_rt.testing import JupyterServer, wait_until
 from tests.adapters.redis.support import unique_prefix
-from tests.helpers import REPO, Process, RedisServer, free_port, require_binary, wait_for_port
+from tests.helpers import RedisServer, jupyter_server, require_binary
 
 pytestmark = [pytest.mark.redis, pytest.mark.jupyter, pytest.mark.slow]
 
 
+PROBE = ["tests.adapters.redis.jupyter_probe:setup"]
+
+
 def start_jupyter(
-    spawn, tmp_path: Path, name: str, redis_url: str, *extra: str
-) -> tuple[int, str, Process]:
-    port = free_port()
-    token = secrets.token_hex(16)
-    home = tmp_path / name
-    (home / "root").mkdir(parents=True)
-    env = dict(os.environ)
-    env.update(
-        {
-            "JUPYTER_CONFIG_DIR": str(home / "config"),
-            "JUPYTER_DATA_DIR": str(home / "data"),
-            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        }
-    )
-    return (
-        port,
-        token,
-        spawn(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "server",
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={port}",
-                "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={home / 'root'}",
-                f"--IdentityProvider.token={token}",
-                "--allow-root",
-                "--ServerApp.jpserver_extensions=jupyter_rt=True",
-                f"--RealtimeApp.redis_url={redis_url}",
-                *extra,
-            ],
-            name=f"jupyter-{name}",
-            env=env,
-            cwd=home,
-        ),
-    )
+    spawn, tmp_path: Path, name: str, redis_url: str, *, apps=None, prefix=None
+) -> JupyterServer:
+    """Launch (not waiting for it) a Jupyter server on ``redis_url``, in ``tmp_path/name``."""
+    traits = {"RealtimeApp.redis_url": redis_url}
+    if prefix is not None:
+        traits["RealtimeApp.redis_prefix"] = prefix
+    return jupyter_server(spawn, tmp_path / name, apps=apps, traits=traits).launch()
 
 
 async def chat_client(port: int, token: str, inbox: list[Any]) -> socketio.AsyncClient:
@@ -81,65 +50,59 @@ async def chat_client(port: int, token: str, inbox: list[Any]) -> socketio.Async
 
 
 async def test_one_chat_across_two_jupyter_servers(own_redis, spawn, tmp_path):
-    (p1, t1, _), (p2, t2, _) = (
-        start_jupyter(spawn, tmp_path, "one", own_redis.url),
-        start_jupyter(spawn, tmp_path, "two", own_redis.url),
-    )
-    await asyncio.gather(
-        asyncio.to_thread(wait_for_port, p1, timeout=60),
-        asyncio.to_thread(wait_for_port, p2, timeout=60),
-    )
+    one = start_jupyter(spawn, tmp_path, "one", own_redis.url)
+    two = start_jupyter(spawn, tmp_path, "two", own_redis.url)
+    await asyncio.gather(*(asyncio.to_thread(s.wait_ready, 60) for s in (one, two)))
     got1: list[Any] = []
     got2: list[Any] = []
-    c1 = await chat_client(p1, t1, got1)
-    c2 = await chat_client(p2, t2, got2)
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
+    c1 = await chat_client(one.port, one.token, got1)
+    c2 = await chat_client(two.port, two.token, got2)
+    sent = itertools.count()
+
+    async def crossed() -> bool:
         # Pub/sub is at-most-once: resend until one crosses.
-        n = 0
-        while not any("across" in str(m) for m in got2):
-            assert loop.time() < deadline, f"nothing crossed; server two got {got2}"
-            await c1.emit("message", {"room": "Lobby", "text": f"across {n}"}, namespace="/chat")
-            n += 1
-            await asyncio.sleep(0.2)
+        if any("across" in str(m) for m in got2):
+            return True
+        text = f"across {next(sent)}"
+        await c1.emit("message", {"room": "Lobby", "text": text}, namespace="/chat")
+        return False
+
+    try:
+        await wait_until(crossed, 20, 0.2, lambda: f"nothing crossed; server two got {got2}")
         await c2.emit("message", {"room": "Lobby", "text": "and back"}, namespace="/chat")
-        while not any("and back" in str(m) for m in got1):
-            assert loop.time() < deadline, f"nothing came back; server one got {got1}"
-            await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: any("and back" in str(m) for m in got1),
+            20,
+            0.05,
+            lambda: f"nothing came back; server one got {got1}",
+        )
     finally:
         await c1.disconnect()
         await c2.disconnect()
 
 
-PROBE = "--RealtimeApp.apps=tests.adapters.redis.jupyter_probe:setup"
-
-
 async def cluster_answers(io: Server, want: int, timeout: float = 30) -> list[Any]:
     """``whoami`` answers from the other servers, once ``want`` of them answer."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     answers: list[Any] = []
-    while True:
+
+    async def enough() -> list[Any] | None:
+        nonlocal answers
         try:
             answers = await io.server_side_call("whoami", timeout=1)
         except ClusterError:
             answers = []
-        if len(answers) >= want:
-            return answers
-        assert loop.time() < deadline, f"only {answers} answered"
-        await asyncio.sleep(0.2)
+        return answers if len(answers) >= want else None
+
+    return await wait_until(enough, timeout, 0.2, lambda: f"only {answers} answered")
 
 
 async def test_servers_join_the_cluster_at_start_before_any_client(own_redis, spawn, tmp_path):
     prefix = unique_prefix()
     started = [
-        start_jupyter(
-            spawn, tmp_path, name, own_redis.url, PROBE, f"--RealtimeApp.redis_prefix={prefix}"
-        )
+        start_jupyter(spawn, tmp_path, name, own_redis.url, apps=PROBE, prefix=prefix)
         for name in ("one", "two")
     ]
-    await asyncio.gather(*(asyncio.to_thread(wait_for_port, p, timeout=60) for p, _, _ in started))
+    await asyncio.gather(*(asyncio.to_thread(s.wait_ready, 60) for s in started))
     io = Server(adapter=RedisAdapter.factory(own_redis.url, prefix, request_timeout=2))
     try:
         await io.ready()
@@ -162,11 +125,9 @@ async def test_servers_join_the_cluster_at_start_before_any_client(own_redis, sp
 async def test_redis_down_at_start_is_logged_and_joined_later(spawn, tmp_path):
     redis = RedisServer(require_binary("redis-server"))  # not started yet
     prefix = unique_prefix()
-    _, _, jupyter = start_jupyter(
-        spawn, tmp_path, "early", redis.url, PROBE, f"--RealtimeApp.redis_prefix={prefix}"
-    )
+    jupyter = start_jupyter(spawn, tmp_path, "early", redis.url, apps=PROBE, prefix=prefix)
     try:
-        await jupyter.await_output(r"Redis at \S+ is not reachable yet", timeout=60)
+        await jupyter.process.await_output(r"Redis at \S+ is not reachable yet", timeout=60)
         await asyncio.to_thread(redis.start)
         io = Server(adapter=RedisAdapter.factory(redis.url, prefix, request_timeout=2))
         try:

@@ -11,7 +11,8 @@ import asyncio
 
 import pytest
 
-from tests.adapters.redis.support import eventually, rooms_of, settle
+from jupyter_rt.testing import wait_until
+from tests.adapters.redis.support import answer_is, rooms_of, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.node, pytest.mark.interop, pytest.mark.slow]
 
@@ -102,9 +103,9 @@ async def test_remote_join_leave_disconnect_cross(pair, peers):
     po, pr = await asyncio.gather(peers(origin), peers(remote))
     await pr.ask("join", "src")
     await po.ask("sockets-join", {"rooms": ["src"], "target": ["dst"]})
-    await eventually(rooms_of(pr), lambda rooms: "dst" in rooms)
+    await wait_until(answer_is(rooms_of(pr), lambda rooms: "dst" in rooms), 10, 0.05)
     await po.ask("sockets-leave", {"rooms": ["src"], "target": ["dst"]})
-    await eventually(rooms_of(pr), lambda rooms: "dst" not in rooms)
+    await wait_until(answer_is(rooms_of(pr), lambda rooms: "dst" not in rooms), 10, 0.05)
     await po.ask("disconnect-sockets", {"rooms": ["src"]})
     await pr.wait_disconnected()
     assert po.sio.connected
@@ -118,7 +119,7 @@ async def test_remote_socket_emit_and_join_cross(pair, peers):
     )
     assert await pr.wait_for("direct") == [["x"]]
     await po.ask("remote-join", {"id": pr.sid(), "room": "vip"})
-    await eventually(rooms_of(pr), lambda rooms: "vip" in rooms)
+    await wait_until(answer_is(rooms_of(pr), lambda rooms: "vip" in rooms), 10, 0.05)
 
 
 async def test_broadcast_acks_cross(pair, peers):
@@ -144,7 +145,7 @@ async def test_server_side_emit_crosses(pair, peers):
     origin, remote = pair
     po, pr = await asyncio.gather(peers(origin), peers(remote))
     await po.ask("server-side-emit", {"event": "note", "args": ["hi", {"k": 1}]})
-    await eventually(lambda: pr.ask("server-side-log"), lambda log: log != [])
+    await wait_until(answer_is(lambda: pr.ask("server-side-log"), lambda log: log != []), 10, 0.05)
     assert await pr.ask("server-side-log") == [["/", "hi", {"k": 1}]]
     assert await po.ask("server-side-log") == []
     assert await po.ask("server-side-call", {"event": "ping", "args": []}) == {

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from jupyter_rt.testing import wait_until
 from tests.adapters.redis.support import ClusterServer, settle
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -28,6 +29,20 @@ async def until_delivered(sender, receiver, event: str, timeout: float = 20) -> 
     raise AssertionError(f"{event!r} never crossed after {timeout} s")
 
 
+async def logged(servers, pattern: str, count: int = 1, timeout: float = 20) -> None:
+    """Wait until each server's output holds ``count`` lines matching ``pattern``."""
+    await wait_until(
+        lambda: all(len(re.findall(pattern, s.output())) >= count for s in servers),
+        timeout,
+        0.05,
+        f"{count} x {pattern!r} in each server's output",
+    )
+
+
+UNREACHABLE = r"ERROR jupyter_rt\.redis: .* is unreachable"
+BACK = r"WARNING jupyter_rt\.redis: .* is back after"
+
+
 async def test_servers_survive_a_redis_restart(own_redis, start_servers, peers):
     a, b = await start_servers("A", "B", redis_url=own_redis.url)
     pa, pa2, pb = await asyncio.gather(peers(a), peers(a), peers(b))
@@ -37,7 +52,7 @@ async def test_servers_survive_a_redis_restart(own_redis, start_servers, peers):
     await pb.wait_for("before")
 
     own_redis.stop()
-    await asyncio.sleep(0.5)
+    await logged((a, b), UNREACHABLE)  # both servers noticed
     for i in range(30):  # local sockets are still served, with no error flood
         await pa.ask("emit-to", {"rooms": ["r"], "event": "during", "args": [i]})
         await pb.ask("emit-to", {"rooms": ["r"], "event": "during-b", "args": [i]})
@@ -78,7 +93,7 @@ async def test_two_outages_are_logged_once_each(own_redis, start_servers, peers)
         own_redis.stop()
         for i in range(10):
             await pa.ask("emit-to", {"rooms": ["r"], "event": f"lost{round_}", "args": [i]})
-        await asyncio.sleep(1.0)
+        await logged((a, b), UNREACHABLE, count=round_ + 1)
         own_redis.start()
         await until_delivered(pa, pb, f"back{round_}")
     for server in (a, b):
@@ -92,7 +107,7 @@ async def test_a_server_started_while_redis_is_down_joins_later(
 ):
     own_redis.stop()
     late = ClusterServer(spawn, own_redis.url, "late", prefix=prefix)
-    await asyncio.sleep(2)
+    await logged((late,), UNREACHABLE)  # it tried, and keeps running
     assert late.process.running, late.output()
     own_redis.start()
     await late.ready(timeout=30)
@@ -111,9 +126,9 @@ async def test_a_quiet_outage_leaves_no_stale_connection(own_redis, start_server
         await peer.ask("join", "r")
     assert len(await pa.ask("fetch", {})) == 2
     own_redis.stop()
-    await asyncio.sleep(1.0)
+    await logged((a, b), UNREACHABLE)
     own_redis.start()
-    await asyncio.sleep(3.0)  # resubscribed (backoff <= 2 s); nothing was published meanwhile
+    await logged((a, b), BACK)  # resubscribed; nothing was published meanwhile
     await pa.ask("emit-to", {"rooms": ["r"], "event": "first", "args": []})
     await pb.wait_for("first")
     assert len(await pa.ask("fetch", {})) == 2

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.jupyter.support import STEP, Inbox, Jupyter, NodeClient, run_node, sio_client
+from tests.jupyter.support import STEP, Inbox, Jupyter, NodeClient, run_client, sio_client
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -182,7 +182,7 @@ async def test_token_clients_are_named_after_their_anonymous_jupyter_user(
 @pytest.mark.node
 @pytest.mark.parametrize(("transport", "auth"), [("polling", "query"), ("upgrade", "header")])
 async def test_two_node_clients_chat_in_rooms(jupyter: Jupyter, transport: str, auth: str) -> None:
-    r = await run_node(
+    r = await run_client(
         "chat", jupyter, transport=transport, auth=auth, nameA="ada", nameB="bob", room="Cellar"
     )
     nick_a, nick_b = r["guestA"]["name"], r["guestB"]["name"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.jupyter.support import STEP, Inbox, Jupyter, LogRecords, run_node, sio_client
+from tests.jupyter.support import STEP, Inbox, Jupyter, LogRecords, run_client, sio_client
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -183,7 +183,7 @@ async def test_members_are_named_after_their_jupyter_user(
 
 @pytest.mark.node
 async def test_node_clients_use_the_hub(jupyter: Jupyter) -> None:
-    r = await run_node("hub", jupyter, transport="upgrade", room="lab")
+    r = await run_client("hub", jupyter, transport="upgrade", room="lab")
     ok = {"ok": True, "room": "lab"}
     assert r["joinA"] == r["joinB"] == r["publish"] == r["publishSelf"] == ok
     assert r["bGot"] == {"n": 1}

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import socketio
 
-from tests.jupyter.support import Inbox, Jupyter, LogRecords, run_node, sio_client
+from tests.jupyter.support import Inbox, Jupyter, LogRecords, run_client, sio_client
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -84,7 +84,7 @@ async def test_ticks_stop_at_disconnect(jupyter: Jupyter) -> None:
 async def test_node_client_ticks(
     jupyter: Jupyter, rt_log: LogRecords, transport: str, auth: str
 ) -> None:
-    result = await run_node("tick", jupyter, transport=transport, auth=auth)
+    result = await run_client("tick", jupyter, transport=transport, auth=auth)
     assert result["ticks"] == [0, 1, 2]
     assert result["transport"] == ("polling" if transport == "polling" else "websocket")
     socket_id = result["id"]
@@ -100,9 +100,11 @@ async def test_node_client_with_the_login_cookie(
     """As a page served by Jupyter: the login cookie, and the XSRF header for polling POSTs."""
     login = await jupyter.login()
     headers = {**login.header(), "X-XSRFToken": login.xsrf}
-    result = await run_node("tick", jupyter, transport=transport, auth="cookie", headers=headers)
+    result = await run_client("tick", jupyter, transport=transport, auth="cookie", headers=headers)
     assert result["ticks"] == [0, 1, 2]
     await rt_log.wait_for(rf"^Socket {result['id']} got 2$")
 
     with pytest.raises(AssertionError, match="connect_error"):
-        await run_node("tick", jupyter, transport="polling", auth="cookie", headers=login.header())
+        await run_client(
+            "tick", jupyter, transport="polling", auth="cookie", headers=login.header()
+        )
