@@ -1,9 +1,10 @@
 """A jupyter_rt server on the Redis adapter, driven by its clients, for the cluster tests.
 
-``python -m tests.serve tests.adapters.redis.cluster_app --port N --redis URL --name A [--prefix P]``
-prints ``READY`` once it listens and its Redis subscriptions are active. ``cluster_server.cjs``
-is the same program for Node ``socket.io`` with ``@socket.io/redis-adapter``: both answer the events
-below (on ``/`` and ``/chat``), so a test can drive either kind.
+``python -m tests.serve tests.adapters.redis.cluster_app --port N --redis URL --name A``
+(``--prefix P``) prints ``READY`` once it listens and its Redis subscriptions are active.
+``cluster_server.cjs`` is the same program for Node ``socket.io`` with
+``@socket.io/redis-adapter``: both answer the events below (on ``/`` and ``/chat``), so a test
+can drive either kind.
 
 Every event acks its result. ``rooms``/``except`` select sockets as ``io.to(rooms).except_(...)``.
 
