@@ -11,17 +11,16 @@ import asyncio
 import contextlib
 import inspect
 import itertools
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tornado import httpclient, websocket
 
 from jupyter_rt._tasks import TaskKeeper
+from jupyter_rt.client._dial import build_request, open_websocket, read_open
 from jupyter_rt.errors import (
     AckTimeout,
     ConnectError,
@@ -229,7 +228,7 @@ class AsyncClient:
         """
         if self._supervisor is not None and not self._supervisor.done():
             raise RuntimeError("already connected; disconnect() first")
-        self._request, names = _build_request(
+        self._request, names = build_request(
             url,
             path,
             token=token,
@@ -250,17 +249,9 @@ class AsyncClient:
     async def _establish(self) -> websocket.WebSocketClientConnection:
         """Open a WebSocket session and connect every active namespace."""
         assert self._request is not None
+        ws = await open_websocket(self._request, MAX_MESSAGE)
         try:
-            ws = await websocket.websocket_connect(self._request, max_message_size=MAX_MESSAGE)
-        except httpclient.HTTPClientError as exc:
-            hint = " (is the token right?)" if exc.code == 403 else ""
-            raise ConnectError(
-                f"{_safe(self._request.url)}: HTTP {exc.code} {exc.message}{hint}"
-            ) from None
-        except (OSError, asyncio.TimeoutError, websocket.WebSocketError) as exc:
-            raise ConnectError(f"{_safe(self._request.url)}: {exc or type(exc).__name__}") from None
-        try:
-            handshake = await self._read_open(ws)
+            handshake = await read_open(ws, self.connect_timeout)
             loop = asyncio.get_running_loop()
             active = [ns for ns in self._namespaces.values() if ns.active]
             for ns in active:
@@ -306,26 +297,6 @@ class AsyncClient:
             for waiter in done:
                 waiter.result()  # raises ConnectionRefused
                 waiters.discard(waiter)
-
-    async def _read_open(self, ws: websocket.WebSocketClientConnection) -> dict[str, Any]:
-        try:
-            frame = await asyncio.wait_for(ws.read_message(), self.connect_timeout)
-        except asyncio.TimeoutError:
-            ws.close()
-            raise ConnectError("no Engine.IO handshake from the server") from None
-        try:
-            if frame is None:
-                raise ProtocolError("connection closed before the handshake")
-            packet = engineio.decode_frame(frame)
-            if packet.type != engineio.PacketType.OPEN or not isinstance(packet.data, str):
-                raise ProtocolError(f"expected an OPEN packet, got {frame!r:.80}")
-            handshake = json.loads(packet.data)
-            if not isinstance(handshake, dict):
-                raise ProtocolError("handshake is not an object")
-        except (ProtocolError, ValueError) as exc:
-            ws.close()
-            raise ConnectError(f"bad Engine.IO handshake: {exc}") from None
-        return handshake
 
     async def _supervise(self) -> None:
         """Wait for the transport to drop; reconnect unless that was final."""
@@ -670,48 +641,3 @@ class AsyncClient:
                 await last
         except websocket.WebSocketClosedError:
             raise NotConnected("the connection is closed") from None
-
-
-def _safe(url: str) -> str:
-    """``url`` without its query string, which may hold a token."""
-    return url.split("?", 1)[0]
-
-
-def _build_request(
-    url: str,
-    path: str,
-    *,
-    token: str | None,
-    namespaces: Iterable[str] | None,
-    headers: Mapping[str, str] | None,
-    query: Mapping[str, str] | None,
-    timeout: float,
-    validate_cert: bool,
-) -> tuple[httpclient.HTTPRequest, list[str]]:
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
-    if scheme is None or not parts.netloc:
-        raise ValueError(f"not an http(s) or ws(s) URL: {url!r}")
-    if namespaces is None:
-        namespaces = [parts.path.rstrip("/") or "/"]
-    names = list(dict.fromkeys(namespaces))
-    if not names:
-        raise ValueError("connect to at least one namespace")
-    for name in names:
-        if not name.startswith("/"):
-            raise ValueError(f"namespace names start with '/': {name!r}")
-    params = dict(parse_qsl(parts.query))
-    params.update(query or {})
-    params.update({"EIO": engineio.PROTOCOL_VERSION, "transport": "websocket"})
-    all_headers = dict(headers or {})
-    if token:
-        all_headers["Authorization"] = f"token {token}"
-    endpoint = "/" + path.strip("/") + "/"
-    request = httpclient.HTTPRequest(
-        f"{scheme}://{parts.netloc}{endpoint}?{urlencode(params)}",
-        headers=all_headers,
-        connect_timeout=timeout,
-        request_timeout=timeout,
-        validate_cert=validate_cert,
-    )
-    return request, names
