@@ -31,6 +31,7 @@ from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.options import Options
 from jupyter_rt.server import Server
 from jupyter_rt.transports import EngineDriver, mount
+from jupyter_rt.transports.admission import pace_connections
 
 log = logging.getLogger("jupyter_rt")
 """Routed to the Jupyter server's log at start (see :func:`_route_logs_to`)."""
@@ -170,6 +171,11 @@ class RealtimeApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the event loop runs: start the adapters (with Redis: subscribe), so this server
         receives other servers' broadcasts and counts in the cluster before its first client."""
+        http_server = getattr(serverapp, "http_server", None)
+        if http_server is not None:
+            # A burst of new connections (a flood of handshakes) is served over several loop
+            # turns, not all in one: Tornado parses and routes each one's first request at once.
+            pace_connections(http_server, self.driver.connections)
         where = getattr(self.io.sockets.adapter, "where", "?")
         try:
             await self.io.ready()

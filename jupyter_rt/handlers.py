@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,22 @@ class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
     """``{base_url}socket.io/``: Engine.IO polling and WebSocket, authenticated by Jupyter."""
 
     auth_resource = AUTH_RESOURCE
+
+    def prepare(self) -> Awaitable[None] | None:  # type: ignore[override]
+        # A handshake costs Jupyter far more than us (auth, the login cookie, the response and
+        # its log line): a flood of them takes turns at the driver's gate before that cost.
+        admission = self._admit_handshake()
+        if admission is True:
+            return super().prepare()  # type: ignore[no-any-return]
+        if admission is False:
+            return None  # answered 503
+        return self._prepare_in_turn(admission)
+
+    async def _prepare_in_turn(self, admission: Awaitable[None]) -> None:
+        await admission
+        result = super().prepare()
+        if result is not None:
+            await result
 
     @ws_authenticated
     @authorized

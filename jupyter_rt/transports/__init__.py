@@ -9,6 +9,7 @@
 The modules, each importing only those above it:
 
 - ``tornado_internals``: every Tornado private attribute used, in one class, checked by a test.
+- ``admission``: :class:`AdmissionGate`, a few handshakes or new connections per loop turn.
 - ``driver``: :class:`EngineDriver`, the engine on the asyncio loop (its timer, sliced work).
 - ``websocket``: the upgraded socket served by an asyncio transport (or a TLS stream).
 - ``handler``: :class:`EngineIOHandler`, polling GET/POST and the WebSocket handshake.

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from jupyter_rt.engine import Engine
+from jupyter_rt.transports.admission import AdmissionGate
 
 
 class EngineDriver:
@@ -21,6 +22,11 @@ class EngineDriver:
         self._tasks: set[asyncio.Task[None]] = set()
         self.read_buffer = memoryview(bytearray(65536))
         """Where every WebSocket of this driver reads into; consumed before the next read."""
+        self.handshakes = AdmissionGate()
+        """Lets a few handshakes start per loop turn (hosts whose handshakes cost much use it)."""
+        self.connections = AdmissionGate(per_turn=4, max_waiting=10_000)
+        """Lets a few new connections start per loop turn, for hosts that pace their HTTP
+        server with :func:`jupyter_rt.transports.admission.pace_connections`."""
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run ``coroutine`` as a task the driver keeps until it ends, in an empty context.

@@ -18,13 +18,16 @@ from tornado import iostream, web
 from tornado.log import app_log, gen_log
 
 from jupyter_rt._redact import SECRET_HEADERS, scrub_text, scrub_uri
+from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.engine import Engine, EngineSession, Handshake, Refusal
 from jupyter_rt.errors import ProtocolError
 from jupyter_rt.protocol import engineio, websocket
+from jupyter_rt.transports.admission import GateFull
 from jupyter_rt.transports.driver import EngineDriver
 from jupyter_rt.transports.websocket import WebSocketConnection, take_over
 
 log = logging.getLogger("jupyter_rt")
+_refusals = LogThrottle(log)
 
 _shared_strings: dict[str, str] = {}
 _PRIVATE_HEADERS = frozenset(name.title() for name in SECRET_HEADERS)  # as Tornado spells them
@@ -64,6 +67,7 @@ class EngineIOHandler(web.RequestHandler):
         self._posting_session: EngineSession | None = None
         self._post_refusal: Refusal | None = None
         self._intake_running = False
+        self._unlogged = False
 
     # -- hooks for hosts ----------------------------------------------------------------------
 
@@ -133,6 +137,38 @@ class EngineIOHandler(web.RequestHandler):
             user=self.session_user(),
             issued=time.time(),
         )
+
+    def _admit_handshake(self) -> asyncio.Future[None] | bool:
+        """Take a handshake's turn at the driver's gate: ``True`` to go on now (or not a
+        handshake), a future to wait for first, ``False`` once answered 503 (too many wait).
+
+        For hosts whose handshakes cost much (Jupyter's), called before that cost.
+        """
+        if self.request.method != "GET" or "sid" in self.request.query_arguments:
+            return True
+        gate = self.driver.handshakes
+        try:
+            waiting = gate.admit()
+        except GateFull:
+            _refusals.log(
+                logging.WARNING,
+                "handshakes waiting",
+                "Refused handshakes with 503: %d already wait for their turn",
+                gate.waiting,
+            )
+            self._unlogged = True  # one line a minute, above; not one per request
+            self.set_status(503)
+            self.set_header("Retry-After", "1")
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish("Too many handshakes, try again")
+            return False
+        return True if waiting is None else waiting
+
+    def _log(self) -> None:
+        # Tornado's access log line for this request (RequestHandler._log), but not for
+        # refusals a peer can cause as often as it likes, already logged once a minute.
+        if not self._unlogged:
+            super()._log()
 
     def _find_session(self, query: Mapping[str, str]) -> EngineSession | None:
         """The session named by ``sid``, or ``None`` after answering with an error."""
