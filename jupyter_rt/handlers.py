@@ -35,7 +35,7 @@ class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
     def prepare(self) -> Awaitable[None] | None:  # type: ignore[override]
         # A handshake costs Jupyter far more than us (auth, the login cookie, the response and
         # its log line): a flood of them takes turns at the driver's gate before that cost.
-        admission = self._admit_handshake()
+        admission = self.admit_handshake()
         if admission is True:
             return super().prepare()  # type: ignore[no-any-return]
         if admission is False:

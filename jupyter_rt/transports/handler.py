@@ -138,7 +138,7 @@ class EngineIOHandler(web.RequestHandler):
             issued=time.time(),
         )
 
-    def _admit_handshake(self) -> asyncio.Future[None] | bool:
+    def admit_handshake(self) -> asyncio.Future[None] | bool:
         """Take a handshake's turn at the driver's gate: ``True`` to go on now (or not a
         handshake), a future to wait for first, ``False`` once answered 503 (too many wait).
 

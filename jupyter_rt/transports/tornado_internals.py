@@ -11,7 +11,10 @@ class TornadoStreamInternals:
     """The one place that uses private attributes of Tornado's ``IOStream`` (Tornado 6.x):
     ``_read_buffer``, ``_read_buffer_size``, ``_write_buffer`` and ``io_loop.remove_handler`` on
     the stream's socket. ``tests/transports/test_tornado_internals.py`` checks them on a real
-    stream, so that a Tornado release that changes them fails a test rather than a takeover."""
+    stream, so that a Tornado release that changes them fails a test rather than a takeover.
+
+    The one other Tornado private relied on, ``RequestHandler._log``, is overridden by
+    ``EngineIOHandler`` (peer-caused refusals stay out of the access log); tested there too."""
 
     @staticmethod
     def unread_bytes(stream: iostream.IOStream) -> bytes:

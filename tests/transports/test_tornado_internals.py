@@ -45,3 +45,12 @@ def test_the_old_module_path_still_works_with_a_deprecation_warning() -> None:
         assert jupyter_rt.tornado.mount is transports.mount
     with pytest.raises(AttributeError):
         _ = jupyter_rt.tornado.nothing_here
+
+
+def test_the_request_handler_still_logs_through_its_private_log_method() -> None:
+    # EngineIOHandler overrides RequestHandler._log to keep 503 refusals out of the access log.
+    import inspect
+
+    from tornado import web
+
+    assert "self._log()" in inspect.getsource(web.RequestHandler.finish)
