@@ -55,8 +55,8 @@ class Server:
 
     ``clock`` runs the server's timers (ack timeouts of ``call``) and the log throttle's
     minute; the default is the running asyncio loop's, and tests pass a
-    :class:`~jupyter_rt.clock.ManualClock` to move time by hand. (The connect timeout and
-    heartbeats are the engine's timers.)
+    :class:`~jupyter_rt.clock.ManualClock` to move time by hand. ``mount(app, io)`` runs the
+    engine's timers (the connect timeout, heartbeats) on the same clock.
     """
 
     def __init__(

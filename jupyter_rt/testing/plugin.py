@@ -8,6 +8,9 @@ an asyncio plugin (pytest-asyncio, or anyio).
   ``Server`` options come from the ``rt_server_options`` fixture (override it to change them).
 - ``rt_jupyter``: a real ``jupyter server`` subprocess with the extension
   (:class:`~jupyter_rt.testing.JupyterServer`), configured by ``rt_jupyter_options``.
+- ``rt_clock``: a :class:`~jupyter_rt.clock.ManualClock`. With ``rt_server_options``
+  returning ``{"clock": rt_clock}``, the server's timers (ack timeouts, the connect timeout,
+  heartbeats) fire on ``rt_clock.advance(seconds)``, with no waiting.
 - ``rt_spawn``: starts subprocesses stopped (by PID, with their children) at teardown; the
   Jupyter fixture starts its server through it, so a project can override it to keep logs.
 """
@@ -25,14 +28,29 @@ try:  # pytest-asyncio's strict mode runs only the async fixtures it marked itse
     from pytest_asyncio import fixture as async_fixture
 except ImportError:  # pragma: no cover - anyio, or another plugin, runs them
     async_fixture = pytest.fixture  # type: ignore[assignment]
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.testing._inprocess import InProcessServer
 from jupyter_rt.testing._jupyter import JupyterServer
 from jupyter_rt.testing._process import Process
 
-__all__ = ["rt_jupyter", "rt_jupyter_options", "rt_server", "rt_server_options", "rt_spawn"]
+__all__ = [
+    "rt_clock",
+    "rt_jupyter",
+    "rt_jupyter_options",
+    "rt_server",
+    "rt_server_options",
+    "rt_spawn",
+]
 
 
 # -- in-process server ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rt_clock() -> ManualClock:
+    """A clock that moves only on ``rt_clock.advance(seconds)``; give it to the server as
+    ``Server(clock=rt_clock)`` (or in ``rt_server_options``)."""
+    return ManualClock()
 
 
 @pytest.fixture
@@ -105,8 +123,3 @@ def rt_jupyter(
         yield server.start(timeout)
     finally:
         server.stop()
-
-
-# -- the clock ---------------------------------------------------------------------------------
-# Reserved: a ``clock`` fixture (a ``jupyter_rt.clock.ManualClock`` the server's timers run on,
-# so tests advance time instead of sleeping) belongs here, next to ``rt_server``.

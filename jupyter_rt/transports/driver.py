@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from jupyter_rt.clock import Clock, LoopClock, Timer
 from jupyter_rt.engine import Engine
 from jupyter_rt.transports.admission import AdmissionGate
 
 
 class EngineDriver:
-    """Runs an :class:`Engine` on the asyncio loop: one timer drives every heartbeat."""
+    """Runs an :class:`Engine` on the asyncio loop: one timer drives every heartbeat.
 
-    def __init__(self, engine: Engine) -> None:
+    The engine's time and its timer are ``clock``'s (the loop's by default; a test's
+    :class:`~jupyter_rt.clock.ManualClock` fires the connect timeout and heartbeats on
+    ``advance``). How long a slice of work holds the loop is measured on the real clock.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
-        self._timer: asyncio.TimerHandle | None = None
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self._timer: Timer | None = None
         self._timer_at = float("inf")
         engine.on_next_deadline = self._arm
         self._tasks: set[asyncio.Task[None]] = set()
@@ -41,8 +49,11 @@ class EngineDriver:
         task.add_done_callback(self._tasks.discard)
 
     def now(self) -> float:
-        """The engine's clock: the running loop's monotonic time."""
-        return asyncio.get_running_loop().time()
+        """The engine's time (:attr:`clock`'s)."""
+        return self.clock.now()
+
+    work_clock = staticmethod(time.perf_counter)
+    """The real time that bounds a slice of work (never a test's manual clock)."""
 
     def reschedule(self) -> None:
         """Make sure the timer fires by the engine's next deadline."""
@@ -58,7 +69,7 @@ class EngineDriver:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        self._timer = asyncio.get_running_loop().call_at(deadline, self._fire)
+        self._timer = self.clock.call_at(deadline, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
@@ -72,10 +83,10 @@ class EngineDriver:
     async def run_sliced(self, step: Callable[[float, int], bool]) -> None:
         """Call ``step(now, max_items)`` until it returns ``False``, yielding to the loop after
         every :attr:`slice_seconds` of work, so that no request holds the loop for long."""
-        now = self.now
+        now, work_clock = self.now, self.work_clock
         while True:
-            deadline = now() + self.slice_seconds
-            while (more := step(now(), 64)) and now() < deadline:
+            deadline = work_clock() + self.slice_seconds
+            while (more := step(now(), 64)) and work_clock() < deadline:
                 pass
             self.reschedule()
             if not more:

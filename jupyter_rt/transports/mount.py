@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from tornado import web
 
+from jupyter_rt.clock import Clock
 from jupyter_rt.engine import Engine, EngineListener
 from jupyter_rt.options import Options
 from jupyter_rt.transports.driver import EngineDriver
@@ -22,11 +23,13 @@ def mount_engine(
     *,
     handler_class: type[EngineIOHandler] = EngineIOHandler,
     options: Options | None = None,
+    clock: Clock | None = None,
     **changes: Any,
 ) -> EngineDriver:
     """Serve a bare Engine.IO endpoint at ``path``, delivering messages to ``listener``; the
-    engine takes ``options`` with ``changes`` (``ping_interval=5``...)."""
-    driver = EngineDriver(Engine(listener, options, **changes))
+    engine takes ``options`` with ``changes`` (``ping_interval=5``...) and runs on ``clock``
+    (the loop's by default)."""
+    driver = EngineDriver(Engine(listener, options, **changes), clock)
     pattern = path.rstrip("/") + "/?"
     app.add_handlers(r".*", [(pattern, handler_class, {"driver": driver})])
     return driver
@@ -39,5 +42,8 @@ def mount(
     *,
     handler_class: type[EngineIOHandler] = EngineIOHandler,
 ) -> EngineDriver:
-    """Serve the Socket.IO server ``io`` at ``path`` of ``app``, with ``io.options``."""
-    return mount_engine(app, io, path, handler_class=handler_class, options=io.options)
+    """Serve the Socket.IO server ``io`` at ``path`` of ``app``, with ``io.options``, on
+    ``io.clock`` (so a test's manual clock also drives the connect timeout and heartbeats)."""
+    return mount_engine(
+        app, io, path, handler_class=handler_class, options=io.options, clock=io.clock
+    )

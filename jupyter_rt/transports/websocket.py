@@ -106,7 +106,7 @@ class WebSocketConnection:
     def _dispatch(self, data: bytes | memoryview) -> bool:
         """Handle the frames in ``data`` and the reader for one slice; whether some may remain."""
         driver = self.driver
-        deadline = driver.now() + driver.slice_seconds
+        deadline = driver.work_clock() + driver.slice_seconds
         try:
             while True:
                 events = self._reader.feed(data, self._SLICE_EVENTS)
@@ -115,7 +115,7 @@ class WebSocketConnection:
                     return False
                 if len(events) < self._SLICE_EVENTS:
                     return False
-                if driver.now() >= deadline:
+                if driver.work_clock() >= deadline:
                     return True
         except websocket.FrameError as exc:
             sid = self.session.sid if self.session else "-"
