@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt.clock import Clock, LoopClock, Timer
 from jupyter_rt.engine import Engine
 from jupyter_rt.transports.admission import AdmissionGate
@@ -27,7 +28,7 @@ class EngineDriver:
         self._timer: Timer | None = None
         self._timer_at = float("inf")
         engine.on_next_deadline = self._arm
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskKeeper()
         self.read_buffer = memoryview(bytearray(65536))
         """Where every WebSocket of this driver reads into; consumed before the next read."""
         self.handshakes = AdmissionGate()
@@ -44,9 +45,7 @@ class EngineDriver:
         would keep the request alive that long (Jupyter's ``CallContext`` holds the handler,
         and with it the request, its headers, the Tornado connection and stream).
         """
-        task = contextvars.Context().run(asyncio.ensure_future, coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coroutine, context=contextvars.Context())
 
     def now(self) -> float:
         """The engine's time (:attr:`clock`'s)."""

@@ -169,9 +169,9 @@ async def test_server_side_emit(cluster: Server) -> None:
     cluster.on("hello", lambda *args: got.append(args))
     await cluster.server_side_emit("hello", 1, {"a": 2})
     assert CALLS[-1] == ("server_side_emit", ["hello", 1, {"a": 2}])
-    cluster.sockets._on_server_side_emit(["hello", 3])
-    cluster.sockets._on_server_side_emit(["connection", 3])  # dropped
-    cluster.sockets._on_server_side_emit([])  # dropped
+    cluster.sockets.on_server_side_emit(["hello", 3])
+    cluster.sockets.on_server_side_emit(["connection", 3])  # dropped
+    cluster.sockets.on_server_side_emit([])  # dropped
     assert got == [(3,)]
     with pytest.raises(ValueError):
         cluster.server_side_emit("connection")
@@ -196,7 +196,7 @@ async def test_server_side_event_with_ack_answers_with_the_first_handler(cluster
     nsp.on("sum", lambda a, b: a + b)
     nsp.on("sum", lambda a, b: seen.append((a, b)) or "second")  # runs, does not answer
     answers: list[Any] = []
-    nsp._on_server_side_emit(["sum", 2, 3], answers.append)
+    nsp.on_server_side_emit(["sum", 2, 3], answers.append)
     assert answers == [5] and seen == [(2, 3)]
 
     async def later(value: Any) -> Any:
@@ -204,13 +204,13 @@ async def test_server_side_event_with_ack_answers_with_the_first_handler(cluster
         return value
 
     nsp.on("later", later)
-    nsp._on_server_side_emit(["later", {"v": 1}], answers.append)
+    nsp.on_server_side_emit(["later", {"v": 1}], answers.append)
     assert answers == [5]
     await asyncio.sleep(0.05)
     assert answers == [5, {"v": 1}]
 
     nsp.on("none", lambda: None)
-    nsp._on_server_side_emit(["none"], answers.append)
+    nsp.on_server_side_emit(["none"], answers.append)
     assert answers == [5, {"v": 1}, None]  # None is an answer too
 
     def fails() -> None:
@@ -221,17 +221,17 @@ async def test_server_side_event_with_ack_answers_with_the_first_handler(cluster
 
     nsp.on("fails", fails)
     nsp.on("fails-later", fails_later)
-    nsp._on_server_side_emit(["fails"], answers.append)
-    nsp._on_server_side_emit(["fails-later"], answers.append)
-    nsp._on_server_side_emit(["nobody"], answers.append)
-    nsp._on_server_side_emit(["connection"], answers.append)
+    nsp.on_server_side_emit(["fails"], answers.append)
+    nsp.on_server_side_emit(["fails-later"], answers.append)
+    nsp.on_server_side_emit(["nobody"], answers.append)
+    nsp.on_server_side_emit(["connection"], answers.append)
     await asyncio.sleep(0.05)
     assert answers == [5, {"v": 1}, None]  # no answer: the requester times out
 
     def broken_ack(value: Any) -> None:
         raise TypeError("cannot encode")
 
-    nsp._on_server_side_emit(["sum", 1, 1], broken_ack)  # logged, not raised
+    nsp.on_server_side_emit(["sum", 1, 1], broken_ack)  # logged, not raised
 
 
 async def test_memory_adapter_defaults(io: Server) -> None:

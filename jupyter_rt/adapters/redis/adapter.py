@@ -35,8 +35,8 @@ from jupyter_rt.adapters.redis.wire import (
     pack,
 )
 from jupyter_rt.errors import LimitExceeded
+from jupyter_rt.protocol.events import ack_args
 from jupyter_rt.protocol.socketio import Packet
-from jupyter_rt.server._util import ack_args
 from jupyter_rt.server.adapter import Adapter, BroadcastOptions
 from jupyter_rt.server.socket import RemoteSocket, SocketHandshake
 

@@ -36,7 +36,8 @@ from jupyter_rt.adapters.redis.wire import (
     encode_broadcast,
     encode_request,
 )
-from jupyter_rt.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
+from jupyter_rt.protocol.events import check_event_name, check_server_side_event
+from jupyter_rt.protocol.socketio import Packet, PacketType
 from jupyter_rt.server.adapter import BroadcastFlags, BroadcastOptions
 
 __all__ = ["Emitter", "SyncEmitter"]
@@ -50,14 +51,6 @@ def _names(rooms: str | Iterable[str]) -> frozenset[str]:
         if not isinstance(name, str):
             raise TypeError(f"a room name must be a str, not {type(name).__name__}")
     return frozenset(names)
-
-
-def _check_event(event: object) -> str:
-    if not isinstance(event, str):
-        raise TypeError(f"an event name must be a str, not {type(event).__name__}")
-    if event in RESERVED_EVENTS:
-        raise ValueError(f"{event!r} is a reserved event name")
-    return event
 
 
 class _Selection:
@@ -126,7 +119,7 @@ class _Selection:
         return BroadcastOptions(self._rooms, self._except, self._flags)
 
     def _broadcast(self, event: str, args: tuple[Any, ...]) -> tuple[str, bytes]:
-        packet = Packet(PacketType.EVENT, self._channels.nsp, [_check_event(event), *args])
+        packet = Packet(PacketType.EVENT, self._channels.nsp, [check_event_name(event), *args])
         message = encode_broadcast(EMITTER_UID, packet, self._options())
         return self._channels.for_rooms(self._rooms), message
 
@@ -136,9 +129,7 @@ class _Selection:
         return self._channels.request, encode_request(request)
 
     def _server_side(self, event: str, args: tuple[Any, ...]) -> tuple[str, bytes]:
-        event = _check_event(event)
-        if event in ("connection", "connect"):
-            raise ValueError(f"{event!r} is a reserved event name")
+        event = check_server_side_event(event)
         request = Request(RequestType.SERVER_SIDE_EMIT, uid=EMITTER_UID, data=[event, *args])
         return self._channels.request, encode_request(request)
 

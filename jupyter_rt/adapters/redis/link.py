@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.adapters.redis.wire import WireError
 from jupyter_rt.errors import RedisUnavailable
@@ -47,19 +48,7 @@ def where_of(url: str) -> str:
         return "redis"
 
 
-class _Tasks:
-    """Tasks kept alive until they end (the loop keeps only weak references)."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-_closing = _Tasks()
+_closing = TaskKeeper()
 """Links closing after their last namespace closed."""
 
 
@@ -106,7 +95,7 @@ class RedisLink:
         self._down_since = 0.0
         self._dropped = 0
         self._next_probe = 0.0
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskKeeper()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -325,9 +314,7 @@ class RedisLink:
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run ``coroutine`` in a task kept alive until it ends."""
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(coroutine)
 
     async def _sync(self, pubsub: Any) -> None:
         """Make ``pubsub``'s subscriptions match what the adapters want."""

@@ -27,7 +27,7 @@ from jupyter_rt.adapters.redis.wire import (
     new_id,
 )
 from jupyter_rt.errors import ClusterTimeout
-from jupyter_rt.server._util import ack_value
+from jupyter_rt.protocol.events import ack_value
 
 __all__ = ["Pending", "Requests"]
 

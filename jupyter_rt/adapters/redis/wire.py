@@ -38,7 +38,8 @@ from typing import Any, Final
 import msgpack
 
 from jupyter_rt.errors import ProtocolError
-from jupyter_rt.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
+from jupyter_rt.protocol.events import check_event_name
+from jupyter_rt.protocol.socketio import Packet, PacketType
 from jupyter_rt.server.adapter import BroadcastFlags, BroadcastOptions
 
 __all__ = [
@@ -278,11 +279,10 @@ def _decode_packet(value: Any) -> Packet:
     data = value.get("data")
     if not isinstance(data, list) or not data:
         raise WireError("an event must be a non-empty array")
-    name = data[0]
-    if not isinstance(name, str):
-        raise WireError("an event name must be a string")
-    if name in RESERVED_EVENTS:
-        raise WireError(f"reserved event name {name!r}")
+    try:
+        check_event_name(data[0])
+    except ValueError as exc:  # EventNameTypeError included
+        raise WireError(str(exc)) from None
     nsp = value.get("nsp", "/")
     if nsp is None:
         nsp = "/"
