@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from jupyter_rt._shrink import Shrinker
 from jupyter_rt.protocol.socketio import Packet
 from jupyter_rt.server._util import SENT, call_handler, check_event, log
 from jupyter_rt.server.adapter import Adapter, BroadcastOptions
@@ -42,6 +43,7 @@ class Namespace:
         self.parent = parent
         self.sockets: dict[str, Socket] = {}
         """Connected sockets of this server, by id."""
+        self._sockets_size = Shrinker()
         self._middlewares: list[Middleware] = []
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._ids = 0
@@ -111,10 +113,12 @@ class Namespace:
 
     def _add(self, socket: Socket) -> None:
         self.sockets[socket.id] = socket
+        self._sockets_size.grew(len(self.sockets))
         self.adapter.add_all(socket.id, (socket.id,))
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
+        self._sockets_size.shrunk(self.sockets)
         self._maybe_cleanup()
 
     def _maybe_cleanup(self) -> None:
