@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import weakref
 from collections.abc import Awaitable
 from typing import Any
@@ -19,7 +20,9 @@ from tornado import web
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 import jupyter_rt
+import jupyter_rt._shrink
 import jupyter_rt.transports
+import jupyter_rt.transports.driver
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.server import Socket
 from jupyter_rt.server.server import Client
@@ -102,3 +105,54 @@ async def test_a_crowd_leaves_nothing_alive() -> None:
         http.stop()
         await io.close()
         driver.shutdown()
+
+
+async def test_a_crowd_gives_back_its_tables_and_memory(monkeypatch: Any) -> None:
+    """The tables keyed by connection (the engine's sessions, a namespace's sockets, the
+    adapter's rooms of each socket) shrink back once a crowd has left (a dict keeps the slots of
+    its largest size otherwise), and the C allocator is asked, once, to give the freed pages back.
+    """
+    monkeypatch.setattr(jupyter_rt._shrink, "SHRINK_FROM", 16)  # a crowd of 60 is a crowd here
+    trims: list[float] = []
+    monkeypatch.setattr(
+        jupyter_rt.transports.driver, "give_back_memory", lambda: trims.append(1) or True
+    )
+    io = jupyter_rt.Server(ping_interval=5, ping_timeout=5)
+    room = io.of("/room")
+    room.on("connection", lambda socket: socket.join("crowd"))
+    app = web.Application()
+    driver = mount(app, io)
+    port = free_port()
+    http = app.listen(port, "127.0.0.1")
+    try:
+        tables = {
+            "engine sessions": lambda: driver.engine.sessions,
+            "namespace sockets": lambda: room.sockets,
+            "rooms of each socket": lambda: room.adapter.sids,
+        }
+        empty = {name: sys.getsizeof(table()) for name, table in tables.items()}
+        clients = [await connect(port) for _ in range(CLIENTS)]
+        await wait_until(lambda: len(room.sockets) == CLIENTS, timeout=10)
+        crowded = {name: sys.getsizeof(table()) for name, table in tables.items()}
+        assert all(crowded[name] > 4 * empty[name] for name in tables), crowded
+
+        for ws in clients:
+            ws.close()
+        await wait_until(lambda: not room.sockets and not driver.engine.sessions, timeout=10)
+        left = {name: sys.getsizeof(table()) for name, table in tables.items()}
+        assert all(left[name] * 4 <= crowded[name] for name in tables), (left, crowded)
+        await wait_until(lambda: bool(trims), timeout=5)  # once the loop is done with the leaving
+        await asyncio.sleep(1.5)
+        assert trims == [1]
+    finally:
+        http.stop()
+        await io.close()
+        driver.shutdown()
+
+
+def test_giving_memory_back_is_throttled(monkeypatch: Any) -> None:
+    """At most one ``malloc_trim`` a minute, however many crowds leave (it walks the heap)."""
+    monkeypatch.setattr(jupyter_rt.transports.driver, "_trimmed_at", -1e9)
+    first = jupyter_rt.transports.driver.give_back_memory()
+    assert first is sys.platform.startswith("linux")
+    assert jupyter_rt.transports.driver.give_back_memory() is False

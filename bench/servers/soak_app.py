@@ -213,6 +213,55 @@ def setup(io: Server) -> None:
                 walk(target, 1)
             return lines[:200]
 
+        @socket.on("typecounts")
+        def typecounts() -> list[list[Any]]:
+            """Live gc-tracked objects by type (for diffs between two moments)."""
+            gc.collect()
+            counts = Counter(
+                f"{getattr(type(o), '__module__', '?')}.{type(o).__qualname__}"
+                for o in gc.get_objects()
+            )
+            return [[name, n] for name, n in counts.items()]
+
+        @socket.on("holding")
+        def holding(needle: str, limit: int = 12) -> list[str]:
+            """The containers (and their holders) of live strings that contain ``needle``."""
+            gc.collect()
+            found: Counter[str] = Counter()
+            lines: list[str] = []
+            for o in gc.get_objects():
+                hits = [r for r in gc.get_referents(o) if type(r) is str and needle in r]
+                if not hits:
+                    continue
+                desc = type(o).__qualname__
+                up = [type(r).__qualname__ for r in gc.get_referrers(o)][:4]
+                found[f"{desc} <- {','.join(up)}"] += len(hits)
+                if len(lines) < limit:
+                    lines.append(f"{desc} {repr(o)[:150]} <- {up} e.g. {hits[0][:60]!r}")
+            return [f"{n} {d}" for d, n in found.most_common(limit)] + lines
+
+        @socket.on("purge")
+        def purge() -> dict[str, int]:
+            """Drop the loop's cancelled timers (asyncio keeps them until their time)."""
+            loop = asyncio.get_running_loop()
+            scheduled = loop._scheduled  # type: ignore[attr-defined]
+            before = len(scheduled)
+            scheduled[:] = [h for h in scheduled if not h._cancelled]
+            import heapq
+
+            heapq.heapify(scheduled)
+            loop._timer_cancelled_count = 0  # type: ignore[attr-defined]
+            gc.collect()
+            return {"before": before, "after": len(scheduled), "rss_kib": rss_kib()}
+
+        @socket.on("clear_type_cache")
+        def clear_type_cache() -> int:
+            import sys
+
+            sys._clear_type_cache()
+            gc.collect()
+            return rss_kib()
+
         @socket.on("trim")
         def trim() -> dict[str, int]:
             before = rss_kib()

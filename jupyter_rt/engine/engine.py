@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from jupyter_rt._shrink import Shrinker
 from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Refusal, Transport
 from jupyter_rt.options import Options
 from jupyter_rt.protocol import engineio
@@ -45,6 +46,10 @@ class Engine:
         self.max_buffered_bytes = options.max_buffered_bytes
         """Outbound bytes one client may have waiting before it is disconnected."""
         self.sessions: dict[str, EngineSession] = {}
+        self._sessions_size = Shrinker()
+        self.on_crowd_left: Callable[[], None] | None = None
+        """Called when :attr:`sessions` has fallen to an eighth of a peak of at least 1,024
+        (a crowd has left: the I/O layer may give memory back to the system)."""
         self.on_next_deadline: Callable[[float], None] | None = None
         """Called with the new :meth:`next_deadline` when it moves earlier (the I/O layer's timer
         must then fire by that time); ``None`` when nobody needs telling."""
@@ -84,6 +89,7 @@ class Engine:
         sid = secrets.token_urlsafe(15)
         session = EngineSession(self, sid, handshake, credential, websocket)
         self.sessions[sid] = session
+        self._sessions_size.grew(len(self.sessions))
         can_upgrade = websocket is None and "websocket" in self.transports
         upgrades = ["websocket"] if can_upgrade else []
         handshake_packet = engineio.open_packet(
@@ -138,6 +144,8 @@ class Engine:
         themselves when they are done."""
         self.sessions.pop(session.sid, None)
         self._timers.cancel(session)
+        if self._sessions_size.shrunk(self.sessions) and self.on_crowd_left is not None:
+            self.on_crowd_left()
 
 
 class _TimerHeap:

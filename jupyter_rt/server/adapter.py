@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jupyter_rt._shrink import Shrinker
 from jupyter_rt.errors import LimitExceeded
 from jupyter_rt.protocol.socketio import Packet, encode
 from jupyter_rt.server._util import log
@@ -70,6 +71,7 @@ class Adapter:
         self.nsp = nsp
         self.rooms: dict[str, set[str]] = {}
         self.sids: dict[str, set[str]] = {}
+        self._sids_size = Shrinker()
 
     def init(self) -> None:
         """Called once when the namespace is created, maybe before an event loop runs."""
@@ -99,6 +101,7 @@ class Adapter:
         own = self.sids.get(sid)
         if own is None:
             own = self.sids[sid] = set()
+            self._sids_size.grew(len(self.sids))
         for room in rooms:
             own.add(room)
             members = self.rooms.get(room)
@@ -123,6 +126,7 @@ class Adapter:
         own = self.sids.pop(sid, None)
         if own is None:
             return
+        self._sids_size.shrunk(self.sids)
         for room in own:
             members = self.rooms.get(room)
             if members is not None:

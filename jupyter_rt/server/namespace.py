@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from jupyter_rt._shrink import Shrinker
 from jupyter_rt.protocol.events import CONNECTION_EVENTS, check_server_side_event
 from jupyter_rt.protocol.socketio import Packet
 from jupyter_rt.server._util import SENT, call_handler, log
@@ -41,6 +42,7 @@ class Namespace:
         self.parent = parent
         self.sockets: dict[str, Socket] = {}
         """Connected sockets of this server, by id."""
+        self._sockets_size = Shrinker()
         self._middlewares: list[Middleware] = []
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._ids = 0
@@ -126,11 +128,13 @@ class Namespace:
             self._maybe_cleanup()
             return
         self.sockets[socket.id] = socket
+        self._sockets_size.grew(len(self.sockets))
         self.adapter.add_all(socket.id, (socket.id,))
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` disconnected (called by the socket once it left its rooms)."""
         self.sockets.pop(socket.id, None)
+        self._sockets_size.shrunk(self.sockets)
         self._maybe_cleanup()
 
     def _maybe_cleanup(self) -> None:

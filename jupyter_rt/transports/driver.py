@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import ctypes
+import logging
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -12,6 +15,35 @@ from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt.clock import Clock, LoopClock, Timer
 from jupyter_rt.engine import Engine
 from jupyter_rt.transports.admission import AdmissionGate
+
+log = logging.getLogger("jupyter_rt")
+
+TRIM_EVERY = 60.0
+"""Seconds between two :func:`give_back_memory` calls at the most."""
+
+_trimmed_at = -TRIM_EVERY
+
+
+def give_back_memory() -> bool:
+    """Return the C allocator's free pages to the system (glibc's ``malloc_trim``), at most once
+    a minute; ``False`` where there is no glibc or it is too soon.
+
+    After a crowd leaves, glibc keeps the freed tables and buffers of its connections in the
+    middle of its heap, where ``free`` alone never gives them back. (Python's own small-object
+    arenas go back by themselves, once every object in one is freed.)
+    """
+    global _trimmed_at
+    now = time.monotonic()
+    if now - _trimmed_at < TRIM_EVERY or not sys.platform.startswith("linux"):
+        return False
+    _trimmed_at = now
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # musl, or no libc symbols
+        return False
+    trim(0)
+    log.debug("A crowd left: gave free memory back to the system")
+    return True
 
 
 class EngineDriver:
@@ -28,6 +60,7 @@ class EngineDriver:
         self._timer: Timer | None = None
         self._timer_at = float("inf")
         engine.on_next_deadline = self._arm
+        engine.on_crowd_left = self._crowd_left
         self._tasks = TaskKeeper()
         self.read_buffer = memoryview(bytearray(65536))
         """Where every WebSocket of this driver reads into; consumed before the next read."""
@@ -69,6 +102,10 @@ class EngineDriver:
             self._timer.cancel()
         self._timer_at = deadline
         self._timer = self.clock.call_at(deadline, self._fire)
+
+    def _crowd_left(self) -> None:
+        """Give memory back once the loop is done with the leaving (not in the middle of it)."""
+        asyncio.get_running_loop().call_later(1.0, give_back_memory)
 
     def _fire(self) -> None:
         self._timer = None
