@@ -8,13 +8,10 @@ import json
 import selectors
 import socket
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from tests.client.support import JupyterServer, start_jupyter_server
-from tests.helpers import Process
+from jupyter_rt.testing import JupyterServer
 from tests.jupyter import raw
 from tests.jupyter.canary import Canary
 
@@ -25,8 +22,8 @@ FLOOD = 200
 
 
 @pytest.fixture
-def server(spawn: Callable[..., Process], tmp_path: Path) -> JupyterServer:
-    return start_jupyter_server(spawn, tmp_path)
+def server(rt_jupyter: JupyterServer) -> JupyterServer:
+    return rt_jupyter
 
 
 def flood(server: JupyterServer, count: int) -> list[raw.Response]:
