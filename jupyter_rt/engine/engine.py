@@ -14,6 +14,7 @@ from jupyter_rt._shrink import Shrinker
 from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Refusal, Transport
 from jupyter_rt.options import Options
 from jupyter_rt.protocol import engineio
+from jupyter_rt.protocol.events import Reason
 
 __all__ = ["Engine", "Refusal"]
 
@@ -120,7 +121,7 @@ class Engine:
         """When :meth:`tick` next has work (maybe earlier), or ``None`` when no session is open."""
         return self._timers.next_deadline()
 
-    def close_all(self, reason: str = "server shutting down") -> None:
+    def close_all(self, reason: Reason = "server shutting down") -> None:
         """Drop every session without a CLOSE packet, so that clients come back later."""
         for session in list(self.sessions.values()):
             session.close(reason, notify=False)

@@ -40,6 +40,7 @@ from jupyter_rt.engine.state import (
 from jupyter_rt.errors import ProtocolError
 from jupyter_rt.protocol import engineio
 from jupyter_rt.protocol.engineio import Packet, PacketType
+from jupyter_rt.protocol.events import Reason
 
 if TYPE_CHECKING:
     from jupyter_rt.engine.engine import Engine
@@ -118,7 +119,7 @@ class EngineListener(Protocol):
 
     def on_engine_message(self, session: EngineSession, data: str | bytes) -> None: ...
 
-    def on_engine_close(self, session: EngineSession, reason: str) -> None: ...
+    def on_engine_close(self, session: EngineSession, reason: Reason) -> None: ...
 
 
 class PayloadIntake:
@@ -179,7 +180,7 @@ class EngineSession:
         self._upgrade_deadline: float | None = None
         self._drain_deadline: float | None = None
         self._close_deadline: float | None = None
-        self._close_reason = ""
+        self._close_reason: Reason = "forced close"
         self._posting = False
         self._clock = 0.0
         """The latest ``now`` the caller passed in."""
@@ -257,7 +258,7 @@ class EngineSession:
         )
         self.close("transport error", notify=False)
 
-    def close(self, reason: str = "forced close", *, notify: bool = True) -> None:
+    def close(self, reason: Reason = "forced close", *, notify: bool = True) -> None:
         """Close the session and tell the listener ``reason``.
 
         With ``notify`` the client is sent a CLOSE packet and will not reconnect; without it the
@@ -265,7 +266,7 @@ class EngineSession:
         """
         self._close(reason, engineio.CLOSE if notify else None, drain=notify)
 
-    def set_deadline(self, delay: float, reason: str, *, now: float | None = None) -> None:
+    def set_deadline(self, delay: float, reason: Reason, *, now: float | None = None) -> None:
         """Close the session with ``reason`` ``delay`` seconds after ``now`` unless
         :meth:`clear_deadline` is called first; a later call replaces the deadline.
 
@@ -286,7 +287,7 @@ class EngineSession:
         self._close_deadline = None
 
     def _close(
-        self, reason: str, last: Packet | None, *, drain: bool, websocket_lost: bool = False
+        self, reason: Reason, last: Packet | None, *, drain: bool, websocket_lost: bool = False
     ) -> None:
         """Close, ending with ``last`` (CLOSE, NOOP or nothing) on the transport.
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_rt.errors import ConnectionRefused, ProtocolError
-from jupyter_rt.protocol.events import DisconnectReason
+from jupyter_rt.protocol.events import DisconnectReason, Reason
 from jupyter_rt.protocol.socketio import Decoder, Packet, PacketType, encode_fields
 from jupyter_rt.server._util import Timed, log, report_error, run_sync
 from jupyter_rt.server.handshake import SocketHandshake
@@ -203,13 +203,13 @@ class Client:
             socket.disconnect()
         self.close(DisconnectReason.FORCED_CLOSE)
 
-    def close(self, reason: str, *, notify: bool = True) -> None:
+    def close(self, reason: Reason, *, notify: bool = True) -> None:
         """Disconnect the sockets with ``reason`` and close the Engine.IO session."""
         self.on_close(reason)
         self.server.forget_client(self)
         self.session.close(reason, notify=notify)
 
-    def on_close(self, reason: str) -> None:
+    def on_close(self, reason: Reason) -> None:
         """The session is closed: every socket disconnects with ``reason``."""
         if self.closed:
             return

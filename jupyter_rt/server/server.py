@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.clock import Clock, LoopClock
 from jupyter_rt.options import Options
-from jupyter_rt.protocol.events import DisconnectReason
+from jupyter_rt.protocol.events import DisconnectReason, Reason
 from jupyter_rt.server._util import TaskGroup, log
 from jupyter_rt.server.adapter import Adapter, MemoryAdapter
 from jupyter_rt.server.client import Client
@@ -330,7 +330,7 @@ class Server:
         if client is not None:
             client.receive(data)
 
-    def on_engine_close(self, session: EngineSession, reason: str) -> None:
+    def on_engine_close(self, session: EngineSession, reason: Reason) -> None:
         """The session is gone: its sockets disconnect with ``reason``."""
         client = self._clients.pop(session.sid, None)
         if client is not None:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
 from jupyter_rt.errors import AckTimeout, ConnectionRefused, LimitExceeded, NotConnected
-from jupyter_rt.protocol.events import DisconnectReason, ack_args, ack_value
+from jupyter_rt.protocol.events import DisconnectReason, Reason, ack_args, ack_value
 from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import (
     SENT,
@@ -110,7 +110,7 @@ class Socket:
         self._acks: dict[int, Callable[[list[Any]], None]] = {}
         self._queue: list[Packet] | None = None
         self._pending_handlers = 0
-        self._deferred_close: tuple[str, list[Callable[..., Any]]] | None = None
+        self._deferred_close: tuple[Reason, list[Callable[..., Any]]] | None = None
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -322,7 +322,7 @@ class Socket:
 
     # -- the connection's side ----------------------------------------------------------------
 
-    def on_close(self, reason: str) -> None:
+    def on_close(self, reason: Reason) -> None:
         """The socket is gone (called by its connection): leave everything and run the
         disconnect handlers with ``reason`` (a :class:`DisconnectReason`). Nothing is sent to
         the client.
@@ -353,7 +353,7 @@ class Socket:
             self._run_disconnect_handlers(reason)
         self.nsp.remove_socket(self)
 
-    def _run_disconnect_handlers(self, reason: str) -> None:
+    def _run_disconnect_handlers(self, reason: Reason) -> None:
         tasks = self.server.tasks
         where = (self.nsp.name, "disconnect")
         for handler in self._handlers.get("disconnect", ()):
