@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from jupyter_rt.testing import Spawner
 from tests.helpers import (
     Process,
     RedisServer,
@@ -70,18 +71,9 @@ def spawn(artifacts: Path) -> Iterator[Callable[..., Process]]:
     ``proc = spawn(["node", "client.js"], name="client", cwd=NODE_DIR)``; logs go to the
     test's artifacts folder.
     """
-    started: list[Process] = []
-
-    def start(argv: Sequence[Any], *, name: str | None = None, **kwargs: Any) -> Process:
-        label = name or Path(str(argv[0])).name
-        kwargs.setdefault("log_path", artifacts / f"{label}-{len(started)}.log")
-        proc = Process(argv, name=label, **kwargs)
-        started.append(proc)
-        return proc.start()
-
-    yield start
-    for proc in reversed(started):
-        proc.stop()
+    spawn = Spawner(artifacts, Process)
+    yield spawn
+    spawn.stop_all()
 
 
 @pytest.fixture

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from jupyter_rt.testing._inprocess import InProcessServer
 from jupyter_rt.testing._jupyter import JupyterServer
-from jupyter_rt.testing._process import Process, free_port, port_open, wait_for_port
+from jupyter_rt.testing._process import Process, Spawner, free_port, port_open, wait_for_port
 from jupyter_rt.testing._wait import WaitTimeout, wait_until, wait_until_sync
 
 __all__ = [
     "InProcessServer",
     "JupyterServer",
     "Process",
+    "Spawner",
     "WaitTimeout",
     "free_port",
     "port_open",

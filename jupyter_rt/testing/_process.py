@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["Process", "free_port", "port_open", "wait_for_port"]
 
@@ -188,3 +188,25 @@ class Process:
     def __repr__(self) -> str:
         state = "running" if self.running else f"exited {self.returncode}"
         return f"<Process {self.name} pid={self.popen.pid if self.popen else None} {state}>"
+
+
+class Spawner:
+    """Starts :class:`Process` es with their logs in ``log_dir``, and stops them all (newest
+    first) at :meth:`stop_all`: what the ``rt_spawn`` fixture hands a test."""
+
+    def __init__(self, log_dir: Path, process_class: type[Process] = Process) -> None:
+        self.log_dir = log_dir
+        self.process_class = process_class
+        self.started: list[Process] = []
+
+    def __call__(self, argv: Sequence[Any], *, name: str | None = None, **kwargs: Any) -> Process:
+        """Start ``argv`` (``cwd=``, ``env=`` as :class:`Process`); return the process."""
+        label = name or Path(str(argv[0])).name
+        kwargs.setdefault("log_path", self.log_dir / f"{label}-{len(self.started)}.log")
+        process = self.process_class(argv, name=label, **kwargs)
+        self.started.append(process)
+        return process.start()
+
+    def stop_all(self) -> None:
+        for process in reversed(self.started):
+            process.stop()

@@ -18,7 +18,7 @@ an asyncio plugin (pytest-asyncio, or anyio).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - anyio, or another plugin, runs them
 from jupyter_rt.clock import ManualClock
 from jupyter_rt.testing._inprocess import InProcessServer
 from jupyter_rt.testing._jupyter import JupyterServer
-from jupyter_rt.testing._process import Process
+from jupyter_rt.testing._process import Spawner
 
 __all__ = [
     "rt_clock",
@@ -76,18 +76,9 @@ async def rt_server(rt_server_options: dict[str, Any]) -> AsyncIterator[InProces
 def rt_spawn(tmp_path: Path) -> Iterator[Any]:
     """``rt_spawn(argv, name=..., env=..., cwd=...)`` starts a :class:`Process` (log in
     ``tmp_path``) and returns it; every one is stopped at teardown."""
-    started: list[Process] = []
-
-    def spawn(argv: Sequence[Any], *, name: str | None = None, **kwargs: Any) -> Process:
-        label = name or Path(str(argv[0])).name
-        kwargs.setdefault("log_path", tmp_path / f"{label}-{len(started)}.log")
-        process = Process(argv, name=label, **kwargs)
-        started.append(process)
-        return process.start()
-
+    spawn = Spawner(tmp_path)
     yield spawn
-    for process in reversed(started):
-        process.stop()
+    spawn.stop_all()
 
 
 @pytest.fixture

@@ -55,13 +55,19 @@ def read_response(sock: socket.socket) -> Response:
     data = b""
     while chunk := sock.recv(65536):
         data += chunk
+    return parse_response(data)
+
+
+def parse_response(data: bytes) -> Response:
+    """The status, headers (lower-case names) and body of the HTTP response ``data``; status 0
+    if the server sent nothing."""
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = {}
     for line in header_lines:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return Response(int(status_line.split()[1]), headers, body)
+    return Response(int(status_line.split()[1]) if status_line else 0, headers, body)
 
 
 def fetch(

@@ -62,17 +62,7 @@ def read_all(socks: list[socket.socket]) -> list[raw.Response]:
                 else:
                     selector.unregister(sock)
                     open_count -= 1
-    return [parse(data[sock]) for sock in socks]
-
-
-def parse(data: bytes) -> raw.Response:
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return raw.Response(int(status_line.split()[1]) if status_line else 0, headers, body)
+    return [raw.parse_response(data[sock]) for sock in socks]
 
 
 def is_open_packet(response: raw.Response) -> bool:
