@@ -225,6 +225,23 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
         if self._transport is not None:
             self._transport.close()
 
+    async def adopt(self, sock: socket.socket, leftover: bytes, attach: Attach) -> None:
+        """Move ``sock`` from Tornado to an asyncio transport served by this connection, then
+        ``attach`` it."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(lambda: self, sock)
+        except (OSError, ValueError) as exc:  # ValueError: the socket is already closed
+            log.debug("WebSocket lost while taken over: %s", exc)
+            sock.close()
+            self._lost()
+            return
+        if self._closing:  # the peer reset or closed meanwhile
+            log.debug("WebSocket closed by the peer before its session opened")
+            return
+        if not attach(self, leftover):
+            self._shutdown()
+
 
 class StreamConnection(WebSocketConnection):
     """A WebSocket on a Tornado stream (used for TLS, where the socket cannot be taken over)."""
@@ -296,24 +313,4 @@ def take_over(driver: EngineDriver, stream: iostream.IOStream, attach: Attach) -
         log.debug("WebSocket closed by the peer during the handshake")
         return
     connection = SocketConnection(driver)
-    driver.spawn(_adopt(sock, connection, leftover, attach))
-
-
-async def _adopt(
-    sock: socket.socket, connection: SocketConnection, leftover: bytes, attach: Attach
-) -> None:
-    """Move ``sock`` from Tornado to an asyncio transport served by ``connection``, then
-    ``attach`` it."""
-    loop = asyncio.get_running_loop()
-    try:
-        await loop.connect_accepted_socket(lambda: connection, sock)
-    except (OSError, ValueError) as exc:  # ValueError: the socket is already closed
-        log.debug("WebSocket lost while taken over: %s", exc)
-        sock.close()
-        connection._lost()
-        return
-    if connection._closing:  # the peer reset or closed meanwhile
-        log.debug("WebSocket closed by the peer before its session opened")
-        return
-    if not attach(connection, leftover):
-        connection._shutdown()
+    driver.spawn(connection.adopt(sock, leftover, attach))
