@@ -10,6 +10,13 @@ of this one, it calls the hooks that never leave the process: ``broadcast_local`
 ``disconnect_sockets_local``, ``local_sockets`` and ``receive_server_side_emit``.
 ``opts.flags.local`` asks for the local part only.
 
+Connection state recovery adds Node's ``persist_session`` and ``restore_session`` (async, as they
+may cross a process): an adapter that supports it stores each recoverable packet with an offset
+(a string, appended to the packet's data as its last argument) in ``broadcast``, and gives back a
+disconnected socket's state and the packets it missed since an offset. The base keeps nothing,
+so recovery fails and clients get fresh sessions; :class:`~jupyter_rt.server.recovery.
+SessionAwareAdapter` is the in-memory one, which ``Server`` uses when recovery is on.
+
 Lifecycle: ``init()`` when the namespace is made (maybe before any event loop runs), ``await
 ready()`` once the loop runs (:meth:`Server.ready <jupyter_rt.server.Server.ready>`: subscribe,
 connect...), ``close()`` when a dynamic namespace goes away, ``await aclose()`` at server close.
@@ -34,7 +41,14 @@ if TYPE_CHECKING:
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.socket import Socket, SocketHandle
 
-__all__ = ["Adapter", "BroadcastFlags", "BroadcastOptions", "MemoryAdapter"]
+__all__ = [
+    "Adapter",
+    "BroadcastFlags",
+    "BroadcastOptions",
+    "MemoryAdapter",
+    "Session",
+    "SessionToPersist",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,32 @@ class BroadcastOptions:
     rooms: frozenset[str] = frozenset()
     except_: frozenset[str] = frozenset()
     flags: BroadcastFlags = _NO_FLAGS
+
+
+@dataclass(frozen=True, slots=True)
+class SessionToPersist:
+    """What a socket that lost its connection leaves for recovery (Node's ``SessionToPersist``).
+
+    ``sid`` and ``pid`` are its public and private ids, ``rooms`` its rooms (its own id's room
+    included), ``data`` its ``socket.data``; ``credential`` is the opaque credential of the
+    connection that opened it (``None`` without auth): only a connection with the same one may
+    recover it.
+    """
+
+    sid: str
+    pid: str
+    rooms: frozenset[str]
+    data: Any
+    credential: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session(SessionToPersist):
+    """A session given back for recovery, with the packets it missed since the client's
+    offset, in order: each as the frames :func:`~jupyter_rt.protocol.socketio.encode` gives
+    (its offset inside), ready to send."""
+
+    missed_packets: tuple[list[str | bytes], ...] = ()
 
 
 class Adapter:
@@ -93,6 +133,19 @@ class Adapter:
     async def server_count(self) -> int:
         """How many servers share this namespace (1 without a cluster)."""
         return 1
+
+    # -- connection state recovery -------------------------------------------------------------
+
+    async def persist_session(self, session: SessionToPersist) -> None:
+        """Keep ``session`` (a socket that lost its connection) for recovery, for
+        ``max_disconnection_duration`` seconds. The base keeps nothing."""
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        """The session ``pid`` of this namespace and the packets it missed after ``offset``
+        (the last one its client got), or ``None`` if it cannot be recovered (unknown or
+        expired, or packets since ``offset`` are gone). A session given back is no longer kept.
+        The caller checks its ``credential``. The base has none."""
+        return None
 
     # -- local membership ---------------------------------------------------------------------
 
