@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_rt._shrink import Shrinker
 from jupyter_rt.errors import LimitExceeded
@@ -106,6 +106,10 @@ class Adapter:
     ``rooms`` maps a room to its socket ids, ``sids`` a socket id to its rooms (every socket is
     in the room named by its own id). Read them, never change them from outside.
     """
+
+    recovers_sessions: ClassVar[bool] = False
+    """Whether this adapter keeps sessions and packets for connection state recovery (then
+    ``socket.emit`` goes through :meth:`broadcast`, to be kept, as in Node)."""
 
     def __init__(self, nsp: Namespace) -> None:
         self.nsp = nsp

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from jupyter_rt._credential import same_credential
 from jupyter_rt.options import ConnectionStateRecovery
 from jupyter_rt.protocol.events import DisconnectReason
-from jupyter_rt.protocol.socketio import Packet, PacketType, encode
+from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import log
 from jupyter_rt.server.adapter import (
     Adapter,
@@ -182,7 +182,10 @@ class RecoveryStore:
 
     __slots__ = (
         "_closed",
+        "_duration",
         "_last",
+        "_max_packets",
+        "_now",
         "_packets",
         "_prefix",
         "_sessions",
@@ -198,6 +201,9 @@ class RecoveryStore:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self._now = clock.now
+        self._duration = settings.max_disconnection_duration
+        self._max_packets = settings.max_stored_packets
         self._throttle = throttle
         self._prefix = secrets.token_urlsafe(6) + "-"
         self._last = 0
@@ -230,15 +236,14 @@ class RecoveryStore:
         """Number an EVENT of ``nsp`` for ``opts``, keep it, and return its frames (its offset
         appended to its data, encoded once)."""
         seq = self._last + 1
-        tagged = Packet(packet.type, packet.nsp, [*packet.data, f"{self._prefix}{seq}"], None)
-        frames = encode(tagged)  # raises before anything is kept if the data cannot be sent
+        data = [*packet.data, f"{self._prefix}{seq}"]
+        frames = encode_fields(packet.type, packet.nsp, data)  # raises before anything is kept
         if self._closed:
             return frames
         self._last = seq
         packets = self._packets
-        expires = self.clock.now() + self.settings.max_disconnection_duration
-        packets.append((seq, nsp, opts, frames, expires))
-        if len(packets) > self.settings.max_stored_packets:
+        packets.append((seq, nsp, opts, frames, self._now() + self._duration))
+        if len(packets) > self._max_packets:
             packets.popleft()
             self._dropped(
                 "evicted_packets",
@@ -331,7 +336,11 @@ class RecoveryStore:
 
     def _dropped(self, kind: str, message: str, *args: Any) -> None:
         self.counts[kind] += 1
-        self._throttle.log(logging.WARNING, ("recovery", kind), message, *args)
+        held = self._throttle.allow(("recovery", kind))  # at most once a minute per kind
+        if held is not None:
+            if held:
+                message += f" ({held} more since the last time, not logged)"
+            log.warning(message, *args)
 
     def _schedule(self) -> None:
         """One timer for the next expiry, at most every eighth of the duration (a packet may
@@ -381,6 +390,8 @@ class SessionAwareAdapter(MemoryAdapter):
     of one server share ``store`` (:class:`RecoveryStore`); made without one, an adapter keeps
     its own, with the server's settings.
     """
+
+    recovers_sessions = True
 
     def __init__(self, nsp: Namespace, store: RecoveryStore | None = None) -> None:
         super().__init__(nsp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -299,6 +300,17 @@ class Server:
         the server starts the adapters at its first connection.
         """
         self._started = True
+        if self.recovery is not None:
+            for nsp in list(self._nsps.values()):
+                if not nsp.adapter.recovers_sessions:
+                    self._tasks.throttle.log(
+                        logging.WARNING,
+                        ("recovery", "adapter", nsp.name),
+                        "Connection state recovery is on, but the adapter of %s (%s) keeps no "
+                        "sessions: its clients get fresh sessions when they come back",
+                        nsp.name,
+                        type(nsp.adapter).__name__,
+                    )
         results = await asyncio.gather(
             *(nsp.adapter.ready() for nsp in list(self._nsps.values())), return_exceptions=True
         )

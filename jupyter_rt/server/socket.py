@@ -234,10 +234,12 @@ class Socket:
         as its last argument, as every recoverable packet) for the socket when it comes back.
         """
         check_event(event)
-        if callback is None and self.pid is not None:  # as in Node: a broadcast to its own room
-            packet = Packet(_EVENT, self.nsp.name, [event, *args])
-            self.nsp.adapter.broadcast(packet, BroadcastOptions(frozenset((self.id,))))
-            return SENT
+        if callback is None and self.pid is not None:
+            adapter = self.nsp.adapter
+            if adapter.recovers_sessions:  # as in Node: a broadcast to its own room, kept
+                packet = Packet(_EVENT, self.nsp.name, [event, *args])
+                adapter.broadcast(packet, BroadcastOptions(frozenset((self.id,))))
+                return SENT
         if not self.connected:
             return SENT
         if callback is None:

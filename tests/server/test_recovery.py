@@ -627,3 +627,22 @@ def test_an_adapter_made_without_a_store_keeps_its_own(clock: ManualClock) -> No
     a, b = io.of("/a").adapter, io.of("/b").adapter
     assert isinstance(a, SessionAwareAdapter) and isinstance(b, SessionAwareAdapter)
     assert a.store is not b.store
+
+
+async def test_an_adapter_that_keeps_no_sessions_is_reported_and_emits_go_straight(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    io = Server(clock=clock, connection_state_recovery=True, adapter=MemoryAdapter)
+    with caplog.at_level(logging.WARNING, logger="jupyter_rt"):
+        await io.ready()
+    assert any("keeps no sessions" in r.getMessage() for r in caplog.records)
+    seen = sockets_of(io.sockets)
+    peer = Peer(io)
+    await peer.connect()
+    assert set(peer.reply()) == {"sid", "pid"}  # as Node, whatever the adapter
+    await seen[0].emit("direct", 1)
+    assert peer.process() == [["direct", 1]]  # no offset: nothing is kept
+    peer.drop()
+    await settle()
+    await peer.connect()
+    assert seen[-1].recovered is False
