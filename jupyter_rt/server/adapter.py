@@ -85,10 +85,10 @@ class SessionToPersist:
     """
 
     sid: str
-    pid: str
-    rooms: frozenset[str]
-    data: Any
-    credential: str | None = None
+    pid: str = dataclasses.field(repr=False)  # a capability: kept out of logs
+    rooms: frozenset[str] = frozenset()
+    data: Any = None
+    credential: str | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

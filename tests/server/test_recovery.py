@@ -646,3 +646,10 @@ async def test_an_adapter_that_keeps_no_sessions_is_reported_and_emits_go_straig
     await settle()
     await peer.connect()
     assert seen[-1].recovered is False
+
+
+def test_a_sessions_repr_shows_neither_its_private_id_nor_its_credential() -> None:
+    kept = SessionToPersist("public-id", "private-id", frozenset({"a"}), {}, "token:hash")
+    text = repr(kept) + repr(Session("public-id", "private-id", credential="token:hash"))
+    assert "public-id" in text
+    assert "private-id" not in text and "token:hash" not in text
