@@ -34,6 +34,8 @@ __all__ = ["Client"]
 
 _INVALID_NAMESPACE = {"message": "Invalid namespace"}
 _TOO_MANY = {"message": "Too many namespaces"}
+_NO_RECOVERIES: dict[str, Recovery] = {}
+"""Every client's recoveries until its first one (read only: no dict per connection)."""
 
 
 class Client:
@@ -64,7 +66,7 @@ class Client:
         self._decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
         self._connecting: dict[str, list[Packet]] = {}
-        self._recovering: dict[str, Recovery] = {}
+        self._recovering = _NO_RECOVERIES
         self.closed = False
         session.set_deadline(server.connect_timeout, DisconnectReason.FORCED_CLOSE)
 
@@ -173,6 +175,8 @@ class Client:
         socket = Socket(nsp, self, handshake, session.sid, session.pid)
         socket.data = session.data
         socket.recovered = True
+        if self._recovering is _NO_RECOVERIES:
+            self._recovering = {}
         self._recovering[nsp.name] = Recovery(nsp.adapter, session, offset)
         recovery = self.server.recovery
         if recovery is not None and recovery.skip_middlewares:
@@ -317,7 +321,7 @@ class Client:
         self._connecting.clear()
         for recovery in self._recovering.values():  # lost again while coming back
             self.server.tasks.spawn(give_back(recovery.adapter, recovery.session))
-        self._recovering.clear()
+        self._recovering = _NO_RECOVERIES
         for socket in list(self.sockets.values()):
             socket.on_close(reason)
         self.sockets.clear()
