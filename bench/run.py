@@ -33,13 +33,18 @@ from typing import IO, Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SERVERS = ("jupyter_rt", "node", "python-socketio")
+"""The servers of a default run."""
+VARIANTS = ("jupyter_rt-recovery",)
+"""Servers run only when named: jupyter_rt with connection state recovery on."""
 SCENARIOS = ("connect", "echo", "fanout", "cluster")
-PYTHON_SERVERS = {"jupyter_rt", "python-socketio"}
+PYTHON_SERVERS = {"jupyter_rt", "jupyter_rt-recovery", "python-socketio"}
 
 
 def server_command(name: str) -> list[str]:
     if name == "jupyter_rt":
         return [sys.executable, str(BENCH / "servers" / "jupyter_rt_server.py"), "0"]
+    if name == "jupyter_rt-recovery":
+        return [*server_command("jupyter_rt"), "--recovery"]
     if name == "node":
         return ["node", str(BENCH / "servers" / "node_server.mjs"), "0"]
     if name == "python-socketio":
@@ -632,7 +637,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
     parser.add_argument(
-        "--servers", default=",".join(SERVERS), help=f"comma list of {', '.join(SERVERS)}"
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma list of {', '.join(SERVERS + VARIANTS)}",
     )
     parser.add_argument(
         "--scenarios",
@@ -675,7 +682,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if "cluster" not in default:
             print("redis-server not found: skipping the cluster scenario", file=sys.stderr)
         args.scenarios = ",".join(default)
-    for name, allowed in (("servers", SERVERS), ("scenarios", SCENARIOS)):
+    for name, allowed in (("servers", SERVERS + VARIANTS), ("scenarios", SCENARIOS)):
         chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
         unknown = set(chosen) - set(allowed)
         if unknown:

@@ -7,6 +7,7 @@ command line)::
     c.RealtimeApp.apps = ["mypackage.realtime:setup"]   # each gets the Server at start
     c.RealtimeApp.redis_url = "redis://localhost:6379/0"  # share rooms across servers
     c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
+    c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ class RealtimeApp(ExtensionApp):
     max_queued_events = _option("max_queued_events")
     cleanup_empty_child_namespaces = _option("cleanup_empty_child_namespaces")
     slow_handler_threshold = _option("slow_handler_threshold")
+    connection_state_recovery = _option("connection_state_recovery")
+    max_disconnection_duration = _option("max_disconnection_duration")
+    skip_middlewares = _option("skip_middlewares")
+    max_missed_packets = _option("max_missed_packets")
+    max_stored_packets = _option("max_stored_packets")
+    max_stored_sessions = _option("max_stored_sessions")
     apps = List(
         Unicode(),
         default_value=BUILT_IN_APPS,

@@ -8,6 +8,10 @@ Jupyter extension's traitlets (``c.RealtimeApp.ping_interval = 5``) all read :cl
     quicker = dataclasses.replace(options, ping_timeout=5)
 
 Values are checked when the object is made: a bad one raises ``ValueError`` naming it.
+
+Connection state recovery (off by default, as in Node) is turned on with
+``connection_state_recovery=True`` and tuned by the fields after it, or given Node's way, as one
+object: ``Server(connection_state_recovery=ConnectionStateRecovery(skip_middlewares=False))``.
 """
 
 from __future__ import annotations
@@ -45,13 +49,26 @@ class Options:
     max_queued_events: int = 1000
     cleanup_empty_child_namespaces: bool = True
     slow_handler_threshold: float = 0.1
+    # -- connection state recovery ------------------------------------------------------------
+    connection_state_recovery: bool = False
+    max_disconnection_duration: float = 120.0
+    skip_middlewares: bool = True
+    max_missed_packets: int = 1000
+    max_stored_packets: int = 10_000
+    max_stored_sessions: int = 10_000
 
     def __post_init__(self) -> None:
         transports = tuple(self.transports)
         if not transports or set(transports) - set(TRANSPORTS):
             raise ValueError(f"transports must name polling and/or websocket, not {transports}")
         object.__setattr__(self, "transports", tuple(t for t in TRANSPORTS if t in transports))
-        for name in ("ping_interval", "ping_timeout", "upgrade_timeout", "connect_timeout"):
+        for name in (
+            "ping_interval",
+            "ping_timeout",
+            "upgrade_timeout",
+            "connect_timeout",
+            "max_disconnection_duration",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if self.slow_handler_threshold < 0:
@@ -65,14 +82,33 @@ class Options:
             "max_dynamic_namespaces",
             "max_namespaces_per_client",
             "max_queued_events",
+            "max_missed_packets",
+            "max_stored_packets",
+            "max_stored_sessions",
         ):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_attachments < 0:
             raise ValueError("max_attachments must be 0 or more")
 
+    @property
+    def recovery(self) -> ConnectionStateRecovery | None:
+        """The connection state recovery settings, or ``None`` when it is off."""
+        if not self.connection_state_recovery:
+            return None
+        return ConnectionStateRecovery(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(ConnectionStateRecovery)}
+        )
+
     def with_changes(self, changes: Mapping[str, Any]) -> Options:
-        """A copy with ``changes`` applied; an unknown name raises ``TypeError`` naming it."""
+        """A copy with ``changes`` applied; an unknown name raises ``TypeError`` naming it.
+
+        ``connection_state_recovery`` may be a :class:`ConnectionStateRecovery`: it turns
+        recovery on with its settings.
+        """
+        recovery = changes.get("connection_state_recovery")
+        if isinstance(recovery, ConnectionStateRecovery):
+            changes = {**changes, **dataclasses.asdict(recovery), "connection_state_recovery": True}
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise TypeError(f"unknown server option(s): {', '.join(sorted(unknown))}")
@@ -82,6 +118,25 @@ class Options:
     def help(name: str) -> str:
         """What the option ``name`` does, in one sentence (also the traitlet's help)."""
         return HELP[name]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStateRecovery:
+    """Connection state recovery, as one object (Node's ``connectionStateRecovery``).
+
+    A client that lost its connection and comes back within ``max_disconnection_duration``
+    seconds gets its socket id, rooms and ``socket.data`` back and the packets it missed;
+    ``skip_middlewares``: a recovered socket does not go through the namespace's middleware
+    again. The caps bound memory: a socket that missed more than ``max_missed_packets`` gets a
+    fresh session; at most ``max_stored_packets`` packets and ``max_stored_sessions``
+    disconnected sessions are kept in all, the oldest dropped first.
+    """
+
+    max_disconnection_duration: float = 120.0
+    skip_middlewares: bool = True
+    max_missed_packets: int = 1000
+    max_stored_packets: int = 10_000
+    max_stored_sessions: int = 10_000
 
 
 HELP: Mapping[str, str] = {
@@ -103,4 +158,14 @@ HELP: Mapping[str, str] = {
     "cleanup_empty_child_namespaces": "Drop a dynamic child namespace when its last socket leaves.",
     "slow_handler_threshold": "Seconds a handler may hold the event loop before it is logged "
     "(with its name, namespace and event, once a minute each); 0 turns it off.",
+    "connection_state_recovery": "Let a client that lost its connection come back with its "
+    "socket id, rooms, data and the packets it missed (Node's connectionStateRecovery).",
+    "max_disconnection_duration": "Seconds a disconnected session, and each packet, is kept "
+    "for recovery.",
+    "skip_middlewares": "A recovered socket skips the namespace's middleware.",
+    "max_missed_packets": "Packets a socket may have missed and still be recovered; past it, "
+    "it gets a fresh session.",
+    "max_stored_packets": "Packets kept for recovery in all (the oldest dropped first).",
+    "max_stored_sessions": "Disconnected sessions kept for recovery in all (the oldest dropped "
+    "first).",
 }

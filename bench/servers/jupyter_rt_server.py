@@ -1,6 +1,8 @@
 """The server under test: jupyter_rt on Tornado with the bench scenario handlers.
 
-Usage: python jupyter_rt_server.py PORT   (prints "READY <port>" once listening)
+Usage: python jupyter_rt_server.py PORT [--recovery]   (prints "READY <port>" once listening)
+
+``--recovery``: with connection state recovery on (every broadcast kept, with an offset).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import jupyter_rt
 import jupyter_rt.transports
 
 
-def make_app() -> tornado.web.Application:
-    io = jupyter_rt.Server()
+def make_app(recovery: bool = False) -> tornado.web.Application:
+    io = jupyter_rt.Server(connection_state_recovery=recovery)
 
     @io.on("connection")
     def on_connection(socket: Any) -> None:
@@ -42,8 +44,8 @@ def make_app() -> tornado.web.Application:
     return app
 
 
-async def main(port: int) -> None:
-    app = make_app()
+async def main(port: int, recovery: bool) -> None:
+    app = make_app(recovery)
     server = app.listen(port, address="127.0.0.1")
     bound = next(iter(server._sockets.values())).getsockname()[1]
     print(f"READY {bound}", flush=True)
@@ -55,4 +57,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 0, "--recovery" in sys.argv[2:]))

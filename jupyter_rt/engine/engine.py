@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import heapq
-import hmac
 import itertools
 import logging
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from jupyter_rt._credential import same_credential
 from jupyter_rt._shrink import Shrinker
 from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Refusal, Transport
 from jupyter_rt.options import Options
@@ -69,7 +69,7 @@ class Engine:
         session = self.sessions.get(sid)
         if session is None:
             return Refusal(400, "Session ID unknown")
-        if not _same_credential(session.credential, credential):
+        if not same_credential(session.credential, credential):
             log.warning("Refused a request for session %s made with other credentials", sid)
             return Refusal(403, "Forbidden")
         return session
@@ -230,9 +230,3 @@ class _TimerHeap:
         self._entries.clear()
         self._live.clear()
         self.stale = 0
-
-
-def _same_credential(expected: str | None, given: str | None) -> bool:
-    if expected is None:
-        return True
-    return given is not None and hmac.compare_digest(expected, given)

@@ -9,8 +9,10 @@ other direction are under ``TYPE_CHECKING``)::
 
     server
       ├─▶ client ─▶ socket ─┬─▶ broadcast ─▶ adapter ─▶ _util
+      │     │               ├─▶ recovery ─▶ adapter
       │     │               └─▶ handshake
-      │     └─▶ handshake
+      │     └─▶ handshake, recovery
+      ├─▶ recovery
       └─▶ namespace ─▶ broadcast, adapter
 
 and below them only ``jupyter_rt.protocol`` (the packets; ``protocol.events`` holds the event
@@ -31,15 +33,26 @@ Node) through public methods documented as the server's internal API, never priv
 - :class:`Namespace` → :class:`Server`: ``adapter_factory``, ``tasks``,
   ``forget_namespace(child)``; cluster adapters → :class:`Namespace`:
   ``on_server_side_emit(packet, ack)``.
-- Timers (ack timeouts) run on ``Server.clock`` (:mod:`jupyter_rt.clock`).
+- Connection state recovery (:mod:`~jupyter_rt.server.recovery`): :class:`Socket` →
+  :class:`Adapter`: ``persist_session(session)`` when it loses its connection; ``Client`` →
+  :class:`Adapter`: ``restore_session(pid, offset)`` for a CONNECT asking to recover.
+- Timers (ack timeouts, recovery's expiry) run on ``Server.clock`` (:mod:`jupyter_rt.clock`).
 """
 
 from __future__ import annotations
 
 from jupyter_rt.protocol.events import DisconnectReason
-from jupyter_rt.server.adapter import Adapter, BroadcastFlags, BroadcastOptions, MemoryAdapter
+from jupyter_rt.server.adapter import (
+    Adapter,
+    BroadcastFlags,
+    BroadcastOptions,
+    MemoryAdapter,
+    Session,
+    SessionToPersist,
+)
 from jupyter_rt.server.broadcast import BroadcastOperator
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
+from jupyter_rt.server.recovery import RecoveryStore, SessionAwareAdapter
 from jupyter_rt.server.server import AdapterFactory, Server
 from jupyter_rt.server.socket import (
     RemoteSocket,
@@ -59,8 +72,12 @@ __all__ = [
     "Middleware",
     "Namespace",
     "ParentNamespace",
+    "RecoveryStore",
     "RemoteSocket",
     "Server",
+    "Session",
+    "SessionAwareAdapter",
+    "SessionToPersist",
     "Socket",
     "SocketHandle",
     "SocketHandshake",

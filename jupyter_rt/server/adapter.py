@@ -10,6 +10,13 @@ of this one, it calls the hooks that never leave the process: ``broadcast_local`
 ``disconnect_sockets_local``, ``local_sockets`` and ``receive_server_side_emit``.
 ``opts.flags.local`` asks for the local part only.
 
+Connection state recovery adds Node's ``persist_session`` and ``restore_session`` (async, as they
+may cross a process): an adapter that supports it stores each recoverable packet with an offset
+(a string, appended to the packet's data as its last argument) in ``broadcast``, and gives back a
+disconnected socket's state and the packets it missed since an offset. The base keeps nothing,
+so recovery fails and clients get fresh sessions; :class:`~jupyter_rt.server.recovery.
+SessionAwareAdapter` is the in-memory one, which ``Server`` uses when recovery is on.
+
 Lifecycle: ``init()`` when the namespace is made (maybe before any event loop runs), ``await
 ready()`` once the loop runs (:meth:`Server.ready <jupyter_rt.server.Server.ready>`: subscribe,
 connect...), ``close()`` when a dynamic namespace goes away, ``await aclose()`` at server close.
@@ -23,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_rt._shrink import Shrinker
 from jupyter_rt.errors import LimitExceeded
@@ -34,7 +41,14 @@ if TYPE_CHECKING:
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.socket import Socket, SocketHandle
 
-__all__ = ["Adapter", "BroadcastFlags", "BroadcastOptions", "MemoryAdapter"]
+__all__ = [
+    "Adapter",
+    "BroadcastFlags",
+    "BroadcastOptions",
+    "MemoryAdapter",
+    "Session",
+    "SessionToPersist",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +74,42 @@ class BroadcastOptions:
     flags: BroadcastFlags = _NO_FLAGS
 
 
+@dataclass(frozen=True, slots=True)
+class SessionToPersist:
+    """What a socket that lost its connection leaves for recovery (Node's ``SessionToPersist``).
+
+    ``sid`` and ``pid`` are its public and private ids, ``rooms`` its rooms (its own id's room
+    included), ``data`` its ``socket.data``; ``credential`` is the opaque credential of the
+    connection that opened it (``None`` without auth): only a connection with the same one may
+    recover it.
+    """
+
+    sid: str
+    pid: str = dataclasses.field(repr=False)  # a capability: kept out of logs
+    rooms: frozenset[str] = frozenset()
+    data: Any = None
+    credential: str | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Session(SessionToPersist):
+    """A session given back for recovery, with the packets it missed since the client's
+    offset, in order: each as the frames :func:`~jupyter_rt.protocol.socketio.encode` gives
+    (its offset inside), ready to send."""
+
+    missed_packets: tuple[list[str | bytes], ...] = ()
+
+
 class Adapter:
     """Rooms and broadcasts of one namespace, in memory (the base of every adapter).
 
     ``rooms`` maps a room to its socket ids, ``sids`` a socket id to its rooms (every socket is
     in the room named by its own id). Read them, never change them from outside.
     """
+
+    recovers_sessions: ClassVar[bool] = False
+    """Whether this adapter keeps sessions and packets for connection state recovery (then
+    ``socket.emit`` goes through :meth:`broadcast`, to be kept, as in Node)."""
 
     def __init__(self, nsp: Namespace) -> None:
         self.nsp = nsp
@@ -93,6 +137,19 @@ class Adapter:
     async def server_count(self) -> int:
         """How many servers share this namespace (1 without a cluster)."""
         return 1
+
+    # -- connection state recovery -------------------------------------------------------------
+
+    async def persist_session(self, session: SessionToPersist) -> None:
+        """Keep ``session`` (a socket that lost its connection) for recovery, for
+        ``max_disconnection_duration`` seconds. The base keeps nothing."""
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        """The session ``pid`` of this namespace and the packets it missed after ``offset``
+        (the last one its client got), or ``None`` if it cannot be recovered (unknown or
+        expired, or packets since ``offset`` are gone). A session given back is no longer kept.
+        The caller checks its ``credential``. The base has none."""
+        return None
 
     # -- local membership ---------------------------------------------------------------------
 

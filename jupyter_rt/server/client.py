@@ -16,17 +16,26 @@ from jupyter_rt.protocol.events import DisconnectReason, Reason
 from jupyter_rt.protocol.socketio import Decoder, Packet, PacketType, encode_fields
 from jupyter_rt.server._util import Timed, log, report_error, run_sync
 from jupyter_rt.server.handshake import SocketHandshake
+from jupyter_rt.server.recovery import (
+    Recovery,
+    give_back,
+    recover,
+    recovery_request,
+    without_recovery_fields,
+)
 from jupyter_rt.server.socket import Socket
 
 if TYPE_CHECKING:
     from jupyter_rt.engine import EngineSession
-    from jupyter_rt.server.namespace import Middleware
+    from jupyter_rt.server.namespace import Middleware, Namespace
     from jupyter_rt.server.server import Server
 
 __all__ = ["Client"]
 
 _INVALID_NAMESPACE = {"message": "Invalid namespace"}
 _TOO_MANY = {"message": "Too many namespaces"}
+_NO_RECOVERIES: dict[str, Recovery] = {}
+"""Every client's recoveries until its first one (read only: no dict per connection)."""
 
 
 class Client:
@@ -34,9 +43,22 @@ class Client:
 
     Until its first namespace is connected, the session has a deadline of ``connect_timeout``
     (``set_deadline``, fired by the engine's timer), as Node's connect timeout.
+
+    With connection state recovery on, a CONNECT whose auth holds ``pid`` and ``offset`` first
+    asks the adapter for that session (:func:`~jupyter_rt.server.recovery.recover`); found, the
+    socket takes its id and data, skips the middleware if ``skip_middlewares``, and gets its
+    rooms and missed packets right after the CONNECT reply, before its connection handlers run.
     """
 
-    __slots__ = ("_connecting", "_decoder", "closed", "server", "session", "sockets")
+    __slots__ = (
+        "_connecting",
+        "_decoder",
+        "_recovering",
+        "closed",
+        "server",
+        "session",
+        "sockets",
+    )
 
     def __init__(self, server: Server, session: EngineSession) -> None:
         self.server = server
@@ -44,6 +66,7 @@ class Client:
         self._decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
         self._connecting: dict[str, list[Packet]] = {}
+        self._recovering = _NO_RECOVERIES
         self.closed = False
         session.set_deadline(server.connect_timeout, DisconnectReason.FORCED_CLOSE)
 
@@ -88,6 +111,7 @@ class Client:
                 socket.on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
             else:
                 self._connecting.pop(name, None)
+                self._recovering.pop(name, None)
         elif ptype == PacketType.CONNECT_ERROR:
             raise ProtocolError("a client cannot send CONNECT_ERROR")
         else:
@@ -118,11 +142,73 @@ class Client:
         if nsp is None:
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
             return
+        recovery = self.server.recovery
+        wanted = None
+        if recovery is not None:
+            wanted = recovery_request(auth)
+            auth = dict(without_recovery_fields(auth))
         handshake = SocketHandshake.build(self.session, auth)
-        socket = Socket(nsp, self, handshake, secrets.token_urlsafe(15))
         self._connecting[name] = []
         nsp.connecting_started()
-        self._run_middlewares(socket, 0)
+        if wanted is not None:
+            self.server.tasks.spawn(self._recover(nsp, handshake, *wanted))
+            return
+        self._run_middlewares(self._new_socket(nsp, handshake), 0)
+
+    def _new_socket(self, nsp: Namespace, handshake: SocketHandshake) -> Socket:
+        pid = None if self.server.recovery is None else secrets.token_urlsafe(15)
+        return Socket(nsp, self, handshake, secrets.token_urlsafe(15), pid)
+
+    async def _recover(
+        self, nsp: Namespace, handshake: SocketHandshake, pid: str, offset: str
+    ) -> None:
+        throttle = self.server.tasks.throttle
+        session = await recover(nsp.adapter, pid, offset, self.session.credential, throttle)
+        if self.closed or nsp.name not in self._connecting:  # the client left meanwhile
+            if session is not None:
+                await give_back(nsp.adapter, session)
+            nsp.connecting_ended()
+            return
+        if session is None:
+            self._run_middlewares(self._new_socket(nsp, handshake), 0)
+            return
+        socket = Socket(nsp, self, handshake, session.sid, session.pid)
+        socket.data = session.data
+        socket.recovered = True
+        if self._recovering is _NO_RECOVERIES:
+            self._recovering = {}
+        self._recovering[nsp.name] = Recovery(nsp.adapter, session, offset)
+        recovery = self.server.recovery
+        if recovery is not None and recovery.skip_middlewares:
+            self._establish(socket)
+        else:
+            self._run_middlewares(socket, 0)
+
+    async def _refresh(self, socket: Socket, recovery: Recovery) -> None:
+        """An async middleware let time pass: keep the session again and recover it anew, so
+        the packets sent meanwhile are not missed."""
+        nsp = socket.nsp
+        await give_back(nsp.adapter, recovery.session, socket.data)
+        if self.closed or self._recovering.get(nsp.name) is not recovery:
+            nsp.connecting_ended()
+            return
+        pid, credential = recovery.session.pid, self.session.credential
+        throttle = self.server.tasks.throttle
+        session = await recover(nsp.adapter, pid, recovery.offset, credential, throttle)
+        if self.closed or self._recovering.get(nsp.name) is not recovery:
+            if session is not None:
+                await give_back(nsp.adapter, session, socket.data)
+            nsp.connecting_ended()
+            return
+        if session is None:  # gone meanwhile (expired, or too much missed): a fresh session
+            del self._recovering[nsp.name]
+            socket.id = secrets.token_urlsafe(15)
+            socket.pid = secrets.token_urlsafe(15)
+            socket.recovered = False
+        else:
+            recovery.session = session
+            recovery.stale = False
+        self._establish(socket)
 
     def _run_middlewares(self, socket: Socket, start: int) -> None:
         chain = socket.nsp.middleware_chain()
@@ -151,11 +237,15 @@ class Client:
         if self.closed or socket.nsp.name not in self._connecting:  # the client gave up
             socket.nsp.connecting_ended()
             return
+        recovery = self._recovering.get(socket.nsp.name)
+        if recovery is not None:
+            recovery.stale = True
         self._run_middlewares(socket, nxt)
 
     def _refuse(self, socket: Socket, exc: Exception, middleware: Middleware) -> None:
         nsp = socket.nsp
         waiting = self._connecting.pop(nsp.name, None) is not None
+        self._recovering.pop(nsp.name, None)
         if isinstance(exc, ConnectionRefused):
             log.info("Refused socket %s on %s: %s", socket.id, nsp.name, exc.message)
             body: dict[str, Any] = {"message": exc.message}
@@ -177,7 +267,12 @@ class Client:
 
     def _establish(self, socket: Socket) -> None:
         nsp = socket.nsp
+        recovery = self._recovering.get(nsp.name)
+        if recovery is not None and recovery.stale and not self.closed:
+            self.server.tasks.spawn(self._refresh(socket, recovery))
+            return
         queued = self._connecting.pop(nsp.name, None)
+        self._recovering.pop(nsp.name, None)
         if queued is None or self.closed:  # the client left or gave up meanwhile
             nsp.connecting_ended()
             return
@@ -186,7 +281,14 @@ class Client:
         nsp.connecting_ended(socket)
         self.sockets[nsp.name] = socket
         socket.connected = True
-        self.session.send(encode_fields(PacketType.CONNECT, nsp.name, {"sid": socket.id}))
+        reply = {"sid": socket.id}
+        if socket.pid is not None:
+            reply["pid"] = socket.pid
+        if recovery is not None:
+            nsp.adapter.add_all(socket.id, recovery.session.rooms)
+        self.session.send(encode_fields(PacketType.CONNECT, nsp.name, reply))
+        if recovery is not None and recovery.session.missed_packets and socket.connected:
+            self.session.send([f for frames in recovery.session.missed_packets for f in frames])
         if socket.connected:  # sending may have closed the session (slow consumer)
             socket.start(queued)
 
@@ -217,6 +319,9 @@ class Client:
         if self._decoder is not None:
             self._decoder.reset()
         self._connecting.clear()
+        for recovery in self._recovering.values():  # lost again while coming back
+            self.server.tasks.spawn(give_back(recovery.adapter, recovery.session))
+        self._recovering = _NO_RECOVERIES
         for socket in list(self.sockets.values()):
             socket.on_close(reason)
         self.sockets.clear()

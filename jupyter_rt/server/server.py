@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -15,6 +16,7 @@ from jupyter_rt.server._util import TaskGroup, log
 from jupyter_rt.server.adapter import Adapter, MemoryAdapter
 from jupyter_rt.server.client import Client
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
+from jupyter_rt.server.recovery import RecoveryStore, SessionAwareAdapter
 
 if TYPE_CHECKING:
     from jupyter_rt.engine import EngineSession
@@ -53,8 +55,16 @@ class Server:
     holds the event loop longer than ``slow_handler_threshold`` seconds (``0``: never) is logged
     with its name, namespace and event, at most once a minute each.
 
-    ``clock`` runs the server's timers (ack timeouts of ``call``) and the log throttle's
-    minute; the default is the running asyncio loop's, and tests pass a
+    Connection state recovery (``connection_state_recovery=True``, or a
+    :class:`~jupyter_rt.options.ConnectionStateRecovery`; off by default, as in Node) lets a
+    client that lost its connection come back within ``max_disconnection_duration`` seconds
+    with its socket id, rooms, ``socket.data`` and the packets it missed
+    (:mod:`jupyter_rt.server.recovery`); without ``adapter``, the server then uses a
+    :class:`~jupyter_rt.server.recovery.SessionAwareAdapter`. Every recoverable packet then
+    carries its offset as its last argument, as in Node.
+
+    ``clock`` runs the server's timers (ack timeouts of ``call``, recovery's expiry) and the log
+    throttle's minute; the default is the running asyncio loop's, and tests pass a
     :class:`~jupyter_rt.clock.ManualClock` to move time by hand. ``mount(app, io)`` runs the
     engine's timers (the connect timeout, heartbeats) on the same clock.
     """
@@ -84,13 +94,18 @@ class Server:
         self.max_queued_events = options.max_queued_events
         self.cleanup_empty_child_namespaces = options.cleanup_empty_child_namespaces
         slow_handler_threshold = options.slow_handler_threshold
-        self._adapter_factory: AdapterFactory = adapter or MemoryAdapter
+        self.recovery = options.recovery
+        """The connection state recovery settings, or ``None`` when it is off."""
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._clients: dict[str, Client] = {}
         self.clock: Clock = clock if clock is not None else LoopClock()
         """The clock of the server's timers (ack timeouts); see :mod:`jupyter_rt.clock`."""
         self._tasks = TaskGroup(slow_handler_threshold, LogThrottle(log, clock=self.clock.now))
+        if adapter is None and self.recovery is not None:
+            store = RecoveryStore(self.recovery, self.clock, self._tasks.throttle)
+            adapter = SessionAwareAdapter.factory(store)
+        self._adapter_factory: AdapterFactory = adapter or MemoryAdapter
         self._closed = False
         self._started = False
         self.sockets = self.of("/")
@@ -285,6 +300,17 @@ class Server:
         the server starts the adapters at its first connection.
         """
         self._started = True
+        if self.recovery is not None:
+            for nsp in list(self._nsps.values()):
+                if not nsp.adapter.recovers_sessions:
+                    self._tasks.throttle.log(
+                        logging.WARNING,
+                        ("recovery", "adapter", nsp.name),
+                        "Connection state recovery is on, but the adapter of %s (%s) keeps no "
+                        "sessions: its clients get fresh sessions when they come back",
+                        nsp.name,
+                        type(nsp.adapter).__name__,
+                    )
         results = await asyncio.gather(
             *(nsp.adapter.ready() for nsp in list(self._nsps.values())), return_exceptions=True
         )

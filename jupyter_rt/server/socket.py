@@ -22,9 +22,10 @@ from jupyter_rt.server._util import (
     run_sync,
     wants_ack,
 )
-from jupyter_rt.server.adapter import BroadcastOptions
+from jupyter_rt.server.adapter import BroadcastOptions, SessionToPersist
 from jupyter_rt.server.broadcast import BroadcastOperator
 from jupyter_rt.server.handshake import SocketHandshake
+from jupyter_rt.server.recovery import RECOVERABLE_REASONS, persist
 
 if TYPE_CHECKING:
     from jupyter_rt.engine import EngineSession
@@ -72,6 +73,10 @@ class Socket:
     The rest of the server talks to a socket through a few documented methods: the
     :class:`~jupyter_rt.server.client.Client` calls :meth:`start`, :meth:`receive` and
     :meth:`on_close`; adapters send with :meth:`deliver` and :meth:`expect_ack`.
+
+    With connection state recovery on, a socket that lost its connection is kept for a while
+    (:mod:`jupyter_rt.server.recovery`); :attr:`recovered` tells a connection handler that this
+    one came back with its id, rooms, data and the packets it missed.
     """
 
     __slots__ = (
@@ -89,14 +94,27 @@ class Socket:
         "handshake",
         "id",
         "nsp",
+        "pid",
+        "recovered",
         "server",
     )
 
     def __init__(
-        self, nsp: Namespace, client: Client, handshake: SocketHandshake, sid: str
+        self,
+        nsp: Namespace,
+        client: Client,
+        handshake: SocketHandshake,
+        sid: str,
+        pid: str | None = None,
     ) -> None:
         self.id = sid
         """The socket id (per namespace; not the Engine.IO session id)."""
+        self.pid = pid
+        """The private id that recovers this socket's state (``None``: recovery is off). A
+        secret of its client: never log it or send it to anyone else."""
+        self.recovered = False
+        """Whether the socket is one that lost its connection and came back with its state
+        (connection state recovery)."""
         self.nsp = nsp
         self.server: Server = nsp.server
         self.handshake = handshake
@@ -211,9 +229,17 @@ class Socket:
         """Send ``event`` with ``args`` to this client (``bytes`` anywhere go as binary).
 
         It is sent at once; the result may be awaited or ignored. ``callback(*ack_args)`` (sync or
-        async) runs when the client acknowledges. Emitting on a disconnected socket does nothing.
+        async) runs when the client acknowledges. Emitting on a disconnected socket does nothing,
+        but with connection state recovery on: without ``callback`` it is kept (with an offset
+        as its last argument, as every recoverable packet) for the socket when it comes back.
         """
         check_event(event)
+        if callback is None and self.pid is not None:
+            adapter = self.nsp.adapter
+            if adapter.recovers_sessions:  # as in Node: a broadcast to its own room, kept
+                packet = Packet(_EVENT, self.nsp.name, [event, *args])
+                adapter.broadcast(packet, BroadcastOptions(frozenset((self.id,))))
+                return SENT
         if not self.connected:
             return SENT
         if callback is None:
@@ -338,7 +364,12 @@ class Socket:
         where = (self.nsp.name, "disconnecting")
         for handler in disconnecting:
             call_handler(tasks, handler, (reason,), what="disconnecting handler", where=where)
-        self.nsp.adapter.delete_all(self.id)
+        adapter = self.nsp.adapter
+        if self.pid is not None and reason in RECOVERABLE_REASONS:
+            rooms = frozenset(adapter.sids.get(self.id, ()))
+            kept = SessionToPersist(self.id, self.pid, rooms, self.data, self._session.credential)
+            tasks.spawn(persist(adapter, kept))
+        adapter.delete_all(self.id)
         self.connected = False
         self._client.remove_socket(self)
         acks = self._acks

@@ -27,8 +27,10 @@ Namespaces and events:
     ``record *args``          appends to the log
     ``ask-callback {event, args}``  ``socket.emit(event, *args, callback=...)``; the callback
                               logs the reply
-    ``emit-later {delay, event}``  from a loop callback: ``io.emit(event, 1)``, then
-                              ``socket.emit(event, 2)``, neither awaited
+    ``emit-later {delay, event, room}``  from a loop callback: ``io.emit(event, 1)``, then
+                              ``socket.emit(event, 2)``, then (with ``room``)
+                              ``io.to(room).emit(event, 3)``, none awaited (the socket object
+                              is the one that asked, connected or not by then)
     ``ask-room {room, event, args, timeout}``  ``io.to(room).call(...)``; acks
                               ``{"replies": [...]}`` or ``{"error": "AckTimeout", ...}``
     ``burst-room {room, n, event, binary_every}``  broadcasts ``event`` n times to the room
@@ -123,7 +125,7 @@ def drop_transport(socket: Any) -> None:
 
 def attach_handlers(io: Any, socket: Any) -> None:
     """Register the test events on one connected socket."""
-    socket.data["ticks"] = []
+    socket.data.setdefault("ticks", [])  # a recovered socket keeps its data
 
     @socket.on("echo")
     async def echo(*args: Any) -> Any:
@@ -177,6 +179,11 @@ def attach_handlers(io: Any, socket: Any) -> None:
         loop = asyncio.get_running_loop()
         loop.call_later(spec["delay"], lambda: io.of(_nsp_name(socket)).emit(spec["event"], 1))
         loop.call_later(spec["delay"], lambda: socket.emit(spec["event"], 2))
+        if spec.get("room"):
+            room = spec["room"]
+            loop.call_later(
+                spec["delay"], lambda: io.of(_nsp_name(socket)).to(room).emit(spec["event"], 3)
+            )
         return "scheduled"
 
     @socket.on("ask-room")
@@ -287,17 +294,29 @@ def attach_handlers(io: Any, socket: Any) -> None:
 
 
 def build_server(
-    ping_interval: float = 25, ping_timeout: float = 20, connect_timeout: float = 45
+    ping_interval: float = 25,
+    ping_timeout: float = 20,
+    connect_timeout: float = 45,
+    connection_state_recovery: bool = False,
 ) -> Any:
     io = Server(
-        ping_interval=ping_interval, ping_timeout=ping_timeout, connect_timeout=connect_timeout
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        connect_timeout=connect_timeout,
+        connection_state_recovery=connection_state_recovery,
     )
 
     def setup(nsp: Any, delay: float = 0) -> None:
         @nsp.on("connection")
         async def on_connection(socket: Any) -> None:
             auth = _jsonable(socket.handshake.auth)
-            _record(socket, "connect", auth=auth, query=dict(socket.handshake.query))
+            _record(
+                socket,
+                "connect",
+                auth=auth,
+                query=dict(socket.handshake.query),
+                recovered=socket.recovered,
+            )
             if delay:
                 await asyncio.sleep(delay)  # e.g. a database lookup before the handlers exist
             attach_handlers(io, socket)
@@ -347,9 +366,11 @@ def make_app(
     ping_timeout: float = 20,
     connect_timeout: float = 45,
     path: str = "/socket.io/",
+    connection_state_recovery: int = 0,
 ) -> tornado.web.Application:
-    """The interop server's application (``tests.serve`` runs it)."""
-    io = build_server(ping_interval, ping_timeout, connect_timeout)
+    """The interop server's application (``tests.serve`` runs it); ``--connection-state-recovery
+    1`` turns recovery on (every event then carries an offset as its last argument)."""
+    io = build_server(ping_interval, ping_timeout, connect_timeout, bool(connection_state_recovery))
     app = tornado.web.Application([(r"/_interop/log", LogHandler)])
     jupyter_rt.transports.mount(app, io, path=path)
     return app

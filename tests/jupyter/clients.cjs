@@ -33,8 +33,9 @@ function transports() {
   }
 }
 
-// A client of `namespace` with the token in the query (or the Authorization header).
-function connect(namespace) {
+// A client of `namespace` with the token in the query (or the Authorization header); `extra`
+// options override the defaults (no reconnection).
+function connect(namespace, extra = {}) {
   const credentials = {
     query: { query: { token: config.token } },
     header: { extraHeaders: { Authorization: `token ${config.token}` } },
@@ -48,6 +49,7 @@ function connect(namespace) {
     timeout: STEP,
     ...transports(),
     ...credentials,
+    ...extra,
   });
 }
 
@@ -101,7 +103,44 @@ async function waitUpgrade(socket) {
   await within(STEP, new Promise((resolve) => engine.once("upgrade", resolve)), "upgrade");
 }
 
+async function until(predicate, what) {
+  const deadline = Date.now() + STEP;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 const scenarios = {
+  // /recovery (tests/jupyter/recovery_app.py) with connection state recovery on: the client
+  // closes its transport right after asking for events, reconnects by itself, and must be the
+  // same socket, recovered, with the events sent meanwhile once and in order.
+  async recovery() {
+    const socket = connect("/recovery", {
+      reconnection: true,
+      reconnectionDelay: 700,
+      reconnectionDelayMax: 700,
+      randomizationFactor: 0,
+    });
+    const received = [];
+    socket.onAny((ev, ...args) => received.push([ev, ...args]));
+    await connected(socket);
+    const before = { id: socket.id, recovered: socket.recovered };
+    await until(() => received.length >= 1, "welcome");
+    await waitUpgrade(socket);
+    const transport = socket.io.engine.transport.name;
+    await within(STEP, socket.emitWithAck("emit-later", 0.25), "emit-later");
+    const back = within(STEP, new Promise((resolve) => socket.once("connect", resolve)), "reconnection");
+    socket.io.engine.close();
+    await back;
+    const after = { id: socket.id, recovered: socket.recovered };
+    await until(() => received.length >= 4, "the missed events and the second welcome");
+    const whoami = await within(STEP, socket.emitWithAck("whoami"), "whoami");
+    await sleep(300); // a duplicate would come by now
+    socket.disconnect();
+    return { before, after, transport, received, whoami };
+  },
+
   // Receive `count` ticks, answering each with tickReceivedEvent.
   async tick() {
     const socket = connect("/tick");

@@ -759,6 +759,44 @@ const scenarios = {
     return result;
   },
 
+  // Connection state recovery: the transport drops (options.drop: "client" closes it with
+  // socket.io.engine.close(), "server" has the server drop it without a close packet), the
+  // server emits meanwhile (to everyone, to the socket itself, to a room it is in), the client
+  // reconnects by itself and must come back as the same socket with every missed event once.
+  async recovery() {
+    const socket = await connect("/", {
+      reconnection: true,
+      reconnectionDelay: 700,
+      reconnectionDelayMax: 700,
+      randomizationFactor: 0,
+    });
+    const received = [];
+    socket.onAny((ev, ...args) => received.push([ev, ...args]));
+    const before = { id: socket.id, recovered: socket.recovered };
+    await ack(socket, "join", "news");
+    socket.emit("tick", "kept in socket.data");
+    await ack(socket, "everyone", { event: "seen", data: "before the drop" });
+    await waitUntil(() => received.some((e) => e[0] === "seen"), 5000, "the event before the drop");
+    const transport = transportName(socket);
+    await ack(socket, "emit-later", { delay: 0.25, event: "missed", room: "news" });
+    const disconnected = once(socket, "disconnect");
+    const back = once(socket, "connect", 8000);
+    if (options.drop === "server") socket.emit("drop-transport");
+    else socket.io.engine.close();
+    const [reason] = await disconnected;
+    event({ disconnected: reason });
+    await back;
+    const after = { id: socket.id, recovered: socket.recovered };
+    await waitUntil(() => received.filter((e) => e[0] === "missed").length >= 3, 5000, "the missed events");
+    const whoami = (await ack(socket, "whoami"))[0];
+    const ticks = (await ack(socket, "ticks"))[0];
+    await ack(socket, "everyone", { event: "seen", data: "after" });
+    await waitUntil(() => received.filter((e) => e[0] === "seen").length >= 2, 5000, "the event after");
+    await sleep(300); // a duplicate would come by now
+    socket.disconnect();
+    return { before, after, reason, transport, received, whoami, ticks };
+  },
+
   // Stays connected while the test restarts the server, then checks the client came back.
   async "survive-restart"() {
     const socket = await connect("/", { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 500 });

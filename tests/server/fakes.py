@@ -28,9 +28,17 @@ class FakeHandshake:
 class FakeSession:
     """What the server sees of an Engine.IO session; ``close`` calls back like the real one."""
 
-    def __init__(self, io: Server, transport: str = "websocket", **handshake: Any) -> None:
+    def __init__(
+        self,
+        io: Server,
+        transport: str = "websocket",
+        credential: str | None = None,
+        **handshake: Any,
+    ) -> None:
         self.io = io
         self.sid = f"engine-{next(_ids)}"
+        self.credential = credential
+        """Who opened the session (the engine's opaque credential; ``None``: no auth)."""
         self.transport = transport
         self.handshake = FakeHandshake(**handshake)
         self.closed = False
