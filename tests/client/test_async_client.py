@@ -301,7 +301,7 @@ def silent_server() -> Any:
 async def test_ping_timeout_reconnects(silent_server: str, client: AsyncClient) -> None:
     reasons: list[str] = []
     client.on("disconnect", reasons.append)
-    await client.connect(silent_server)
+    await client.connect(silent_server, transports=["websocket"])
     try:
         await wait_until(lambda: len(SilentEngine.opened) >= 2)
         assert reasons[0] == "ping timeout"
@@ -310,13 +310,19 @@ async def test_ping_timeout_reconnects(silent_server: str, client: AsyncClient) 
         await client.disconnect()
 
 
-async def test_engine_close_packet_is_final(silent_server: str, client: AsyncClient) -> None:
+async def test_engine_close_packet_ends_the_transport_only(
+    silent_server: str, client: AsyncClient
+) -> None:
+    """As the official clients do: an Engine.IO CLOSE (``1``) is a lost transport, not a
+    disconnect; the client comes back (only a Socket.IO DISCONNECT is final)."""
     reasons: list[str] = []
     client.on("disconnect", reasons.append)
-    await client.connect(silent_server, query={"close": "1"})
-    await asyncio.wait_for(client.wait(), STEP)
-    assert reasons == ["io server disconnect"]
-    assert len(SilentEngine.opened) == 1
+    await client.connect(silent_server, query={"close": "1"}, transports=["websocket"])
+    try:
+        await wait_until(lambda: len(SilentEngine.opened) >= 2)
+        assert reasons[0] == "transport close"
+    finally:
+        await client.disconnect()
 
 
 async def test_gives_up_after_the_last_attempt(server: InProcessServer) -> None:
@@ -400,3 +406,4 @@ async def test_messages_over_the_servers_max_payload_are_refused(client: AsyncCl
     finally:
         await client.disconnect()
         await small.close()
+
