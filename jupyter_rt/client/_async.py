@@ -330,8 +330,8 @@ class AsyncClient:
                 for ns in active:
                     payload = ns.connect_payload()
                     await conn.send(encode_fields(PacketType.CONNECT, ns.name, payload))
-            except NotConnected:
-                raise ConnectError("connection lost while connecting") from None
+            except NotConnected as exc:
+                raise ConnectError(f"connection lost while connecting: {exc}") from None
             waiters = {ns.waiter for ns in active if ns.waiter is not None}
             await self._await_connects(waiters, reader)
         except BaseException:
