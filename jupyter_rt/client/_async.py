@@ -25,7 +25,7 @@ from jupyter_rt.client._dial import (
     make_endpoint,
 )
 from jupyter_rt.client._engine import EngineClosed, EngineConnection, wire_size
-from jupyter_rt.client._handlers import LIFECYCLE_EVENTS, Handler, Handlers, run_handlers
+from jupyter_rt.client._handlers import Handler, Handlers, run_handlers
 from jupyter_rt.client._namespace import MAX_BUFFERED, NamespaceState
 from jupyter_rt.errors import (
     AckTimeout,
@@ -49,7 +49,7 @@ from jupyter_rt.protocol.socketio import (
     encode_fields,
 )
 
-__all__ = ["LIFECYCLE_EVENTS", "AsyncClient", "Handler"]
+__all__ = ["AsyncClient", "Handler"]
 
 log = logging.getLogger("jupyter_rt.client")
 
