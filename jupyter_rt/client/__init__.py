@@ -1,6 +1,9 @@
 """A Python Socket.IO client, so kernels and scripts take part.
 
-- :class:`AsyncClient`: asyncio, WebSocket transport, acks, binary, reconnection;
+- :class:`AsyncClient`: asyncio; long-polling upgraded to a WebSocket (or either alone), acks
+  with default timeouts, binary, several handlers per event and a catch-all ``"*"``,
+  reconnection (also of the first connection, with ``retry=True``) and connection state
+  recovery with servers that keep sessions;
 - :class:`Client`: the same with blocking methods, on its own thread (busy cells, scripts);
 - :func:`connect` / :func:`connect_async`: a client connected to the Jupyter server that
   hosts this kernel (found by :func:`find_server`).

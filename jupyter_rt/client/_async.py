@@ -1,26 +1,32 @@
-"""``AsyncClient``: a Socket.IO v5 client on asyncio, over one Engine.IO v4 WebSocket.
+"""``AsyncClient``: a Socket.IO v5 client on asyncio, over an Engine.IO v4 session.
 
-The wire formats come from :mod:`jupyter_rt.protocol`; this module only moves frames between
-them and a ``tornado.websocket`` connection, answers the server's pings, matches acks to their
-requests and reconnects when the transport drops.
+The wire formats come from :mod:`jupyter_rt.protocol`, the session (long-polling, WebSocket,
+the upgrade, heartbeats) from :mod:`jupyter_rt.client._engine`; this module connects the
+namespaces, runs the handlers, matches acks to their requests, reconnects when the transport
+drops and recovers the sessions of servers with connection state recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from tornado import httpclient, websocket
-
 from jupyter_rt._tasks import TaskKeeper
-from jupyter_rt.client._dial import build_request, open_websocket, read_open
+from jupyter_rt.client._dial import (
+    CredentialsRefused,
+    Endpoint,
+    check_transports,
+    make_endpoint,
+)
+from jupyter_rt.client._engine import EngineClosed, EngineConnection, wire_size
+from jupyter_rt.client._handlers import Handler, Handlers, run_handlers
+from jupyter_rt.client._namespace import MAX_BUFFERED, NamespaceState
 from jupyter_rt.errors import (
     AckTimeout,
     ConnectError,
@@ -28,7 +34,6 @@ from jupyter_rt.errors import (
     NotConnected,
     ProtocolError,
 )
-from jupyter_rt.protocol import engineio
 from jupyter_rt.protocol.events import (
     DisconnectReason,
     Reason,
@@ -48,20 +53,10 @@ __all__ = ["AsyncClient", "Handler"]
 
 log = logging.getLogger("jupyter_rt.client")
 
-Handler = Callable[..., Any]
-"""An event handler: called with the event's arguments, sync or async; its result is the ack."""
-
 H = TypeVar("H", bound=Handler)
 
-LIFECYCLE_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
-"""Local events a handler may listen to: ``connect()``, ``connect_error(error)``,
-``disconnect(reason)``."""
-
-MAX_BUFFERED = 1000
-"""Packets kept for sending while the client reconnects; the oldest go first past this."""
-
 MAX_MESSAGE = 64 * 1024 * 1024
-"""The largest WebSocket message this client accepts from a server, in bytes."""
+"""The largest WebSocket message, or polling response, this client accepts, in bytes."""
 
 MAX_PENDING_ACKS = 10_000
 """Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
@@ -73,17 +68,6 @@ _FINAL_REASONS = frozenset(
 
 
 @dataclass(slots=True)
-class _Namespace:
-    name: str
-    auth: dict[str, Any] | None
-    sid: str | None = None
-    connected: bool = False
-    active: bool = True  # False once the server (41) or the user disconnected it
-    waiter: asyncio.Future[str] | None = None
-    buffer: list[list[str | bytes]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class _Pending:
     namespace: str
     future: asyncio.Future[list[Any]] | None = None
@@ -91,23 +75,30 @@ class _Pending:
 
 
 class AsyncClient:
-    """A Socket.IO client for asyncio (WebSocket transport only).
+    """A Socket.IO client for asyncio.
 
     ::
 
-        client = AsyncClient()
+        client = AsyncClient(ack_timeout=5)
 
         @client.on("tickEvent", namespace="/tick")
         async def on_tick(data):
             await client.emit("tickReceivedEvent", data, namespace="/tick")
 
         await client.connect("http://127.0.0.1:8888", token=token, namespaces=["/hub", "/tick"])
-        reply = await client.call("rooms", timeout=5)  # on /hub, the first namespace
+        reply = await client.call("rooms")  # on /hub, the first namespace; AckTimeout after 5 s
         await client.disconnect()
 
     After the transport drops (network, ping timeout, server restart) the client reconnects
-    with exponential backoff and rejoins its namespaces; not after the server disconnects it
-    (``41`` or an Engine.IO close) or :meth:`disconnect`.
+    with exponential backoff (``reconnection_delay`` doubling up to ``reconnection_delay_max``,
+    ± ``randomization_factor``, at most ``reconnection_attempts`` times, ``None`` for no
+    limit) and rejoins its namespaces (an Engine.IO CLOSE from the server ends the transport
+    only, as for the official clients); not after the server disconnects it (``41``) or
+    :meth:`disconnect`. ``connect(retry=True)`` applies the same to the first connection.
+
+    ``ack_timeout`` is how long :meth:`call` waits when given no ``timeout`` (``None``: as
+    long as the connection lasts). ``connect_timeout`` bounds each step of a connection
+    attempt (the handshake, each namespace's answer).
     """
 
     def __init__(
@@ -118,7 +109,7 @@ class AsyncClient:
         reconnection_delay: float = 0.5,
         reconnection_delay_max: float = 5.0,
         randomization_factor: float = 0.5,
-        ack_timeout: float = 10.0,
+        ack_timeout: float | None = 10.0,
         connect_timeout: float = 10.0,
         max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
     ) -> None:
@@ -134,14 +125,15 @@ class AsyncClient:
         """The Engine.IO session id of the current connection."""
         self.max_payload: int | None = None
         """The largest message the server accepts (its handshake's ``maxPayload``), in bytes."""
-        self._handlers: dict[str | None, dict[str, Handler]] = {}
         self.default_namespace = "/"
         """The namespace used when a method is given none: the first one connected to."""
-        self._namespaces: dict[str, _Namespace] = {}
+        self._handlers = Handlers()
+        self._namespaces: dict[str, NamespaceState] = {}
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count()
-        self._request: httpclient.HTTPRequest | None = None
-        self._ws: websocket.WebSocketClientConnection | None = None
+        self._endpoint: Endpoint | None = None
+        self._transports: tuple[str, ...] = ()
+        self._conn: EngineConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[Reason] | None = None
         self._tasks = TaskKeeper()
@@ -154,10 +146,15 @@ class AsyncClient:
     def connected(self) -> bool:
         """True while the transport is open and every namespace is connected."""
         return (
-            self._ws is not None
+            self._conn is not None
             and all(ns.connected for ns in self._namespaces.values() if ns.active)
             and any(ns.active for ns in self._namespaces.values())
         )
+
+    @property
+    def transport(self) -> str | None:
+        """``"polling"`` or ``"websocket"`` while connected, else ``None``."""
+        return self._conn.transport if self._conn is not None else None
 
     @property
     def namespaces(self) -> dict[str, str]:
@@ -174,6 +171,22 @@ class AsyncClient:
         """The socket id on the first namespace connected."""
         return next(iter(self.namespaces.values()), None)
 
+    def is_recovered(self, namespace: str | None = None) -> bool:
+        """Whether the last connection to ``namespace`` recovered the session before it.
+
+        Only with a server that has connection state recovery on (Node's socket.io 4.6+ with
+        ``connectionStateRecovery``, or jupyter_rt's): the socket id, the rooms and
+        ``socket.data`` are back, and the events missed meanwhile were delivered (before the
+        ``connect`` handlers ran), so there is nothing to join again.
+        """
+        ns = self._namespaces.get(namespace or self.default_namespace)
+        return ns is not None and ns.recovered
+
+    @property
+    def recovered(self) -> bool:
+        """:meth:`is_recovered` for the default namespace."""
+        return self.is_recovered()
+
     # -- handlers ------------------------------------------------------------------------------
 
     @overload
@@ -183,24 +196,30 @@ class AsyncClient:
     def on(
         self, event: str, handler: H | None = None, *, namespace: str | None = None
     ) -> H | Callable[[H], H]:
-        """Register ``handler`` for ``event`` on ``namespace`` (one per event; later wins).
+        """Add ``handler`` for ``event`` on ``namespace``; use as ``@client.on("ev")`` or
+        ``client.on("ev", fn)``.
 
-        Use as ``@client.on("ev")`` or ``client.on("ev", fn)``. The handler gets the event's
-        arguments and may be async. When the server asked for an ack (``socket.call``), the
-        return value is the ack: ``None`` → no values, a tuple → several, else one.
-        ``connect``, ``connect_error`` and ``disconnect`` report this client's own state.
-        Without ``namespace`` the handler is for :attr:`default_namespace`.
+        The handler gets the event's arguments and may be async. All the handlers of an event
+        run, one after the other, in the order they were added; when the server asked for an
+        ack (``socket.call``), the value returned by the first is the ack (``None`` → no
+        values, a tuple → several, else one; if every handler raises there is no ack).
+        ``"*"`` is called for every event as ``handler(event, *args)``, after the event's own
+        handlers (so its return value is the ack of events with none). ``connect``,
+        ``connect_error`` and ``disconnect`` report this client's own state. Without
+        ``namespace`` the handler is for :attr:`default_namespace`.
         """
 
         def register(fn: H) -> H:
-            self._handlers.setdefault(namespace, {})[event] = fn
+            self._handlers.add(namespace, event, fn)
             return fn
 
         return register if handler is None else register(handler)
 
-    def off(self, event: str, *, namespace: str | None = None) -> None:
-        """Remove the handler of ``event`` on ``namespace``."""
-        self._handlers.get(namespace, {}).pop(event, None)
+    def off(
+        self, event: str, handler: Handler | None = None, *, namespace: str | None = None
+    ) -> None:
+        """Remove ``handler`` of ``event`` on ``namespace``, or every handler of ``event``."""
+        self._handlers.remove(namespace, event, handler)
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -214,6 +233,8 @@ class AsyncClient:
         auth: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        transports: Sequence[str] | None = None,
+        retry: bool = False,
         validate_cert: bool = True,
     ) -> None:
         """Open the connection and join ``namespaces``; return once all are connected.
@@ -221,14 +242,23 @@ class AsyncClient:
         ``url`` is the server (``http(s)://`` or ``ws(s)://``); a path in it names the
         namespace when ``namespaces`` is not given, as in the JS client. ``path`` is where the
         server serves Socket.IO (``{base_url}socket.io/`` in Jupyter). ``token`` goes in the
-        ``Authorization`` header. ``auth`` is each namespace's CONNECT payload.
+        ``Authorization`` header of every request. ``auth`` is each namespace's CONNECT
+        payload.
 
-        Raises :class:`ConnectError` if the server cannot be reached or answers with an HTTP
-        error, :class:`~jupyter_rt.ConnectionRefused` if a namespace refuses the client.
+        ``transports`` as in the official clients: ``["polling", "websocket"]`` (the default)
+        starts on HTTP long-polling and upgrades to a WebSocket; ``["websocket"]`` opens a
+        WebSocket at once; ``["polling"]`` stays on long-polling (binary then travels as
+        base64). With ``retry`` a server that cannot be reached yet is tried again, with the
+        reconnection delays and ``reconnection_attempts``; ``connect_error(error)`` handlers
+        run after each failed attempt.
+
+        Raises :class:`ConnectError` if the server cannot be reached (after the last attempt)
+        or answers with an HTTP error (401 and 403 are not tried again),
+        :class:`~jupyter_rt.ConnectionRefused` at once if a namespace refuses the client.
         """
         if self._supervisor is not None and not self._supervisor.done():
             raise RuntimeError("already connected; disconnect() first")
-        self._request, names = build_request(
+        self._endpoint, names = make_endpoint(
             url,
             path,
             token=token,
@@ -238,45 +268,79 @@ class AsyncClient:
             timeout=self.connect_timeout,
             validate_cert=validate_cert,
         )
+        self._transports = check_transports(transports)
         self.default_namespace = names[0]
         self._namespaces = {
-            name: _Namespace(name, dict(auth) if auth is not None else None) for name in names
+            name: NamespaceState(name, dict(auth) if auth is not None else None) for name in names
         }
         self._stopping = False
-        await self._establish()
+        await self._attempt(first=True, retries=self.reconnection_attempts if retry else 0)
         self._supervisor = asyncio.ensure_future(self._supervise())
 
-    async def _establish(self) -> websocket.WebSocketClientConnection:
-        """Open a WebSocket session and connect every active namespace."""
-        assert self._request is not None
-        ws = await open_websocket(self._request, MAX_MESSAGE)
+    async def _attempt(self, *, first: bool, retries: int | None) -> None:
+        """Connect, trying again up to ``retries`` times (``None``: no limit) after a delay
+        (a reconnection waits before its first try too). Raises the last :class:`ConnectError`,
+        or :class:`ConnectionRefused` and :class:`CredentialsRefused` at once."""
+        for attempt in itertools.count(0 if first else 1):
+            if attempt:
+                if retries is not None and attempt > retries:  # reconnection_attempts=0
+                    raise ConnectError("no reconnection attempt allowed")
+                base = min(
+                    self.reconnection_delay_max, self.reconnection_delay * 2 ** (attempt - 1)
+                )
+                jitter = 1 + self.randomization_factor * (2 * random.random() - 1)
+                await asyncio.sleep(base * jitter)
+                if self._stopping:
+                    raise ConnectError("disconnect() was called")
+            try:
+                await self._establish()
+            except (ConnectionRefused, CredentialsRefused) as exc:
+                self._fire_all("connect_error", exc)
+                raise
+            except ConnectError as exc:
+                self._fire_all("connect_error", exc)
+                if retries is not None and attempt >= retries:
+                    raise
+                log.info("Connection attempt %d failed: %s", attempt + first, exc)
+                continue
+            if attempt:
+                log.info("Connected after %d attempt(s)", attempt + first)
+            return
+
+    async def _establish(self) -> None:
+        """Open an Engine.IO session and connect every active namespace."""
+        assert self._endpoint is not None
+        conn = await EngineConnection.open(
+            self._endpoint,
+            self._transports,
+            max_message=MAX_MESSAGE,
+            connect_timeout=self.connect_timeout,
+        )
         try:
-            handshake = await read_open(ws, self.connect_timeout)
             loop = asyncio.get_running_loop()
             active = [ns for ns in self._namespaces.values() if ns.active]
             for ns in active:
                 ns.waiter = loop.create_future()
-            self._ws = ws
-            self.eio_sid = str(handshake.get("sid"))
-            max_payload = handshake.get("maxPayload")
-            self.max_payload = max_payload if isinstance(max_payload, int) else None
-            reader = asyncio.ensure_future(self._read(ws, handshake))
+            self._conn = conn
+            self.eio_sid = conn.sid
+            self.max_payload = conn.handshake.max_payload if conn.handshake else None
+            reader = asyncio.ensure_future(self._read(conn))
             self._reader = reader
             try:
                 for ns in active:
-                    await self._write(ws, encode_fields(PacketType.CONNECT, ns.name, ns.auth))
-            except NotConnected:
-                raise ConnectError("connection lost while connecting") from None
+                    payload = ns.connect_payload()
+                    await conn.send(encode_fields(PacketType.CONNECT, ns.name, payload))
+            except NotConnected as exc:
+                raise ConnectError(f"connection lost while connecting: {exc}") from None
             waiters = {ns.waiter for ns in active if ns.waiter is not None}
             await self._await_connects(waiters, reader)
         except BaseException:
-            self._ws = None
-            ws.close()
+            self._conn = None
+            conn.drop()
             for ns in self._namespaces.values():
                 if ns.waiter is not None and not ns.waiter.done():
                     ns.waiter.cancel()
             raise
-        return ws
 
     async def _await_connects(
         self, waiters: set[asyncio.Future[str]], reader: asyncio.Task[Reason]
@@ -307,75 +371,35 @@ class AsyncClient:
             if reason in _FINAL_REASONS or self._stopping or not self.reconnection:
                 self._finish(reason)
                 return
-            if not await self._reconnect():
+            self._reconnecting = True
+            try:
+                await self._attempt(first=False, retries=self.reconnection_attempts)
+            except (ConnectError, ConnectionRefused) as exc:
+                log.warning("Reconnection failed: %s", exc)
                 self._finish("reconnect failed")
                 return
-
-    async def _reconnect(self) -> bool:
-        self._reconnecting = True
-        try:
-            for attempt in itertools.count(1):
-                limit = self.reconnection_attempts
-                if limit is not None and attempt > limit:
-                    return False
-                base = min(
-                    self.reconnection_delay_max, self.reconnection_delay * 2 ** (attempt - 1)
-                )
-                jitter = 1 + self.randomization_factor * (2 * random.random() - 1)
-                await asyncio.sleep(base * jitter)
-                if self._stopping:
-                    return False
-                try:
-                    await self._establish()
-                except ConnectionRefused as exc:
-                    log.warning("Reconnection refused: %s", exc)
-                    self._fire_all("connect_error", exc)
-                    return False
-                except ConnectError as exc:
-                    log.info("Reconnection attempt %d failed: %s", attempt, exc)
-                    self._fire_all("connect_error", exc)
-                    continue
-                log.info("Reconnected after %d attempt(s)", attempt)
-                return True
-            return False  # pragma: no cover - the loop only ends by returning
-        finally:
-            self._reconnecting = False
+            finally:
+                self._reconnecting = False
 
     # -- reading -------------------------------------------------------------------------------
 
-    async def _read(
-        self, ws: websocket.WebSocketClientConnection, handshake: dict[str, Any]
-    ) -> Reason:
+    async def _read(self, conn: EngineConnection) -> Reason:
         """Read until the connection ends; return the disconnect reason."""
-        interval = float(handshake.get("pingInterval", 25000)) / 1000
-        timeout = float(handshake.get("pingTimeout", 20000)) / 1000
         decoder = Decoder(max_attachments=self.max_attachments)
         while True:
             try:
-                frame = await asyncio.wait_for(ws.read_message(), interval + timeout)
-            except asyncio.TimeoutError:
-                ws.close()
-                return DisconnectReason.PING_TIMEOUT
-            if frame is None:
-                return DisconnectReason.TRANSPORT_CLOSE
+                data = await conn.receive()
+            except EngineClosed as closed:
+                return closed.reason
             try:
-                packet = engineio.decode_frame(frame)
-                if packet.type == engineio.PacketType.PING:
-                    await self._write(ws, ["3" + str(packet.data)], engine=True)
-                elif packet.type == engineio.PacketType.CLOSE:
-                    ws.close()
+                packet = decoder.feed(data)
+                if packet is not None and self._on_packet(packet):
+                    await conn.close()
                     return DisconnectReason.IO_SERVER_DISCONNECT
-                elif packet.type == engineio.PacketType.MESSAGE:
-                    socket_packet = decoder.feed(packet.data)
-                    if socket_packet is not None and self._on_packet(socket_packet):
-                        ws.close()
-                        return DisconnectReason.IO_SERVER_DISCONNECT
             except ProtocolError as exc:
                 log.warning("Closing the connection: %s", exc)
-                ws.close()
+                conn.drop()
                 return DisconnectReason.PARSE_ERROR
-            except NotConnected:
-                return DisconnectReason.TRANSPORT_CLOSE
 
     def _on_packet(self, packet: Packet) -> bool:
         """Handle one Socket.IO packet; True when no namespace is left."""
@@ -387,23 +411,21 @@ class AsyncClient:
                 if pending.future is not None and not pending.future.done():
                     pending.future.set_result(list(packet.data))
                 elif pending.callback is not None:
-                    self._spawn(self._call(pending.callback, list(packet.data)))
+                    self._spawn_call(pending.callback, list(packet.data))
             return False
-        if ns is None:
+        if ns is None or not ns.active:
             return False
         if ptype in (PacketType.EVENT, PacketType.BINARY_EVENT):
-            event, *args = packet.data
-            handler = self._handler(ns.name, event)
-            if handler is None:
-                log.debug("No handler for %r on %s", event, ns.name)
+            if ns.connected:
+                self._deliver(ns, packet)
             else:
-                self._spawn(self._handle(ns.name, handler, args, packet.id))
+                ns.keep_early(packet)  # raises ProtocolError past its limit
         elif ptype == PacketType.CONNECT:
-            data = packet.data if isinstance(packet.data, dict) else {}
-            ns.sid = str(data.get("sid", ""))
-            ns.connected = True
+            early = ns.connected_with(packet.data if isinstance(packet.data, dict) else {})
             if ns.waiter is not None and not ns.waiter.done():
-                ns.waiter.set_result(ns.sid)
+                ns.waiter.set_result(ns.sid or "")
+            for missed in early:  # what a recovered session missed, sent before the answer
+                self._deliver(ns, missed)
             self._flush(ns)
             self._fire(ns.name, "connect")
         elif ptype == PacketType.CONNECT_ERROR:
@@ -420,60 +442,53 @@ class AsyncClient:
             return not any(n.active for n in self._namespaces.values())
         return False
 
-    async def _handle(self, nsp: str, handler: Handler, args: list[Any], ack: int | None) -> None:
-        try:
-            result = handler(*args)
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception:
-            log.exception("Error in the handler of an event on %s", nsp)
+    def _deliver(self, ns: NamespaceState, packet: Packet) -> None:
+        event, args = ns.event_args(packet)
+        own, catch_all = self._handlers.for_event(ns.name, event, self.default_namespace)
+        if not own and not catch_all:
+            log.debug("No handler for %r on %s", event, ns.name)
             return
-        if ack is None:
-            return
-        values = ack_args(result)
-        ws = self._ws
-        if ws is not None:
-            try:
-                frames = encode_fields(PacketType.ACK, nsp, values, ack)
-            except (TypeError, ValueError):
-                log.exception("Cannot encode the ack of a handler on %s", nsp)
-                return
-            with contextlib.suppress(NotConnected):  # the ack is lost with the connection
-                await self._write(ws, frames)
+        self._tasks.spawn(self._handle(ns.name, own, catch_all, event, args, packet.id))
 
-    async def _call(self, fn: Handler, args: Sequence[Any]) -> None:
+    async def _handle(
+        self,
+        nsp: str,
+        own: list[Handler],
+        catch_all: list[Handler],
+        event: str,
+        args: list[Any],
+        ack: int | None,
+    ) -> None:
+        answered, result = await run_handlers(own, catch_all, event, args)
+        conn = self._conn
+        if ack is None or not answered or conn is None:
+            return
         try:
-            result = fn(*args)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("Error in a client callback")
+            frames = encode_fields(PacketType.ACK, nsp, ack_args(result), ack)
+        except (TypeError, ValueError):
+            log.exception("Cannot encode the ack of a handler on %s", nsp)
+            return
+        with contextlib.suppress(NotConnected):  # the ack is lost with the connection
+            await conn.send(frames)
+
+    def _spawn_call(self, fn: Handler, args: Sequence[Any]) -> None:
+        self._tasks.spawn(run_handlers([fn], [], "a callback", list(args)))
 
     def _fire(self, nsp: str, event: str, *args: Any) -> None:
-        handler = self._handler(nsp, event)
-        if handler is not None:
-            self._spawn(self._call(handler, args))
-
-    def _handler(self, nsp: str, event: str) -> Handler | None:
-        handler = self._handlers.get(nsp, {}).get(event)
-        if handler is None and nsp == self.default_namespace:
-            handler = self._handlers.get(None, {}).get(event)
-        return handler
+        handlers = self._handlers.of(nsp, event, self.default_namespace)
+        if handlers:
+            self._tasks.spawn(run_handlers(handlers, [], event, list(args)))
 
     def _fire_all(self, event: str, *args: Any) -> None:
         for name, ns in self._namespaces.items():
             if ns.active:
                 self._fire(name, event, *args)
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        self._tasks.spawn(coroutine)
-
     # -- losing the connection -----------------------------------------------------------------
 
-    def _drop_namespace(self, ns: _Namespace, reason: Reason) -> None:
+    def _drop_namespace(self, ns: NamespaceState, reason: Reason) -> None:
         was_connected = ns.connected
-        ns.connected = False
-        ns.sid = None
+        ns.lost()
         for ack_id, pending in list(self._pending.items()):
             if pending.namespace == ns.name:
                 del self._pending[ack_id]
@@ -481,13 +496,11 @@ class AsyncClient:
                     pending.future.set_exception(
                         NotConnected(f"disconnected from {ns.name} ({reason})")
                     )
-        if not ns.active:
-            ns.buffer.clear()
         if was_connected:
             self._fire(ns.name, "disconnect", reason)
 
     def _lost(self, reason: Reason) -> None:
-        self._ws = None
+        self._conn = None
         for ns in self._namespaces.values():
             self._drop_namespace(ns, reason)
 
@@ -497,22 +510,30 @@ class AsyncClient:
             ns.buffer.clear()
         log.info("Disconnected for good: %s", reason)
 
+    def drop(self) -> None:
+        """Close the transport but not the sockets (no DISCONNECT is sent), as
+        ``socket.io.engine.close()`` does in socket.io-client: the client reconnects, and
+        recovers its sessions where the server keeps them. For tests of how an app lives
+        through a lost connection."""
+        if self._conn is not None:
+            self._conn.drop()
+
     async def disconnect(self) -> None:
         """Leave every namespace and close the connection; the client does not reconnect."""
         self._stopping = True
-        ws = self._ws
-        if ws is not None:
+        conn = self._conn
+        if conn is not None:
             for ns in self._namespaces.values():
                 if ns.connected:
                     try:
-                        await self._write(ws, encode_fields(PacketType.DISCONNECT, ns.name, None))
+                        await conn.send(encode_fields(PacketType.DISCONNECT, ns.name, None))
                     except NotConnected:
                         break
-            ws.close()
+            await conn.close()
         for ns in self._namespaces.values():
             ns.active = False
             self._drop_namespace(ns, DisconnectReason.IO_CLIENT_DISCONNECT)
-        self._ws = None
+        self._conn = None
         supervisor = self._supervisor
         if supervisor is not None and not supervisor.done():
             if self._reconnecting:
@@ -537,8 +558,8 @@ class AsyncClient:
         """Send ``event`` with ``args`` (``bytes`` anywhere go as binary attachments).
 
         ``namespace`` defaults to :attr:`default_namespace`. ``callback(*ack_args)`` runs when
-        the server acknowledges. While the client reconnects
-        the event is kept and sent once the namespace is back. Raises
+        the server acknowledges. While the client reconnects the event is kept (up to
+        :data:`MAX_BUFFERED` per namespace) and sent once the namespace is back. Raises
         :class:`~jupyter_rt.NotConnected` when the client is not connected to ``namespace``.
         """
         ns = self._check(event, namespace)
@@ -555,8 +576,8 @@ class AsyncClient:
         """Emit ``event`` and wait for the server's ack; return its value.
 
         One value → that value, none → ``None``, several → a tuple. Raises
-        :class:`~jupyter_rt.AckTimeout` after ``timeout`` seconds (default ``ack_timeout``) and
-        :class:`~jupyter_rt.NotConnected` if the connection drops first.
+        :class:`~jupyter_rt.AckTimeout` after ``timeout`` seconds (by default the client's
+        ``ack_timeout``) and :class:`~jupyter_rt.NotConnected` if the connection drops first.
         """
         ns = self._check(event, namespace)
         seconds = self.ack_timeout if timeout is None else timeout
@@ -581,7 +602,7 @@ class AsyncClient:
             if oldest.future is not None and not oldest.future.done():
                 oldest.future.set_exception(AckTimeout("too many acks pending"))
 
-    def _check(self, event: str, namespace: str | None) -> _Namespace:
+    def _check(self, event: str, namespace: str | None) -> NamespaceState:
         check_event_name(event, allow_empty=False)
         name = namespace or self.default_namespace
         ns = self._namespaces.get(name)
@@ -589,17 +610,18 @@ class AsyncClient:
             raise NotConnected(f"not connected to namespace {name}")
         return ns
 
-    async def _send(self, ns: _Namespace, frames: list[str | bytes]) -> None:
+    async def _send(self, ns: NamespaceState, frames: list[str | bytes]) -> None:
         limit = self.max_payload
+        conn = self._conn
         if limit is not None:
+            transport = conn.transport if conn is not None else self._transports[0]
             for frame in frames:
-                size = len(frame) if isinstance(frame, bytes) else len(frame.encode()) + 1
+                size = wire_size(frame, transport)
                 if size > limit:
                     raise ValueError(f"a message of {size} bytes is over the server's {limit}")
-        ws = self._ws
-        if ns.connected and ws is not None:
+        if ns.connected and conn is not None:
             try:
-                await self._write(ws, frames)
+                await conn.send(frames)
                 return
             except NotConnected:
                 if not self.reconnection or self._stopping:
@@ -611,33 +633,13 @@ class AsyncClient:
             return
         raise NotConnected(f"not connected to namespace {ns.name}")
 
-    def _flush(self, ns: _Namespace) -> None:
+    def _flush(self, ns: NamespaceState) -> None:
         buffered, ns.buffer = ns.buffer, []
-        ws = self._ws
-        if ws is not None:
+        conn = self._conn
+        if conn is not None:
             for frames in buffered:
-                self._spawn(self._write_quietly(ws, frames))
+                self._tasks.spawn(self._send_quietly(conn, frames))
 
-    async def _write_quietly(
-        self, ws: websocket.WebSocketClientConnection, frames: Sequence[str | bytes]
-    ) -> None:
+    async def _send_quietly(self, conn: EngineConnection, frames: Sequence[str | bytes]) -> None:
         with contextlib.suppress(NotConnected):  # the reader notices the loss and reconnects
-            await self._write(ws, frames)
-
-    async def _write(
-        self,
-        ws: websocket.WebSocketClientConnection,
-        frames: Sequence[str | bytes],
-        *,
-        engine: bool = False,
-    ) -> None:
-        """Write a packet's frames in order (Engine.IO MESSAGE framing unless ``engine``)."""
-        last: Awaitable[None] | None = None
-        try:
-            for frame in frames:
-                data = frame if engine else engineio.message_frame(frame)
-                last = ws.write_message(data, binary=isinstance(data, bytes))
-            if last is not None:
-                await last
-        except websocket.WebSocketClosedError:
-            raise NotConnected("the connection is closed") from None
+            await conn.send(frames)

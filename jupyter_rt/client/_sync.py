@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from jupyter_rt._tasks import TaskKeeper
@@ -84,6 +84,21 @@ class Client:
         """This client's socket id on ``namespace``."""
         return self.aio.get_sid(namespace)
 
+    @property
+    def transport(self) -> str | None:
+        """``"polling"`` or ``"websocket"`` while connected, else ``None``."""
+        return self.aio.transport
+
+    def is_recovered(self, namespace: str | None = None) -> bool:
+        """Whether the last connection to ``namespace`` recovered the session before it; see
+        :meth:`AsyncClient.is_recovered`."""
+        return self.aio.is_recovered(namespace)
+
+    @property
+    def recovered(self) -> bool:
+        """:meth:`is_recovered` for the default namespace."""
+        return self.aio.recovered
+
     # -- API -----------------------------------------------------------------------------------
 
     def connect(
@@ -96,6 +111,8 @@ class Client:
         auth: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        transports: Sequence[str] | None = None,
+        retry: bool = False,
         validate_cert: bool = True,
     ) -> None:
         """Connect and join ``namespaces``; see :meth:`AsyncClient.connect`."""
@@ -108,6 +125,8 @@ class Client:
                 auth=auth,
                 headers=headers,
                 query=query,
+                transports=transports,
+                retry=retry,
                 validate_cert=validate_cert,
             )
         )
@@ -119,10 +138,17 @@ class Client:
     def on(
         self, event: str, handler: H | None = None, *, namespace: str | None = None
     ) -> H | Callable[[H], H]:
-        """Register a handler (sync or async; it runs on the client's thread)."""
+        """Add a handler (sync or async; it runs on the client's thread); see
+        :meth:`AsyncClient.on` (several per event, ``"*"`` for every event)."""
         if handler is None:
             return self.aio.on(event, namespace=namespace)
         return self.aio.on(event, handler, namespace=namespace)
+
+    def off(
+        self, event: str, handler: Handler | None = None, *, namespace: str | None = None
+    ) -> None:
+        """Remove ``handler`` of ``event``, or every handler of ``event``."""
+        self.aio.off(event, handler, namespace=namespace)
 
     def emit(
         self,
@@ -141,8 +167,14 @@ class Client:
     def call(
         self, event: str, *args: Any, namespace: str | None = None, timeout: float | None = None
     ) -> Any:
-        """Emit ``event`` and block until the ack; raises :class:`~jupyter_rt.AckTimeout`."""
+        """Emit ``event`` and block until the ack; raises :class:`~jupyter_rt.AckTimeout` after
+        ``timeout`` seconds (by default the client's ``ack_timeout``)."""
         return self._run(self.aio.call(event, *args, namespace=namespace, timeout=timeout))
+
+    def drop(self) -> None:
+        """Drop the transport as a failing network would; see :meth:`AsyncClient.drop`."""
+        if not self._closed:
+            self._loop.call_soon_threadsafe(self.aio.drop)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the client is disconnected for good (or ``timeout`` seconds pass)."""

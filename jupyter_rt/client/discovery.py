@@ -15,7 +15,7 @@ A URL is the server's address with its ``base_url`` (``http://127.0.0.1:8888/use
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,8 @@ def connect(
     token: str | None = None,
     auth: Mapping[str, Any] | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    transports: Sequence[str] | None = None,
+    retry: bool = False,
     validate_cert: bool = True,
     **options: Any,
 ) -> Client:
@@ -158,8 +160,9 @@ def connect(
 
     ``namespace`` (or several ``namespaces``) to join; ``url`` and ``token`` as in
     :func:`find_server`; ``handlers`` (event → handler, on the first namespace) are registered
-    before connecting, so no early event is missed; ``validate_cert=False`` accepts a
-    self-signed HTTPS certificate; other keyword arguments are :class:`AsyncClient` options.
+    before connecting, so no early event is missed; ``transports`` and ``retry`` as in
+    :meth:`AsyncClient.connect`; ``validate_cert=False`` accepts a self-signed HTTPS
+    certificate; other keyword arguments are :class:`AsyncClient` options.
     """
     server = find_server(url, token)
     client = Client(**options)
@@ -172,6 +175,8 @@ def connect(
             token=server.token or None,
             namespaces=list(namespaces) if namespaces is not None else [namespace],
             auth=auth,
+            transports=transports,
+            retry=retry,
             validate_cert=validate_cert,
         )
     except BaseException:
@@ -188,6 +193,8 @@ async def connect_async(
     token: str | None = None,
     auth: Mapping[str, Any] | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    transports: Sequence[str] | None = None,
+    retry: bool = False,
     validate_cert: bool = True,
     **options: Any,
 ) -> AsyncClient:
@@ -202,6 +209,8 @@ async def connect_async(
         token=server.token or None,
         namespaces=list(namespaces) if namespaces is not None else [namespace],
         auth=auth,
+        transports=transports,
+        retry=retry,
         validate_cert=validate_cert,
     )
     return client

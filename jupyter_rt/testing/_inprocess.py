@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tornado import httpserver, web
@@ -88,11 +88,13 @@ class InProcessServer:
         auth: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
+        transports: Sequence[str] | None = None,
         client: AsyncClient | None = None,
         **options: Any,
     ) -> AsyncClient:
         """Connect a client (``client``, or a new one made with ``options``) to ``namespaces``
-        (default ``/``); return it once every namespace accepted it."""
+        (default ``/``) over ``transports`` (as in ``AsyncClient.connect``); return it once
+        every namespace accepted it."""
         if client is None:
             client = self.client(**options)
         elif client not in self.clients:
@@ -103,6 +105,7 @@ class InProcessServer:
             auth=auth,
             headers=headers,
             query=query,
+            transports=transports,
         )
         return client
 

@@ -301,7 +301,7 @@ def silent_server() -> Any:
 async def test_ping_timeout_reconnects(silent_server: str, client: AsyncClient) -> None:
     reasons: list[str] = []
     client.on("disconnect", reasons.append)
-    await client.connect(silent_server)
+    await client.connect(silent_server, transports=["websocket"])
     try:
         await wait_until(lambda: len(SilentEngine.opened) >= 2)
         assert reasons[0] == "ping timeout"
@@ -310,13 +310,19 @@ async def test_ping_timeout_reconnects(silent_server: str, client: AsyncClient) 
         await client.disconnect()
 
 
-async def test_engine_close_packet_is_final(silent_server: str, client: AsyncClient) -> None:
+async def test_engine_close_packet_ends_the_transport_only(
+    silent_server: str, client: AsyncClient
+) -> None:
+    """As the official clients do: an Engine.IO CLOSE (``1``) is a lost transport, not a
+    disconnect; the client comes back (only a Socket.IO DISCONNECT is final)."""
     reasons: list[str] = []
     client.on("disconnect", reasons.append)
-    await client.connect(silent_server, query={"close": "1"})
-    await asyncio.wait_for(client.wait(), STEP)
-    assert reasons == ["io server disconnect"]
-    assert len(SilentEngine.opened) == 1
+    await client.connect(silent_server, query={"close": "1"}, transports=["websocket"])
+    try:
+        await wait_until(lambda: len(SilentEngine.opened) >= 2)
+        assert reasons[0] == "transport close"
+    finally:
+        await client.disconnect()
 
 
 async def test_gives_up_after_the_last_attempt(server: InProcessServer) -> None:
@@ -400,3 +406,94 @@ async def test_messages_over_the_servers_max_payload_are_refused(client: AsyncCl
     finally:
         await client.disconnect()
         await small.close()
+
+
+# -- the first connection, retried -------------------------------------------------------------
+
+
+async def test_first_connection_is_retried_until_the_server_is_up() -> None:
+    server = InProcessServer(setup=lambda io: echo_app(io, []))  # not listening yet
+    client = AsyncClient(reconnection_delay=0.05, reconnection_delay_max=0.1)
+    errors: list[Exception] = []
+    client.on("connect_error", errors.append)
+    connecting = asyncio.ensure_future(client.connect(server.url, retry=True))
+    try:
+        await wait_until(lambda: len(errors) >= 3, message="three failed attempts")
+        assert not connecting.done() and all(isinstance(e, ConnectError) for e in errors)
+        server.start()
+        await asyncio.wait_for(connecting, STEP)
+        assert await client.call("echo", "up") == "up"
+    finally:
+        connecting.cancel()
+        await client.disconnect()
+        await server.close()
+
+
+async def test_first_connection_gives_up_after_the_attempts() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    client = AsyncClient(reconnection_attempts=2, reconnection_delay=0.05)
+    errors: list[Exception] = []
+    client.on("connect_error", errors.append)
+    with pytest.raises(ConnectError):
+        await client.connect(url, retry=True)
+    await asyncio.sleep(0)
+    assert len(errors) == 3  # the first attempt and two more
+    errors.clear()
+    with pytest.raises(ConnectError):
+        await client.connect(url)  # retry=False: one attempt
+    await asyncio.sleep(0)
+    assert len(errors) == 1
+    assert not client.connected
+
+
+async def test_a_refusal_is_not_retried(server: InProcessServer) -> None:
+    def refuse(socket: jupyter_rt.Socket) -> None:
+        raise jupyter_rt.ConnectionRefused("no")
+
+    server.io.use(refuse)
+    client = AsyncClient(reconnection_delay=0.05)
+    errors: list[Exception] = []
+    client.on("connect_error", errors.append)
+    with pytest.raises(jupyter_rt.ConnectionRefused):
+        await asyncio.wait_for(client.connect(server.url, retry=True), STEP)
+    await asyncio.sleep(0.2)
+    assert len(errors) == 1
+
+
+# -- ack timeouts ------------------------------------------------------------------------------
+
+
+async def test_default_and_per_call_ack_timeouts(server: InProcessServer) -> None:
+    echo_app(server.io, [])
+
+    @server.io.on("connection")
+    def slow_app(socket: jupyter_rt.Socket) -> None:
+        @socket.on("slow")
+        async def slow(delay: float, value: Any) -> Any:
+            await asyncio.sleep(delay)
+            return value
+
+    client = await server.connect(ack_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(jupyter_rt.AckTimeout):
+        await client.call("silent")  # no timeout given: ack_timeout
+    assert 0.25 < loop.time() - started < 2
+    assert await client.call("slow", 0.05, "quick") == "quick"
+    assert await client.call("slow", 0.6, "patient", timeout=3) == "patient"
+    with pytest.raises(jupyter_rt.AckTimeout):
+        await client.call("slow", 0.6, "too late")
+    with pytest.raises(jupyter_rt.AckTimeout):
+        await client.call("slow", 0.2, "too late", timeout=0.05)
+
+
+async def test_no_default_ack_timeout(server: InProcessServer) -> None:
+    """``ack_timeout=None``: a call waits as long as the connection lasts."""
+    echo_app(server.io, [])
+    client = await server.connect(ack_timeout=None, reconnection_delay=0.05)
+    call = asyncio.ensure_future(client.call("silent"))
+    await asyncio.sleep(0.5)
+    assert not call.done()
+    server.drop()
+    with pytest.raises(jupyter_rt.NotConnected):
+        await asyncio.wait_for(call, STEP)

@@ -125,6 +125,8 @@ async def test_a_real_jupyter_server(
 
     with pytest.raises(ConnectError, match="403"):
         await connect_async("/tick", token="wrong-token")
+    with pytest.raises(ConnectError, match="403"):  # a wrong token is not tried again
+        await asyncio.wait_for(connect_async("/tick", token="wrong-token", retry=True), 5)
     with pytest.raises(jupyter_rt.ConnectionRefused):
         await connect_async("/no-such-namespace")
 

@@ -78,3 +78,34 @@ def test_closed_client_refuses_work() -> None:
     client.close()  # idempotent
     with pytest.raises(RuntimeError):
         client.call("x")
+
+
+async def test_blocking_client_options_retry_and_ack_timeout() -> None:
+    sockets: list[jupyter_rt.Socket] = []
+    server = InProcessServer(setup=lambda io: serve(io, sockets))  # not listening yet
+    errors: list[Exception] = []
+
+    def scenario() -> dict[str, Any]:
+        with Client(ack_timeout=0.3, reconnection_delay=0.05) as client:
+            client.on("connect_error", errors.append)
+            client.connect(server.url, retry=True, transports=["polling"])
+            started = time.monotonic()
+            with pytest.raises(jupyter_rt.AckTimeout):
+                client.call("silent")  # no timeout given: the client's ack_timeout
+            waited = time.monotonic() - started
+            return {
+                "echo": client.call("echo", "late", timeout=5),
+                "waited": waited,
+                "transport": client.transport,
+                "recovered": client.recovered,  # no recovery on this server
+            }
+
+    thread_result = asyncio.ensure_future(asyncio.to_thread(scenario))
+    try:
+        await wait_until(lambda: len(errors) >= 2, message="two failed attempts")
+        server.start()
+        results = await asyncio.wait_for(thread_result, 15)
+    finally:
+        await server.close()
+    assert results["echo"] == "late" and 0.25 < results["waited"] < 2
+    assert results["transport"] == "polling" and results["recovered"] is False
