@@ -25,13 +25,14 @@ class EventCounts(Observer):
     text counted in characters) and ``packetsOut``/``bytesOut`` (event packets sent, once per
     recipient). :meth:`drain` hands them over in the ``aggregatedEvents`` shape.
 
-    The per-message hooks only add to four integers; ``wall`` is the clock (``time.time``).
+    The per-message hooks only add to four integers, which :meth:`drain` stamps with its own
+    second (the UI charts 10-second buckets); connections and disconnections are stamped as
+    they happen. ``wall`` is the clock (``time.time``).
     """
 
     def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self._wall = wall
         self._counts: dict[tuple[int, str, str | None], int] = {}
-        self._second = int(wall())
         self._packets_in = 0
         self._bytes_in = 0
         self._packets_out = 0
@@ -46,8 +47,7 @@ class EventCounts(Observer):
             counts[key] = count
 
     def _roll(self, second: int) -> None:
-        """Move the running counts of the current second into the table."""
-        old = self._second
+        """Move the running counts into the table, at ``second``."""
         for kind, count in (
             ("packetsIn", self._packets_in),
             ("bytesIn", self._bytes_in),
@@ -55,9 +55,8 @@ class EventCounts(Observer):
             ("bytesOut", self._bytes_out),
         ):
             if count:
-                self._add(old, kind, count)
+                self._add(second, kind, count)
         self._packets_in = self._bytes_in = self._packets_out = self._bytes_out = 0
-        self._second = second
 
     def drain(self) -> list[dict[str, Any]]:
         """The counts since the last drain, oldest first, and start again."""
@@ -80,9 +79,6 @@ class EventCounts(Observer):
         self._add(int(self._wall()), "rawDisconnection", 1, str(reason))
 
     def message_received(self, session: EngineSession, data: str | bytes) -> None:
-        second = int(self._wall())
-        if second != self._second:
-            self._roll(second)
         self._packets_in += 1
         self._bytes_in += len(data)
 
@@ -93,9 +89,6 @@ class EventCounts(Observer):
         frames: Sequence[str | bytes],
         recipients: Sequence[Socket],
     ) -> None:
-        second = int(self._wall())
-        if second != self._second:
-            self._roll(second)
         count = len(recipients)
         if len(frames) == 1:
             self._packets_out += count

@@ -97,7 +97,9 @@ class AdminAccess:
 
     def middleware(self, socket: Socket) -> None:
         """The admin namespace's middleware: refuses anyone but the server's own credentials."""
-        credential = socket.conn.credential
+        # What the Jupyter handler bound the session to; a connection without one (a kernel's
+        # tunnel, say) is nobody's.
+        credential: str | None = getattr(socket.conn, "credential", None)
         if self.allows(credential):
             return
         if credential is None:

@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from jupyter_rt import ConnectionRefused, Server, Socket
+from jupyter_rt.adapters.redis import RedisAdapter
 from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.clock import ManualClock
 from jupyter_rt.testing import InProcessServer, wait_until
+from tests.adapters.redis.support import unique_prefix
 from tests.admin.support import AdminClient
+from tests.helpers import RedisServer
 
 pytestmark = [pytest.mark.node, pytest.mark.interop]
 
@@ -250,3 +253,47 @@ async def test_close_stops_reporting_and_refuses_admins(served: Served) -> None:
 def test_instrument_needs_a_known_mode() -> None:
     with pytest.raises(ValueError, match="mode"):
         instrument(Server(clock=ManualClock()), auth=False, mode="verbose")  # type: ignore[arg-type]
+
+
+@pytest.mark.redis
+async def test_with_redis_the_servers_show_side_by_side(redis_server: RedisServer) -> None:
+    prefix = unique_prefix()
+    servers: list[InProcessServer] = []
+    admins: list[AdminUI] = []
+    client: AdminClient | None = None
+    try:
+        for name in ("A", "B"):
+            server = InProcessServer(
+                setup=chat, adapter=RedisAdapter.factory(redis_server.url, prefix=prefix)
+            ).start()
+            await server.io.ready()
+            servers.append(server)
+            admins.append(instrument(server.io, auth=False, server_id=name, stats_interval=0.2))
+        a, b = servers
+        on_b = await b.connect("/chat")
+        on_b_sid = on_b.get_sid("/chat")
+        client = await AdminClient(f"{a.url}/admin").start()  # the UI talks to A only
+
+        await client.next("server_stats", lambda s: s[0]["serverId"] == "A")
+        stats_b = await client.next("server_stats", lambda s: s[0]["serverId"] == "B")
+        assert {"name": "/chat", "socketsCount": 1} in stats_b[0]["namespaces"]
+        (sockets,) = await client.next("all_sockets")
+        assert on_b_sid in [s["id"] for s in sockets if s["nsp"] == "/chat"]  # across Redis
+
+        late = await b.connect("/chat")  # reported by B, through Redis, to A's admin
+        late_sid = late.get_sid("/chat")
+        (shown, _when) = await client.next("socket_connected", lambda a: a[0]["id"] == late_sid)
+        assert shown["transport"] == "websocket"
+
+        await client.emit("_disconnect", "/chat", False, on_b_sid)  # a button on A, a socket on B
+        gone = await client.next("socket_disconnected", lambda a: a[1] == on_b_sid)
+        assert gone[2] == "server namespace disconnect"
+        await wait_until(lambda: "/chat" not in on_b.namespaces)
+    finally:
+        if client is not None:
+            await client.close()
+        for admin in admins:
+            admin.close()
+        for server in servers:
+            await server.close()
+            await server.io.close()
