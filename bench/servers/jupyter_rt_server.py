@@ -1,6 +1,9 @@
 """The server under test: jupyter_rt on Tornado with the bench scenario handlers.
 
-Usage: python jupyter_rt_server.py PORT   (prints "READY <port>" once listening)
+Usage: python jupyter_rt_server.py PORT [--admin MODE]   (prints "READY <port>" once listening)
+
+``--admin production`` (or ``development``) instruments the server for the Admin UI, as
+``c.RealtimeApp.admin_ui`` does in Jupyter, to measure what it costs.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ import jupyter_rt
 import jupyter_rt.transports
 
 
-def make_app() -> tornado.web.Application:
+def make_app(admin_mode: str | None = None) -> tornado.web.Application:
     io = jupyter_rt.Server()
+    if admin_mode is not None:
+        from jupyter_rt.admin import instrument
+
+        instrument(io, auth=False, mode=admin_mode)  # type: ignore[arg-type]
 
     @io.on("connection")
     def on_connection(socket: Any) -> None:
@@ -42,8 +49,8 @@ def make_app() -> tornado.web.Application:
     return app
 
 
-async def main(port: int) -> None:
-    app = make_app()
+async def main(port: int, admin_mode: str | None) -> None:
+    app = make_app(admin_mode)
     server = app.listen(port, address="127.0.0.1")
     bound = next(iter(server._sockets.values())).getsockname()[1]
     print(f"READY {bound}", flush=True)
@@ -55,4 +62,10 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    args = sys.argv[1:]
+    mode = None
+    if "--admin" in args:
+        at = args.index("--admin")
+        mode = args[at + 1]
+        del args[at : at + 2]
+    asyncio.run(main(int(args[0]) if args else 0, mode))
