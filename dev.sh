@@ -115,6 +115,7 @@ labextension_stale() {
     # Any file of labextension/ newer than the build (hatch-jupyter-builder's own check, used by
     # `pip install`, looks at labextension/src only: a package.json or style change would be missed).
     [ -f "$LAB_BUILD/package.json" ] || return 0
+    [ -f jupyter_rt/static/admin-ui/index.html ] || return 0
     [ -n "$(find labextension -path labextension/node_modules -prune -o -path labextension/lib \
         -prune -o -path labextension/.yarn -prune -o -type f -newer "$LAB_BUILD/package.json" \
         -print -quit)" ]

@@ -34,10 +34,12 @@ BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SERVERS = ("jupyter_rt", "node", "python-socketio")
 """The servers of a default run."""
-VARIANTS = ("jupyter_rt-recovery",)
-"""Servers run only when named: jupyter_rt with connection state recovery on."""
+ADMIN = "jupyter_rt+admin"
+"""jupyter_rt with the Admin UI, production mode: ``--servers jupyter_rt,jupyter_rt+admin``."""
+VARIANTS = ("jupyter_rt-recovery", ADMIN)
+"""Servers run only when named: jupyter_rt with connection state recovery on, with the Admin UI."""
 SCENARIOS = ("connect", "echo", "fanout", "cluster")
-PYTHON_SERVERS = {"jupyter_rt", "jupyter_rt-recovery", "python-socketio"}
+PYTHON_SERVERS = {"jupyter_rt", "jupyter_rt-recovery", "python-socketio", ADMIN}
 
 
 def server_command(name: str) -> list[str]:
@@ -45,6 +47,8 @@ def server_command(name: str) -> list[str]:
         return [sys.executable, str(BENCH / "servers" / "jupyter_rt_server.py"), "0"]
     if name == "jupyter_rt-recovery":
         return [*server_command("jupyter_rt"), "--recovery"]
+    if name == ADMIN:
+        return [*server_command("jupyter_rt"), "--admin", "production"]
     if name == "node":
         return ["node", str(BENCH / "servers" / "node_server.mjs"), "0"]
     if name == "python-socketio":
@@ -398,6 +402,8 @@ FIGURES: list[tuple[str, str, tuple[str, ...], bool, str]] = [
 ]
 
 REFERENCES = (("node", "rt/node"), ("python-socketio", "rt/pysio"))
+ADMIN_RATIO = "admin/rt"
+"""The Admin UI's cost: jupyter_rt+admin / jupyter_rt."""
 
 
 def figure(
@@ -439,6 +445,8 @@ def build_table(results: dict[str, dict[str, Any]], servers: list[str]) -> list[
         for ref, name in REFERENCES:
             base = row.get(ref)
             row[name] = round(rt / base, 3) if rt is not None and base else None
+        admin = row.get(ADMIN)
+        row[ADMIN_RATIO] = round(admin / rt, 3) if admin is not None and rt else None
         if any(row.get(s) is not None for s in servers):
             rows.append(row)
     return rows
@@ -446,6 +454,8 @@ def build_table(results: dict[str, dict[str, Any]], servers: list[str]) -> list[
 
 def render_table(rows: list[dict[str, Any]], servers: list[str]) -> str:
     ratios = [name for ref, name in REFERENCES if ref in servers and "jupyter_rt" in servers]
+    if ADMIN in servers and "jupyter_rt" in servers:
+        ratios.append(ADMIN_RATIO)
     header = ["figure", *servers, *ratios]
     lines = []
     for row in rows:
@@ -469,6 +479,8 @@ def render_table(rows: list[dict[str, Any]], servers: list[str]) -> str:
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
     out.append("ratios are jupyter_rt / reference; memory, latency and CPU: lower is better")
+    if ADMIN_RATIO in ratios:
+        out.append(f"{ADMIN_RATIO}: {ADMIN} (the Admin UI on, production mode) / jupyter_rt")
     return "\n".join(out)
 
 
@@ -476,8 +488,10 @@ def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The targets of the realtime-core issue, as ratios within this run."""
     targets = []
 
-    def ratio(scenario: str, path: tuple[str, ...], ref: str) -> float | None:
-        rt = figure(results, "jupyter_rt", scenario, path)
+    def ratio(
+        scenario: str, path: tuple[str, ...], ref: str, server: str = "jupyter_rt"
+    ) -> float | None:
+        rt = figure(results, server, scenario, path)
         base = figure(results, ref, scenario, path)
         return rt / base if rt is not None and base else None
 
@@ -506,6 +520,15 @@ def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             ratio("connect", ("rss_per_conn_kib",), "node"),
             1.0,
             False,
+        ),
+        *(
+            (
+                f"{scenario} {unit} per server CPU-s with the Admin UI >= 0.85x without",
+                ratio(scenario, (f"{unit}_per_cpu_s",), "jupyter_rt", ADMIN),
+                0.85,
+                True,
+            )
+            for scenario, unit in (("echo", "acks"), ("fanout", "deliveries"))
         ),
     ):
         if value is None:

@@ -8,6 +8,7 @@ command line)::
     c.RealtimeApp.redis_url = "redis://localhost:6379/0"  # share rooms across servers
     c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
+    c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
 
 from jupyter_rt._redact import MalformedRequestFilter
+from jupyter_rt.admin import AdminUI, instrument
+from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.options import Options
 from jupyter_rt.server import Server
@@ -98,9 +101,26 @@ class RealtimeApp(ExtensionApp):
         "share rooms with the servers using the same prefix; give each deployment sharing one "
         "Redis its own.",
     ).tag(config=True)
+    admin_ui = Bool(
+        False,
+        help="Serve the official Socket.IO Admin UI at {base_url}socket.io/admin/ and its /admin "
+        "namespace, for this server's own token (and the users it serves the page to).",
+    ).tag(config=True)
+    admin_ui_mode = Enum(
+        ["development", "production"],
+        "development",
+        help="'development': the Admin UI shows every socket, room change and event; "
+        "'production': only the counts (connections, packets, bytes per second).",
+    ).tag(config=True)
+    admin_ui_read_only = Bool(
+        False, help="The Admin UI only shows: no join, leave, disconnect or emit."
+    ).tag(config=True)
 
     io: Server
     driver: EngineDriver
+    admin: AdminUI | None = None
+    """The Admin UI (``admin_ui = True``), else ``None``."""
+    admin_access: AdminAccess
 
     @validate("transports", "apps")
     def _read_json_lists(self, proposal: dict[str, Any]) -> list[str]:
@@ -141,9 +161,22 @@ class RealtimeApp(ExtensionApp):
         _route_logs_to(self._server.log, self.config.get("RealtimeApp", {}).get("log_level"))
         MalformedRequestFilter.install()
         self.io = Server(self.server_options(), adapter=self._adapter())
+        if self.admin_ui:
+            self._start_admin_ui()
         for spec in self.apps:
             self._start_app(spec)
         self.settings["jupyter_rt"] = self.io
+
+    def _start_admin_ui(self) -> None:
+        self.admin_access = AdminAccess(self._server.identity_provider.token)
+        self.admin = instrument(
+            self.io,
+            auth=self.admin_access.middleware,
+            mode="production" if self.admin_ui_mode == "production" else "development",
+            read_only=self.admin_ui_read_only,
+        )
+        if not (ADMIN_UI_DIR / "index.html").is_file():
+            log.warning("The Admin UI page was not built with this package (bash dev.sh setup)")
 
     def _adapter(self) -> Any:
         if not self.redis_url:
@@ -174,6 +207,10 @@ class RealtimeApp(ExtensionApp):
             pattern = re.escape(decoded.rstrip("/")) + "/?"
             web_app.add_handlers(r".*", [(pattern, RealtimeHandler, {"driver": self.driver})])
         self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
+        if self.admin is not None:
+            routes = admin_handlers(web_app.settings["base_url"], self.admin_access)
+            web_app.add_handlers(r".*", routes)
+            log.info("Admin UI at %s (%s mode)", url_path_join(path, "admin/"), self.admin.mode)
 
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the event loop runs: start the adapters (with Redis: subscribe), so this server
@@ -183,6 +220,8 @@ class RealtimeApp(ExtensionApp):
             # A burst of new connections (a flood of handshakes) is served over several loop
             # turns, not all in one: Tornado parses and routes each one's first request at once.
             pace_connections(http_server, self.driver.connections)
+        if self.admin is not None:
+            self.admin.start()
         where = getattr(self.io.sockets.adapter, "where", "?")
         try:
             await self.io.ready()
@@ -201,6 +240,8 @@ class RealtimeApp(ExtensionApp):
                 log.info("Sharing rooms through Redis at %s, prefix %r", where, self.redis_prefix)
 
     async def stop_extension(self) -> None:
+        if self.admin is not None:
+            self.admin.close()
         await self.io.close()
         self.driver.shutdown()
 

@@ -27,6 +27,12 @@ AUTH_RESOURCE = "realtime"
 CLIENT_BUNDLE = Path(__file__).parent / "static" / "socket.io.min.js"
 
 
+def token_credential(token: str) -> str:
+    """The session credential of a request authenticated by ``token`` (what
+    :meth:`RealtimeHandler.session_credential` binds a session to; never the token itself)."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()
+
+
 class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
     """``{base_url}socket.io/``: Engine.IO polling and WebSocket, authenticated by Jupyter."""
 
@@ -64,8 +70,7 @@ class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
             # user, and there is no credential to bind a session to.
             return None
         if self.token_authenticated:
-            token = self.identity_provider.get_token(self) or ""
-            return "token:" + hashlib.sha256(token.encode()).hexdigest()
+            return token_credential(self.identity_provider.get_token(self) or "")
         user = self.current_user
         return None if user is None else "user:" + user.username
 

@@ -1,8 +1,11 @@
 """The server under test: jupyter_rt on Tornado with the bench scenario handlers.
 
-Usage: python jupyter_rt_server.py PORT [--recovery]   (prints "READY <port>" once listening)
+Usage: python jupyter_rt_server.py PORT [--recovery] [--admin MODE]
+(prints "READY <port>" once listening)
 
 ``--recovery``: with connection state recovery on (every broadcast kept, with an offset).
+``--admin production`` (or ``development``) instruments the server for the Admin UI, as
+``c.RealtimeApp.admin_ui`` does in Jupyter, to measure what it costs.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ import jupyter_rt
 import jupyter_rt.transports
 
 
-def make_app(recovery: bool = False) -> tornado.web.Application:
+def make_app(recovery: bool = False, admin_mode: str | None = None) -> tornado.web.Application:
     io = jupyter_rt.Server(connection_state_recovery=recovery)
+    if admin_mode is not None:
+        from jupyter_rt.admin import instrument
+
+        instrument(io, auth=False, mode=admin_mode)  # type: ignore[arg-type]
 
     @io.on("connection")
     def on_connection(socket: Any) -> None:
@@ -44,8 +51,8 @@ def make_app(recovery: bool = False) -> tornado.web.Application:
     return app
 
 
-async def main(port: int, recovery: bool) -> None:
-    app = make_app(recovery)
+async def main(port: int, recovery: bool, admin_mode: str | None) -> None:
+    app = make_app(recovery, admin_mode)
     server = app.listen(port, address="127.0.0.1")
     bound = next(iter(server._sockets.values())).getsockname()[1]
     print(f"READY {bound}", flush=True)
@@ -57,4 +64,12 @@ async def main(port: int, recovery: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 0, "--recovery" in sys.argv[2:]))
+    args = sys.argv[1:]
+    mode = None
+    if "--admin" in args:
+        at = args.index("--admin")
+        mode = args[at + 1]
+        del args[at : at + 2]
+    recovery = "--recovery" in args
+    args = [a for a in args if a != "--recovery"]
+    asyncio.run(main(int(args[0]) if args else 0, recovery, mode))

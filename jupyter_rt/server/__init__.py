@@ -14,6 +14,7 @@ other direction are under ``TYPE_CHECKING``)::
       │     └─▶ handshake, recovery
       ├─▶ recovery
       └─▶ namespace ─▶ broadcast, adapter
+    server ─▶ observer   (the Observer hooks; imports no other server module)
 
 and below them only ``jupyter_rt.protocol`` (the packets; ``protocol.events`` holds the event
 rules every layer shares), ``jupyter_rt.clock``, ``jupyter_rt._tasks`` and ``jupyter_rt.errors``;
@@ -36,6 +37,14 @@ Node) through public methods documented as the server's internal API, never priv
 - Connection state recovery (:mod:`~jupyter_rt.server.recovery`): :class:`Socket` →
   :class:`Adapter`: ``persist_session(session)`` when it loses its connection; ``Client`` →
   :class:`Adapter`: ``restore_session(pid, offset)`` for a CONNECT asking to recover.
+- Observation (:mod:`~jupyter_rt.server.observer`): ``Server.observer`` is ``None`` or the
+  :class:`Observers` that :meth:`Server.add_observer` set; every module that does something an
+  observer hears of checks it first and calls one hook: :class:`Server` →
+  ``session_opened``, ``message_received``, ``session_closed``; :class:`Socket` →
+  ``socket_connected`` (in ``start``), ``event_received`` (in dispatch), ``event_sent`` (its
+  emits), ``socket_disconnected`` (end of ``on_close``); :class:`Adapter` → ``room_joined``,
+  ``room_left`` (``add_all``, ``delete``, ``delete_all``), ``event_sent`` (``broadcast_local``,
+  ``broadcast_with_ack_local``). ``Server.sessions`` lists the open Engine.IO sessions.
 - Timers (ack timeouts, recovery's expiry) run on ``Server.clock`` (:mod:`jupyter_rt.clock`).
 """
 
@@ -52,6 +61,7 @@ from jupyter_rt.server.adapter import (
 )
 from jupyter_rt.server.broadcast import BroadcastOperator
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
+from jupyter_rt.server.observer import Observer, Observers
 from jupyter_rt.server.recovery import RecoveryStore, SessionAwareAdapter
 from jupyter_rt.server.server import AdapterFactory, Server
 from jupyter_rt.server.socket import (
@@ -71,6 +81,8 @@ __all__ = [
     "MemoryAdapter",
     "Middleware",
     "Namespace",
+    "Observer",
+    "Observers",
     "ParentNamespace",
     "RecoveryStore",
     "RemoteSocket",

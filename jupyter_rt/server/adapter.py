@@ -159,7 +159,10 @@ class Adapter:
         if own is None:
             own = self.sids[sid] = set()
             self._sids_size.grew(len(self.sids))
+        observer = self.nsp.server.observer
         for room in rooms:
+            if observer is not None and room not in own:
+                observer.room_joined(self.nsp, room, sid)
             own.add(room)
             members = self.rooms.get(room)
             if members is None:
@@ -171,6 +174,9 @@ class Adapter:
         """Remove socket ``sid`` from ``room``."""
         own = self.sids.get(sid)
         if own is not None:
+            observer = self.nsp.server.observer
+            if observer is not None and room in own:
+                observer.room_left(self.nsp, room, sid)
             own.discard(room)
         members = self.rooms.get(room)
         if members is not None:
@@ -184,7 +190,10 @@ class Adapter:
         if own is None:
             return
         self._sids_size.shrunk(self.sids)
+        observer = self.nsp.server.observer
         for room in own:
+            if observer is not None:
+                observer.room_left(self.nsp, room, sid)
             members = self.rooms.get(room)
             if members is not None:
                 members.discard(sid)
@@ -251,6 +260,9 @@ class Adapter:
         volatile = opts.flags.volatile
         for socket in targets:
             socket.deliver(frames, volatile)
+        observer = self.nsp.server.observer
+        if observer is not None:
+            observer.event_sent(self.nsp, packet.data, frames, targets)
 
     def broadcast_with_ack(
         self,
@@ -282,6 +294,9 @@ class Adapter:
             for socket in targets:
                 socket.expect_ack(ack_id, ack)
                 socket.deliver(frames)
+            observer = self.nsp.server.observer
+            if observer is not None:
+                observer.event_sent(self.nsp, packet.data, frames, targets)
         client_count_callback(len(targets))
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:

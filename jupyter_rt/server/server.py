@@ -16,6 +16,7 @@ from jupyter_rt.server._util import TaskGroup, log
 from jupyter_rt.server.adapter import Adapter, MemoryAdapter
 from jupyter_rt.server.client import Client
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
+from jupyter_rt.server.observer import Observer, Observers
 from jupyter_rt.server.recovery import RecoveryStore, SessionAwareAdapter
 
 if TYPE_CHECKING:
@@ -106,6 +107,9 @@ class Server:
             store = RecoveryStore(self.recovery, self.clock, self._tasks.throttle)
             adapter = SessionAwareAdapter.factory(store)
         self._adapter_factory: AdapterFactory = adapter or MemoryAdapter
+        self.observer: Observers | None = None
+        """Who watches this server (:mod:`jupyter_rt.server.observer`), ``None`` when nobody
+        does; read by the server's modules, changed with :meth:`add_observer`."""
         self._closed = False
         self._started = False
         self.sockets = self.of("/")
@@ -151,6 +155,27 @@ class Server:
     def namespaces(self) -> dict[str, Namespace]:
         """The namespaces by name (dynamic children included), as a snapshot."""
         return dict(self._nsps)
+
+    # -- observers ----------------------------------------------------------------------------
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell ``observer`` (an :class:`~jupyter_rt.server.observer.Observer`) what this server
+        does from now on: sessions, sockets, rooms, events, in every namespace."""
+        members = () if self.observer is None else self.observer.members
+        if observer not in members:
+            self.observer = Observers((*members, observer), self._tasks.throttle)
+
+    def remove_observer(self, observer: Observer) -> None:
+        """Stop telling ``observer``; nothing happens if it was not observing."""
+        if self.observer is None:
+            return
+        members = tuple(o for o in self.observer.members if o is not observer)
+        self.observer = Observers(members, self._tasks.throttle) if members else None
+
+    @property
+    def sessions(self) -> list[EngineSession]:
+        """The open Engine.IO sessions of this server's clients, as a snapshot."""
+        return [client.session for client in self._clients.values()]
 
     # -- the connections' side (used by Client and ParentNamespace) ----------------------------
 
@@ -342,6 +367,8 @@ class Server:
 
     def on_engine_open(self, session: EngineSession) -> None:
         """A new Engine.IO session: wait for its namespace CONNECTs."""
+        if self.observer is not None:
+            self.observer.session_opened(session)
         if self._closed:
             session.close(DisconnectReason.SERVER_SHUTTING_DOWN, notify=False)
             return
@@ -354,6 +381,9 @@ class Server:
         """An Engine.IO MESSAGE from the session."""
         client = self._clients.get(session.sid)
         if client is not None:
+            observer = self.observer
+            if observer is not None:
+                observer.message_received(session, data)
             client.receive(data)
 
     def on_engine_close(self, session: EngineSession, reason: Reason) -> None:
@@ -361,3 +391,5 @@ class Server:
         client = self._clients.pop(session.sid, None)
         if client is not None:
             client.on_close(reason)
+        if self.observer is not None:
+            self.observer.session_closed(session, reason)

@@ -242,11 +242,15 @@ class Socket:
                 return SENT
         if not self.connected:
             return SENT
+        data = [event, *args]
         if callback is None:
-            self._session.send(encode_fields(_EVENT, self.nsp.name, [event, *args]))
+            frames = encode_fields(_EVENT, self.nsp.name, data)
+            self._session.send(frames)
+            if self.server.observer is not None:
+                self.server.observer.event_sent(self.nsp, data, frames, (self,))
             return SENT
         ack_id = self.nsp.next_ack_id()
-        frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
+        frames = encode_fields(_EVENT, self.nsp.name, data, ack_id)
         tasks = self.server.tasks
         where = (self.nsp.name, f"ack of {event}")
 
@@ -255,6 +259,8 @@ class Socket:
 
         self.expect_ack(ack_id, on_ack)
         self._session.send(frames)
+        if self.server.observer is not None:
+            self.server.observer.event_sent(self.nsp, data, frames, (self,))
         return SENT
 
     def send(self, *args: Any) -> Awaitable[None]:
@@ -274,10 +280,13 @@ class Socket:
             raise NotConnected(f"socket {self.id} is disconnected")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         ack_id = self.nsp.next_ack_id()
-        frames = encode_fields(_EVENT, self.nsp.name, [event, *args], ack_id)
+        data = [event, *args]
+        frames = encode_fields(_EVENT, self.nsp.name, data, ack_id)
         ack = _CallAck(future)
         self.expect_ack(ack_id, ack)
         self._session.send(frames)
+        if self.server.observer is not None:
+            self.server.observer.event_sent(self.nsp, data, frames, (self,))
         timer = None
         if timeout is not None:
             error = AckTimeout(f"no ack for {event!r} within {timeout} s")
@@ -383,6 +392,8 @@ class Socket:
             self._queue = None
             self._run_disconnect_handlers(reason)
         self.nsp.remove_socket(self)
+        if self.server.observer is not None:
+            self.server.observer.socket_disconnected(self, reason)
 
     def _run_disconnect_handlers(self, reason: Reason) -> None:
         tasks = self.server.tasks
@@ -394,6 +405,8 @@ class Socket:
         """The socket is connected (called by its connection once CONNECT is sent): run the
         connection handlers with ``queued``, the events that came meanwhile, and hold incoming
         events until they have returned."""
+        if self.server.observer is not None:
+            self.server.observer.socket_connected(self)
         self._queue = queued
         tasks = self.server.tasks
         where = (self.nsp.name, "connection")
@@ -482,6 +495,9 @@ class Socket:
         args = data[1:]
         tasks = self.server.tasks
         where = (self.nsp.name, event)
+        observer = self.server.observer
+        if observer is not None:
+            observer.event_received(self, data)
         if self._any:
             for handler in list(self._any):
                 call_handler(tasks, handler, data, what="catch-all handler", where=where)
@@ -544,7 +560,11 @@ class VolatileSocket:
         check_event(event)
         socket = self._socket
         if socket.connected:
-            socket.deliver(encode_fields(_EVENT, socket.nsp.name, [event, *args]), volatile=True)
+            data = [event, *args]
+            frames = encode_fields(_EVENT, socket.nsp.name, data)
+            socket.deliver(frames, volatile=True)
+            if socket.server.observer is not None:
+                socket.server.observer.event_sent(socket.nsp, data, frames, (socket,))
         return SENT
 
 

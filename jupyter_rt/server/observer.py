@@ -1,0 +1,168 @@
+"""Watching a server from outside: :class:`Observer` hooks, told what the server does.
+
+``io.add_observer(observer)`` (an :class:`Observer` subclass overriding the hooks it needs)
+tells it about Engine.IO sessions, sockets connecting and disconnecting, room joins and leaves,
+and events received and sent, in every namespace. The Admin UI
+(:mod:`jupyter_rt.admin`) is one; metrics or a panel are others. A server nobody observes
+pays one ``None`` check per operation.
+
+Hooks run synchronously, on the event loop, in the middle of the server's work:
+
+- keep them short (count, copy, queue);
+- never act on the server from inside one (emit, join, disconnect...): queue that work and do it
+  later (``loop.call_soon``), when the server's state is whole again;
+- what a hook raises is logged (once a minute per hook) and dropped; the server goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jupyter_rt._throttle import LogThrottle
+    from jupyter_rt.engine import EngineSession
+    from jupyter_rt.protocol.events import Reason
+    from jupyter_rt.server.namespace import Namespace
+    from jupyter_rt.server.socket import Socket
+
+__all__ = ["Observer", "Observers"]
+
+
+class Observer:
+    """What a server tells its observers; every hook does nothing here. Subclass it.
+
+    ``data`` in the event hooks is ``[event, *args]`` as the application sees it (``bytes`` for
+    binary attachments); treat it as read-only.
+    """
+
+    def session_opened(self, session: EngineSession) -> None:
+        """A client opened an Engine.IO session (before any namespace CONNECT)."""
+
+    def session_closed(self, session: EngineSession, reason: Reason) -> None:
+        """The session is closed, for ``reason``; its sockets were told first."""
+
+    def message_received(self, session: EngineSession, data: str | bytes) -> None:
+        """The session sent an Engine.IO message (a Socket.IO packet or one of its binary
+        attachments); called before the server reads it."""
+
+    def socket_connected(self, socket: Socket) -> None:
+        """``socket`` is connected (its CONNECT answered), in its own room, before its
+        connection handlers run."""
+
+    def socket_disconnected(self, socket: Socket, reason: Reason) -> None:
+        """``socket`` disconnected, after it left its rooms (:meth:`room_left` for each)."""
+
+    def room_joined(self, nsp: Namespace, room: str, sid: str) -> None:
+        """Socket ``sid`` of ``nsp`` joined ``room`` (its own room too, named ``sid``)."""
+
+    def room_left(self, nsp: Namespace, room: str, sid: str) -> None:
+        """Socket ``sid`` of ``nsp`` left ``room``."""
+
+    def event_received(self, socket: Socket, data: list[Any]) -> None:
+        """``socket`` sent the event ``data``; called as it is dispatched to the handlers."""
+
+    def event_sent(
+        self,
+        nsp: Namespace,
+        data: list[Any],
+        frames: Sequence[str | bytes],
+        recipients: Sequence[Socket],
+    ) -> None:
+        """The event ``data``, encoded as ``frames`` (one text frame, then binary attachments),
+        was sent to ``recipients``, local sockets of ``nsp`` (one for an emit, the local members
+        for a broadcast; volatile ones may have dropped it). The other servers of a cluster
+        tell their own observers."""
+
+
+class Observers(Observer):
+    """The observers of one server, called in turn; what one raises is logged and dropped.
+
+    The server keeps one while somebody observes (``Server.observer``), ``None`` otherwise.
+    """
+
+    __slots__ = ("_all", "_throttle")
+
+    def __init__(self, observers: Sequence[Observer], throttle: LogThrottle) -> None:
+        self._all = tuple(observers)
+        self._throttle = throttle
+
+    @property
+    def members(self) -> tuple[Observer, ...]:
+        """The observers, in the order they are called."""
+        return self._all
+
+    def _failed(self, observer: Observer, hook: str) -> None:
+        name = f"{type(observer).__name__}.{hook}"
+        message = "Observer hook %s raised; ignored"
+        self._throttle.log(logging.ERROR, ("observer", name), message, name, exc_info=True)
+
+    def session_opened(self, session: EngineSession) -> None:
+        for observer in self._all:
+            try:
+                observer.session_opened(session)
+            except Exception:
+                self._failed(observer, "session_opened")
+
+    def session_closed(self, session: EngineSession, reason: Reason) -> None:
+        for observer in self._all:
+            try:
+                observer.session_closed(session, reason)
+            except Exception:
+                self._failed(observer, "session_closed")
+
+    def message_received(self, session: EngineSession, data: str | bytes) -> None:
+        for observer in self._all:
+            try:
+                observer.message_received(session, data)
+            except Exception:
+                self._failed(observer, "message_received")
+
+    def socket_connected(self, socket: Socket) -> None:
+        for observer in self._all:
+            try:
+                observer.socket_connected(socket)
+            except Exception:
+                self._failed(observer, "socket_connected")
+
+    def socket_disconnected(self, socket: Socket, reason: Reason) -> None:
+        for observer in self._all:
+            try:
+                observer.socket_disconnected(socket, reason)
+            except Exception:
+                self._failed(observer, "socket_disconnected")
+
+    def room_joined(self, nsp: Namespace, room: str, sid: str) -> None:
+        for observer in self._all:
+            try:
+                observer.room_joined(nsp, room, sid)
+            except Exception:
+                self._failed(observer, "room_joined")
+
+    def room_left(self, nsp: Namespace, room: str, sid: str) -> None:
+        for observer in self._all:
+            try:
+                observer.room_left(nsp, room, sid)
+            except Exception:
+                self._failed(observer, "room_left")
+
+    def event_received(self, socket: Socket, data: list[Any]) -> None:
+        for observer in self._all:
+            try:
+                observer.event_received(socket, data)
+            except Exception:
+                self._failed(observer, "event_received")
+
+    def event_sent(
+        self,
+        nsp: Namespace,
+        data: list[Any],
+        frames: Sequence[str | bytes],
+        recipients: Sequence[Socket],
+    ) -> None:
+        for observer in self._all:
+            try:
+                observer.event_sent(nsp, data, frames, recipients)
+            except Exception:
+                self._failed(observer, "event_sent")
