@@ -141,12 +141,12 @@ class EngineIOHandler(web.RequestHandler):
             request = self._handshake(query)
         else:
             return
-        seen: set[str] = set()
+        replaced: set[str] = {"set-cookie"}  # added to, never replaced (the host's own login)
         for name, value in engine.response_headers(request, initial=opened is not None):
-            if name.lower() in seen:
+            if name.lower() in replaced:
                 self.add_header(name, value)
             else:
-                seen.add(name.lower())
+                replaced.add(name.lower())
                 self.set_header(name, value)
 
     def _handshake(self, query: Mapping[str, str]) -> Handshake:
