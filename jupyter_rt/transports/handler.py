@@ -318,6 +318,8 @@ class EngineIOHandler(web.RequestHandler):
         self._polling = (session, wakeup)
         try:
             while (answer := session.take_poll_body()) is None:
+                if self._gone:  # the client left (the session ended with it)
+                    return
                 await wakeup.wait()
                 wakeup.clear()
         finally:

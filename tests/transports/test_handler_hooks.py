@@ -17,6 +17,7 @@ from jupyter_rt.engine import Handshake
 from jupyter_rt.errors import ConnectionRefused
 from jupyter_rt.options import ResponseHeaders
 from jupyter_rt.testing import wait_until
+from jupyter_rt.transports import EngineIOHandler
 from tests.transports.test_handler import EchoServer, assert_refused, read, start, ws_open
 
 pytestmark = pytest.mark.timeout(30)
@@ -61,6 +62,42 @@ async def test_a_polling_request_for_a_websocket_session_is_a_bad_request():
         assert_refused(await server.get(sid), 400, 3, "Bad request")
         assert_refused(await server.post(sid, "4x"), 400, 3, "Bad request")
         ws.close()
+    finally:
+        stop()
+
+
+class RecordingHandler(EngineIOHandler):
+    """Records each GET whose handler has returned."""
+
+    ended: list[str] = []
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().get(*args, **kwargs)
+        finally:
+            self.ended.append(self.request.uri or "")
+
+
+async def test_a_get_cancelled_while_a_post_is_in_flight_ends():
+    # The session ends with the GET; its handler must not wait for the POST (which would hold
+    # an answer for that GET) nor for ever.
+    server, stop = await start(RecordingHandler, ping_interval=5, ping_timeout=5)
+    try:
+        sid = await server.open_polling()
+        path = server.polling_url(sid).split(str(server.port), 1)[1]
+        _, get = await asyncio.open_connection("127.0.0.1", server.port)
+        get.write(f"GET {path}&t=get HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        await wait_until(lambda: server.session(sid).writable)
+        _, post = await asyncio.open_connection("127.0.0.1", server.port)
+        post.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n4a".encode()
+        )
+        await post.drain()
+        await asyncio.sleep(0.05)  # the POST is in flight, its body not all there
+        get.close()
+        await wait_until(lambda: any("t=get" in uri for uri in RecordingHandler.ended))
+        assert server.reasons(sid) == ["transport close"]
+        post.close()
     finally:
         stop()
 
