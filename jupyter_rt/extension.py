@@ -9,6 +9,7 @@ command line)::
     c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
     c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
+    c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
-from jupyter_rt.options import Options
+from jupyter_rt.options import HOOKS, Options
 from jupyter_rt.server import Server
 from jupyter_rt.transports import EngineDriver, mount
 from jupyter_rt.transports.admission import pace_connections
@@ -51,7 +52,10 @@ BUILT_IN_APPS = [
 
 def _option(name: str) -> Any:
     """The traitlet of the server option ``name``: its type, default and help from
-    :class:`Options`."""
+    :class:`Options`; a function option (:data:`~jupyter_rt.options.HOOKS`) is named by a
+    ``"module:function"`` string, empty for none."""
+    if name in HOOKS:
+        return Unicode("", help=f'{Options.help(name)} As "module:function".').tag(config=True)
     default = getattr(DEFAULTS, name)
     kind = {bool: Bool, int: Int, float: Float}[type(default)]
     return kind(default, help=Options.help(name)).tag(config=True)
@@ -72,6 +76,9 @@ class RealtimeApp(ExtensionApp):
     upgrade_timeout = _option("upgrade_timeout")
     max_poll_packets = _option("max_poll_packets")
     max_buffered_bytes = _option("max_buffered_bytes")
+    allow_request = _option("allow_request")
+    initial_headers = _option("initial_headers")
+    headers = _option("headers")
     connect_timeout = _option("connect_timeout")
     max_attachments = _option("max_attachments")
     max_name_length = _option("max_name_length")
@@ -147,10 +154,15 @@ class RealtimeApp(ExtensionApp):
         return value
 
     def server_options(self) -> Options:
-        """The server's :class:`Options`, read from this app's traitlets."""
-        return Options(
-            **{f.name: getattr(self, f.name) for f in dataclasses.fields(Options)},
-        )
+        """The server's :class:`Options`, read from this app's traitlets (a function option's
+        ``"module:function"`` is imported; a bad one raises naming it)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(Options)}
+        for name in HOOKS:
+            try:
+                values[name] = _load_function(values[name]) if values[name] else None
+            except Exception as exc:  # no server at all rather than one without its hook
+                raise ValueError(f"c.RealtimeApp.{name} = {values[name]!r}: {exc}") from exc
+        return Options(**values)
 
     @property
     def _server(self) -> ServerApp:
@@ -246,7 +258,7 @@ class RealtimeApp(ExtensionApp):
         self.driver.shutdown()
 
 
-def _load_function(spec: str) -> Callable[[Server], object]:
+def _load_function(spec: str) -> Callable[..., Any]:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f'{spec!r} is not of the form "module:function"')

@@ -12,19 +12,53 @@ Values are checked when the object is made: a bad one raises ``ValueError`` nami
 Connection state recovery (off by default, as in Node) is turned on with
 ``connection_state_recovery=True`` and tuned by the fields after it, or given Node's way, as one
 object: ``Server(connection_state_recovery=ConnectionStateRecovery(skip_middlewares=False))``.
+
+Three options are functions the engine calls (``None``: none), in the spirit of Node's
+``allowRequest`` option and ``initial_headers`` / ``headers`` events::
+
+    async def allow_request(request: Handshake) -> None:   # sync or async
+        if request.headers.get("origin") not in TRUSTED:
+            raise ConnectionRefused("Untrusted origin")     # HTTP 403 {"code":4,"message":...}
+
+    def initial_headers(headers: ResponseHeaders, request: Handshake) -> None:
+        headers["Set-Cookie"] = f"lb=node-a; Path=/; HttpOnly"
+
+    io = jupyter_rt.Server(allow_request=allow_request, initial_headers=initial_headers)
+
+The Jupyter extension takes them as ``"module:function"`` strings
+(``c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from jupyter_rt.protocol.socketio import DEFAULT_MAX_ATTACHMENTS
 
+if TYPE_CHECKING:
+    from jupyter_rt.engine import Handshake
+
 TRANSPORTS = ("polling", "websocket")
 """The Engine.IO transports, in upgrade order."""
+
+AllowRequest: TypeAlias = "Callable[[Handshake], bool | Awaitable[bool | None] | None]"
+"""``allow_request(request)``: called with each handshake request (polling or WebSocket, before
+the session opens; sync or async). Returning ``None`` or ``True`` lets it through; raising
+:class:`~jupyter_rt.errors.ConnectionRefused` refuses it with HTTP 403 and engine.io's body
+``{"code": 4, "message": <its message>}``; returning ``False`` refuses it with ``"Forbidden"``.
+Anything else it raises is logged and refuses the request too."""
+
+ResponseHeaders: TypeAlias = MutableMapping[str, "str | list[str]"]
+"""Headers to add to a response: a name and its value (a list for a repeated header such as
+``Set-Cookie``). Names that frame the response (``Content-Length``, ``Content-Type``,
+``Connection``, ``Upgrade``, ``Sec-WebSocket-*`` …) and values with line breaks are refused
+with a logged warning."""
+
+HeadersHook: TypeAlias = "Callable[[ResponseHeaders, Handshake], None]"
+"""``hook(headers, request)``: adds to ``headers`` for the response to ``request`` (sync)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +73,9 @@ class Options:
     upgrade_timeout: float = 10.0
     max_poll_packets: int = 16
     max_buffered_bytes: int = 16_000_000
+    allow_request: AllowRequest | None = None
+    initial_headers: HeadersHook | None = None
+    headers: HeadersHook | None = None
     # -- Socket.IO ----------------------------------------------------------------------------
     connect_timeout: float = 45.0
     max_attachments: int = DEFAULT_MAX_ATTACHMENTS
@@ -90,6 +127,9 @@ class Options:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_attachments < 0:
             raise ValueError("max_attachments must be 0 or more")
+        for name in HOOKS:
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ValueError(f"{name} must be a function or None")
 
     @property
     def recovery(self) -> ConnectionStateRecovery | None:
@@ -139,6 +179,9 @@ class ConnectionStateRecovery:
     max_stored_sessions: int = 10_000
 
 
+HOOKS = ("allow_request", "initial_headers", "headers")
+"""The options that are functions (see :data:`AllowRequest` and :data:`HeadersHook`)."""
+
 HELP: Mapping[str, str] = {
     "ping_interval": "Seconds between server pings.",
     "ping_timeout": "Seconds a client has to answer a ping.",
@@ -148,6 +191,11 @@ HELP: Mapping[str, str] = {
     "max_poll_packets": "Packets answered in one polling response at most.",
     "max_buffered_bytes": "Outbound bytes one client may have waiting before it is disconnected "
     "(a slow consumer).",
+    "allow_request": "A function given each handshake request (sync or async): it returns to "
+    "let it through, raises ConnectionRefused(message) to refuse it with HTTP 403.",
+    "initial_headers": "A function that adds headers (a cookie, say) to the first response of "
+    "each session: the polling handshake, or the WebSocket's 101.",
+    "headers": "A function that adds headers to every polling response and WebSocket 101.",
     "connect_timeout": "Seconds a new session has to join a namespace before it is closed.",
     "max_attachments": "Binary attachments one Socket.IO packet may carry.",
     "max_name_length": "Longest event, room or namespace name, in characters.",

@@ -10,7 +10,7 @@ from traitlets import TraitError
 
 from jupyter_rt import Server
 from jupyter_rt.extension import RealtimeApp
-from jupyter_rt.options import Options
+from jupyter_rt.options import HOOKS, Options
 from jupyter_rt.transports import mount
 
 FIELDS = [f.name for f in dataclasses.fields(Options)]
@@ -23,9 +23,34 @@ def test_every_option_is_a_traitlet_with_the_same_default_and_help() -> None:
         assert name in traits, f"c.RealtimeApp.{name} is missing"
         default = getattr(Options(), name)
         value = getattr(app, name)
+        if name in HOOKS:  # a function, named "module:function" in the config
+            assert (default, value) == (None, ""), name
+            assert traits[name].help.startswith(Options.help(name))
+            continue
         assert (tuple(value) if isinstance(default, tuple) else value) == default, name
         assert traits[name].help == Options.help(name)
     assert app.server_options() == Options()
+
+
+def test_function_options_are_imported_from_the_config() -> None:
+    app = RealtimeApp(
+        allow_request="tests.test_options:refuse_everyone", headers="tests.test_options:no_headers"
+    )
+    options = app.server_options()
+    assert (options.allow_request, options.headers) == (refuse_everyone, no_headers)
+    assert options.initial_headers is None
+    with pytest.raises(ValueError, match=r"c.RealtimeApp.initial_headers = 'nowhere:x'"):
+        RealtimeApp(initial_headers="nowhere:x").server_options()
+    with pytest.raises(ValueError, match="allow_request must be a function"):
+        Options(allow_request="tests.test_options:refuse_everyone")  # type: ignore[arg-type]
+
+
+def refuse_everyone(request: object) -> bool:
+    return False
+
+
+def no_headers(headers: object, request: object) -> None:
+    return None
 
 
 def test_traitlets_reach_the_options() -> None:

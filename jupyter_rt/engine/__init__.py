@@ -3,6 +3,7 @@
 The I/O layer (``jupyter_rt.transports``) feeds requests, frames and the clock into an
 :class:`Engine`, and implements :class:`Transport` (a WebSocket) and the wake-up of a pending
 polling request. The layer above (``jupyter_rt.server``) is an :class:`EngineListener`.
+What the engine sees of a request is a :class:`Handshake` (:mod:`jupyter_rt.engine.requests`).
 A session's life is the table of :mod:`jupyter_rt.engine.state`; a request the engine will not
 serve is answered with a :class:`Refusal`.
 """
@@ -10,14 +11,8 @@ serve is answered with a :class:`Refusal`.
 from __future__ import annotations
 
 from jupyter_rt.engine.engine import Engine
-from jupyter_rt.engine.session import (
-    EngineListener,
-    EngineSession,
-    Handshake,
-    PayloadIntake,
-    Refusal,
-    Transport,
-)
+from jupyter_rt.engine.requests import Handshake, Refusal
+from jupyter_rt.engine.session import EngineListener, EngineSession, PayloadIntake, Transport
 from jupyter_rt.engine.state import SessionEvent, SessionState, TransitionError
 
 __all__ = [

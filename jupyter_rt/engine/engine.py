@@ -5,15 +5,20 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from jupyter_rt._credential import same_credential
 from jupyter_rt._shrink import Shrinker
-from jupyter_rt.engine.session import EngineListener, EngineSession, Handshake, Refusal, Transport
-from jupyter_rt.options import Options
+from jupyter_rt._throttle import LogThrottle
+from jupyter_rt.engine.requests import FORBIDDEN, UNKNOWN_SID, Handshake, Refusal
+from jupyter_rt.engine.session import EngineListener, EngineSession, Transport
+from jupyter_rt.errors import ConnectionRefused
+from jupyter_rt.options import Options, ResponseHeaders
 from jupyter_rt.protocol import engineio
+from jupyter_rt.protocol.engineio import ErrorCode
 from jupyter_rt.protocol.events import Reason
 
 __all__ = ["Engine", "Refusal"]
@@ -24,8 +29,9 @@ log = logging.getLogger("jupyter_rt")
 class Engine:
     """All Engine.IO sessions of one server, their heartbeats and their HTTP request rules.
 
-    The I/O layer calls :meth:`check_request`, then :meth:`open` or :meth:`find`, feeds the
-    session, and calls :meth:`tick` at :meth:`next_deadline` (one timer for every heartbeat and
+    The I/O layer calls :meth:`check_request`, then :meth:`find`, or :meth:`allow` and
+    :meth:`open` for a handshake, feeds the session, adds :meth:`response_headers` to what it
+    answers, and calls :meth:`tick` at :meth:`next_deadline` (one timer for every heartbeat and
     timeout). When that deadline moves earlier outside a request (say, a deadline set by server
     code), the engine calls :attr:`on_next_deadline`, so the I/O layer can re-arm its timer.
     Times are seconds; ``now`` is a monotonic clock reading supplied by the caller.
@@ -55,24 +61,128 @@ class Engine:
         """Called with the new :meth:`next_deadline` when it moves earlier (the I/O layer's timer
         must then fire by that time); ``None`` when nobody needs telling."""
         self._timers = _TimerHeap()
+        self._hook_errors = LogThrottle(log)
 
-    def check_request(self, query: Mapping[str, str]) -> Refusal | None:
-        """Refuse a request whose ``EIO`` or ``transport`` argument is missing or unsupported."""
-        if query.get("EIO") != engineio.PROTOCOL_VERSION:
-            return Refusal(400, "Unsupported protocol version")
+    def check_request(self, query: Mapping[str, str], method: str = "GET") -> Refusal | None:
+        """Refuse what engine.io refuses before it looks at a session, in its order: a missing or
+        unknown ``transport``; for a handshake (no ``sid``), a method other than GET, then an
+        ``EIO`` other than 4. The body says which (``{"code": 0, "message": "Transport
+        unknown"}``...)."""
         if query.get("transport") not in self.transports:
-            return Refusal(400, "Transport unknown")
+            return Refusal.of(ErrorCode.UNKNOWN_TRANSPORT)
+        if "sid" in query:
+            return None
+        if method != "GET":
+            return Refusal.of(ErrorCode.BAD_HANDSHAKE_METHOD)
+        if query.get("EIO") != engineio.PROTOCOL_VERSION:
+            return Refusal.of(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
         return None
 
     def find(self, sid: str, credential: str | None) -> EngineSession | Refusal:
         """The session ``sid`` if ``credential`` is the one that opened it."""
         session = self.sessions.get(sid)
         if session is None:
-            return Refusal(400, "Session ID unknown")
+            return UNKNOWN_SID
         if not same_credential(session.credential, credential):
             log.warning("Refused a request for session %s made with other credentials", sid)
-            return Refusal(403, "Forbidden")
+            return FORBIDDEN
         return session
+
+    def allow(self, request: Handshake) -> Refusal | Awaitable[Refusal | None] | None:
+        """Run the ``allow_request`` option on a handshake ``request``: ``None`` to go on and
+        :meth:`open` the session, the refusal to answer with, or an awaitable of either (an
+        async ``allow_request``; the caller awaits it, then checks the client is still there).
+        """
+        hook = self.options.allow_request
+        if hook is None:
+            return None
+        try:
+            verdict = hook(request)
+        except Exception as exc:
+            return self._refused_by_hook(exc, request)
+        if isinstance(verdict, Awaitable):
+            return self._await_verdict(verdict, request)
+        return self._verdict(verdict)
+
+    async def _await_verdict(
+        self, verdict: Awaitable[bool | None], request: Handshake
+    ) -> Refusal | None:
+        try:
+            value = await verdict
+        except Exception as exc:
+            return self._refused_by_hook(exc, request)
+        return self._verdict(value)
+
+    def _verdict(self, value: object) -> Refusal | None:
+        if value is None or value is True:
+            return None
+        if value is not False:
+            self._hook_errors.log(
+                logging.ERROR,
+                ("allow_request", "result"),
+                "allow_request returned %s, not None, True or False: the request is refused",
+                type(value).__name__,
+            )
+        return FORBIDDEN
+
+    def _refused_by_hook(self, exc: Exception, request: Handshake) -> Refusal:
+        if isinstance(exc, ConnectionRefused):
+            log.info("allow_request refused a handshake from %s: %s", request.remote_address, exc)
+            return Refusal.of(ErrorCode.FORBIDDEN, exc.message)
+        self._hook_errors.log(
+            logging.ERROR,
+            ("allow_request", type(exc)),
+            "allow_request raised: the request is refused",
+            exc_info=exc,
+        )
+        return FORBIDDEN
+
+    def response_headers(self, request: Handshake, *, initial: bool) -> list[tuple[str, str]]:
+        """The headers the ``initial_headers`` (when ``initial``: the response that opens a
+        session) and ``headers`` options add to the response to ``request``, as ``(name,
+        value)`` pairs in order (a name may repeat). What a hook raises, and the names and
+        values it may not set, are logged and left out."""
+        options = self.options
+        hooks = (options.initial_headers, options.headers) if initial else (options.headers,)
+        added: ResponseHeaders = {}
+        for hook in hooks:
+            if hook is None:
+                continue
+            before = dict(added)
+            try:
+                hook(added, request)
+            except Exception as exc:
+                added.clear()
+                added.update(before)
+                self._hook_errors.log(
+                    logging.ERROR,
+                    ("headers", type(exc)),
+                    "A headers hook raised: the response goes without what it added",
+                    exc_info=exc,
+                )
+        return self._checked_headers(added) if added else []
+
+    def _checked_headers(self, added: ResponseHeaders) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        for name, value in added.items():
+            values = value if isinstance(value, list) else [value]
+            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+                problem = "not a header name"
+            elif name.lower() in PROTECTED_HEADERS or name.lower().startswith("sec-websocket-"):
+                problem = "set by the protocol"
+            elif not all(isinstance(v, str) and not _BAD_VALUE.search(v) for v in values):
+                problem = "a value that is not a one-line str"
+            else:
+                pairs.extend((name, v) for v in values)
+                continue
+            self._hook_errors.log(
+                logging.WARNING,
+                ("header", problem),
+                "A headers hook set %r, %s: left out of the response",
+                name if isinstance(name, str) else type(name).__name__,
+                problem,
+            )
+        return pairs
 
     def open(
         self,
@@ -147,6 +257,23 @@ class Engine:
         self._timers.cancel(session)
         if self._sessions_size.shrunk(self.sessions) and self.on_crowd_left is not None:
             self.on_crowd_left()
+
+
+PROTECTED_HEADERS = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Response headers (lower-case) that the headers hooks may not set: the protocol's own, which
+frame the response (``Sec-WebSocket-*`` too)."""
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
 
 
 class _TimerHeap:

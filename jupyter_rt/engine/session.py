@@ -17,11 +17,10 @@ Nothing here reads a clock or touches a socket: callers pass ``now`` (seconds, m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from jupyter_rt._redact import scrub_headers, scrub_query, scrub_uri
+from jupyter_rt.engine.requests import NOT_POLLING, UNKNOWN_SID, Handshake, Refusal
 from jupyter_rt.engine.state import (
     CLOSED,
     CLOSING,
@@ -62,40 +61,9 @@ def _message_frames(messages: Sequence[str | bytes]) -> list[str | bytes]:
     return _last_frames
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """An HTTP error answer to a request the engine will not serve."""
-
-    status: int
-    message: str
-
-
-NOT_POLLING = Refusal(400, "Bad request: the session is not polling")
-"""The answer to a polling request for a session that is not (or no longer) polling."""
-
-
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    """What the HTTP request that opened the session carried."""
-
-    headers: Mapping[str, str]
-    """Request headers, lower-case names."""
-    query: Mapping[str, str]
-    """The first value of each query argument."""
-    remote_address: str
-    url: str
-    user: Mapping[str, object] | None
-    """The authenticated user (``username``, ``display_name``, ``color``) when in Jupyter."""
-    issued: float
-    """Wall-clock time of the handshake, in seconds since the epoch."""
-
-    def __repr__(self) -> str:
-        # Apps and tracebacks print handshakes: never with the credentials they carry.
-        return (
-            f"Handshake(url={scrub_uri(self.url)!r}, remote_address={self.remote_address!r}, "
-            f"user={self.user!r}, headers={scrub_headers(self.headers)!r}, "
-            f"query={scrub_query(self.query)!r}, issued={self.issued!r})"
-        )
+UPGRADE_NOOP_DELAY = 0.1
+"""Seconds from the ``3probe`` to the NOOP that ends the pending GET of an upgrade (Node's check
+interval): answered at once, it would race the packets of the client's first moments."""
 
 
 class Transport(Protocol):
@@ -178,6 +146,10 @@ class EngineSession:
         self._ping_due: float | None = None
         self._pong_deadline: float | None = None
         self._upgrade_deadline: float | None = None
+        self._upgrade_noop_at: float | None = None
+        """When the pending GET of an upgrade gets its NOOP (UPGRADING only, until then)."""
+        self._upgrade_noop_ready = False
+        """Whether GETs get a NOOP when nothing else waits for them (UPGRADING only)."""
         self._drain_deadline: float | None = None
         self._close_deadline: float | None = None
         self._close_reason: Reason = "forced close"
@@ -224,7 +196,7 @@ class EngineSession:
         if state is WEBSOCKET:
             assert self._websocket is not None
             return self._websocket.buffered_amount == 0
-        if state is POLLING or state is PROBING:
+        if state is POLLING or state is PROBING or state is UPGRADING:
             return self._wake_poll is not None and not self._outbox
         return False
 
@@ -265,6 +237,16 @@ class EngineSession:
         transport is just dropped, which official clients answer by reconnecting.
         """
         self._close(reason, engineio.CLOSE if notify else None, drain=notify)
+
+    def close_for_violation(self, reason: Reason) -> None:
+        """Close the session for a peer that broke the protocol or a size limit.
+
+        A WebSocket gets a CLOSE packet. On polling no CLOSE is sent: the session is forgotten
+        at once (its sid is then unknown) and a pending GET is answered as for an unknown
+        session once the POST that broke the rule is answered, so that the client reports that
+        POST's error (an official client ends its session with the first error it sees).
+        """
+        self._close(reason, None if self._websocket is None else engineio.CLOSE, drain=False)
 
     def set_deadline(self, delay: float, reason: Reason, *, now: float | None = None) -> None:
         """Close the session with ``reason`` ``delay`` seconds after ``now`` unless
@@ -319,8 +301,8 @@ class EngineSession:
             self._engine.wake_at(self, self._drain_deadline)
         else:
             self._engine.forget(self)
-        if self._wake_poll is not None:
-            self._wake_poll()
+        if self._wake_poll is not None and (self._outbox or not self._posting):
+            self._wake_poll()  # else once the POST in flight is answered (end_post)
         self._engine.listener.on_engine_close(self, reason)
 
     # -- polling ----------------------------------------------------------------------------
@@ -339,25 +321,35 @@ class EngineSession:
         The caller must call :meth:`end_poll` once the GET is answered.
         """
         # Served while polling, and once closed while packets are left (CLOSING, say).
-        if self.transport != "polling" or (self.closed and not self._outbox):
+        if self.closed and not self._outbox:
+            return UNKNOWN_SID
+        if self.transport != "polling":
             return NOT_POLLING
         if self._wake_poll is not None:
             log.warning("Closing session %s: a second concurrent polling GET", self.sid)
             self.close("transport error")
             return Refusal(400, "Bad request: a GET is already pending")
         self._wake_poll = wake
-        if self._outbox or self._state is UPGRADING:
+        if self._outbox or self._upgrade_noop_ready:
             wake()
         return None
 
-    def take_poll_body(self) -> str | None:
-        """The body to answer the pending GET with, or ``None`` to keep waiting.
+    def take_poll_body(self) -> str | Refusal | None:
+        """The answer to the pending GET: a body; a refusal once the session is closed with
+        nothing left for it (an unknown session, HTTP 400); or ``None`` to keep waiting.
 
-        Once the session is closed and nothing is left to send, the caller answers HTTP 400.
+        While upgrading, a GET takes what is queued as on polling; with nothing queued, from
+        :data:`UPGRADE_NOOP_DELAY` after the ``3probe`` on, a NOOP that ends it (the client waits
+        for that GET to end before it completes the upgrade on the WebSocket).
         """
-        if self._state is UPGRADING or self._state is WEBSOCKET:
+        state = self._state
+        if state is WEBSOCKET:  # upgraded while this GET waited
             return engineio.encode_payload([engineio.NOOP])
         if not self._outbox:
+            if self.closed:
+                return None if self._posting else UNKNOWN_SID
+            if self._upgrade_noop_ready:
+                return engineio.encode_payload([engineio.NOOP])
             return None
         limit = self._engine.max_poll_packets
         if len(self._outbox) > 1 and self._outbox[-1] is engineio.CLOSE:
@@ -386,7 +378,7 @@ class EngineSession:
         The caller must call :meth:`end_post` once the POST is answered or its connection is gone.
         """
         if self._state not in POLLING_STATES:
-            return NOT_POLLING
+            return self._not_polling()
         if self._posting:
             log.warning("Closing session %s: a second concurrent polling POST", self.sid)
             self.close("transport error")
@@ -397,6 +389,8 @@ class EngineSession:
     def end_post(self) -> None:
         """The POST started by :meth:`start_post` was answered, or its connection is gone."""
         self._posting = False
+        if self.closed and self._wake_poll is not None:
+            self._wake_poll()  # a GET held back until this POST's answer (close_for_violation)
 
     def receive_payload(self, body: bytes, now: float) -> Refusal | None:
         """Handle a whole polling POST body; returns the refusal to answer it with (HTTP 400),
@@ -411,7 +405,7 @@ class EngineSession:
         ``False``, then answer the POST with :attr:`PayloadIntake.error`."""
         self._clock = now
         if self._state not in POLLING_STATES:
-            return PayloadIntake(self, iter(()), NOT_POLLING)
+            return PayloadIntake(self, iter(()), self._not_polling())
         try:
             chunks = engineio.split_payload(body, max_bytes=self._engine.max_payload)
         except ProtocolError as exc:
@@ -444,9 +438,12 @@ class EngineSession:
             self._receive(packet, now)
         return not self.closed, None
 
+    def _not_polling(self) -> Refusal:
+        return UNKNOWN_SID if self.closed else NOT_POLLING
+
     def _protocol_error(self, exc: ProtocolError) -> Refusal:
         log.warning("Closing session %s: %s", self.sid, exc)
-        self._close("parse error", engineio.CLOSE, drain=False)
+        self.close_for_violation("parse error")
         return Refusal(400, f"Bad request: {exc}")
 
     # -- websocket --------------------------------------------------------------------------
@@ -488,12 +485,14 @@ class EngineSession:
         if frame == "2probe" and self._state is PROBING:
             self._move(SessionEvent.PROBE_PINGED)
             probe.write([engineio.encode_frame(engineio.PROBE_PONG)])
-            if self._wake_poll is not None:
-                self._wake_poll()
+            self._upgrade_noop_at = now + UPGRADE_NOOP_DELAY
+            self._engine.wake_at(self, self._upgrade_noop_at)
         elif frame == "5" and self._state is UPGRADING:
             self._move(SessionEvent.UPGRADED)
             self._probe = None
             self._upgrade_deadline = None
+            self._upgrade_noop_at = None
+            self._upgrade_noop_ready = False
             self._websocket = probe
             if self._wake_poll is not None:
                 self._wake_poll()
@@ -508,6 +507,8 @@ class EngineSession:
         probe, self._probe = self._probe, None
         self._move(SessionEvent.PROBE_DROPPED)
         self._upgrade_deadline = None
+        self._upgrade_noop_at = None
+        self._upgrade_noop_ready = False
         if probe is not None:
             probe.close()
         if self._outbox and self._wake_poll is not None:
@@ -568,14 +569,19 @@ class EngineSession:
         if self.closed:
             return self._drain_deadline if self._state is CLOSING else None
         earliest = None
-        for due in (self._ping_due, self._pong_deadline, self._upgrade_deadline):
+        for due in (
+            self._ping_due,
+            self._pong_deadline,
+            self._upgrade_deadline,
+            self._upgrade_noop_at,
+        ):
             if due is not None and (earliest is None or due < earliest):
                 earliest = due
         close = self._close_deadline
         return close if close is not None and (earliest is None or close < earliest) else earliest
 
     def on_timer(self, now: float) -> None:
-        """Run whatever is due at ``now``: a ping, a ping timeout, an upgrade timeout, the
+        """Run whatever is due at ``now``: a ping, a ping timeout, an upgrade timeout or NOOP, the
         deadline of :meth:`set_deadline`, the end of a drain. ``Engine.tick`` calls this at the
         wake-ups the session asked for; early or extra calls do nothing."""
         self._clock = now
@@ -595,6 +601,12 @@ class EngineSession:
         if self._upgrade_deadline is not None and now >= self._upgrade_deadline:
             log.info("Session %s: upgrade timed out", self.sid)
             self._cancel_upgrade()
+        noop_at = self._upgrade_noop_at
+        if noop_at is not None and now >= noop_at:
+            self._upgrade_noop_at = None
+            self._upgrade_noop_ready = True
+            if self._wake_poll is not None:
+                self._wake_poll()
         if self._ping_due is not None and now >= self._ping_due:
             # The pong is due ping_timeout after the ping was due, not after a late timer sent it
             # (as the client counts), but the client always gets half of ping_timeout at least.

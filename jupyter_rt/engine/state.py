@@ -84,8 +84,11 @@ _OPEN_ON_POLLING = (SessionState.POLLING, SessionState.PROBING, SessionState.UPG
 #   to WEBSOCKET if it was created with a WebSocket, else to POLLING. Nothing returns to OPENING.
 # - POLLING, PROBING and UPGRADING are polling: packets wait in the session's outbox for a GET,
 #   and at most one GET and one POST are pending at a time. PROBING and UPGRADING, and only they,
-#   have an upgrade probe, with its upgrade deadline. In UPGRADING a GET is answered with a NOOP
-#   and never with queued packets: those wait for the WebSocket, which gets them at UPGRADED.
+#   have an upgrade probe, with its upgrade deadline. In UPGRADING a GET takes the queued
+#   packets as in POLLING (the client waits for that GET to end before it sends 5); with none
+#   queued, it gets a NOOP from UPGRADE_NOOP_DELAY after the 3probe on (a 100 ms check, as
+#   Node's), never at once, where the NOOP would race the client's first packets. What is still
+#   queued at UPGRADED goes to the WebSocket, first.
 # - One upgrade at a time, and only from POLLING: a probe is refused in any other state. A
 #   dropped probe returns the session to POLLING, where a new attempt may start.
 # - WEBSOCKET is final for the transport: packets go straight to the WebSocket (the outbox stays

@@ -37,6 +37,34 @@ class PacketType(IntEnum):
 _TYPE_BY_CHAR = {str(int(t)): t for t in PacketType}
 
 
+class ErrorCode(IntEnum):
+    """The codes of engine.io's HTTP error bodies (``{"code": 1, "message": "Session ID
+    unknown"}``); the official clients show the body to their apps."""
+
+    UNKNOWN_TRANSPORT = 0
+    UNKNOWN_SID = 1
+    BAD_HANDSHAKE_METHOD = 2
+    BAD_REQUEST = 3
+    FORBIDDEN = 4
+    UNSUPPORTED_PROTOCOL_VERSION = 5
+
+
+ERROR_MESSAGES = {
+    ErrorCode.UNKNOWN_TRANSPORT: "Transport unknown",
+    ErrorCode.UNKNOWN_SID: "Session ID unknown",
+    ErrorCode.BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    ErrorCode.BAD_REQUEST: "Bad request",
+    ErrorCode.FORBIDDEN: "Forbidden",
+    ErrorCode.UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+"""engine.io's message for each :class:`ErrorCode` (an ``allow_request`` refusal brings its own)."""
+
+
+def error_body(code: ErrorCode, message: str) -> str:
+    """The JSON body of an HTTP error answer, compact as engine.io writes it."""
+    return json.dumps({"code": int(code), "message": message}, separators=(",", ":"))
+
+
 @dataclass(frozen=True, slots=True)
 class Packet:
     """One Engine.IO packet. Only a MESSAGE may carry ``bytes``."""

@@ -8,7 +8,8 @@ The modules import one another one way (an arrow: "imports at run time"; annotat
 other direction are under ``TYPE_CHECKING``)::
 
     server
-      ├─▶ client ─▶ socket ─┬─▶ broadcast ─▶ adapter ─▶ _util
+      ├─▶ client ─▶ socket ─┬─▶ remote ─▶ broadcast ─▶ adapter ─▶ _util
+      │     │               ├─▶ broadcast
       │     │               ├─▶ recovery ─▶ adapter
       │     │               └─▶ handshake
       │     └─▶ handshake, recovery

@@ -309,3 +309,20 @@ def wants_ack(handler: Callable[..., Any]) -> bool:
             return False
     start = code.co_argcount
     return "ack" in code.co_varnames[start : start + code.co_kwonlyargcount]
+
+
+class CallAck:
+    """The ack of a ``Socket.call``: resolves its future, fails it on disconnect."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+
+    def __call__(self, args: list[Any]) -> None:
+        if not self.future.done():
+            self.future.set_result(ack_value(args))
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)

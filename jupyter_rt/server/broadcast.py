@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_rt.errors import AckTimeout
 from jupyter_rt.protocol.events import ack_value
-from jupyter_rt.protocol.socketio import Packet, PacketType
+from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import SENT, check_event, room_names
 from jupyter_rt.server.adapter import BroadcastFlags, BroadcastOptions
 
 if TYPE_CHECKING:
     from jupyter_rt.server.adapter import Adapter
-    from jupyter_rt.server.socket import SocketHandle
+    from jupyter_rt.server.socket import Socket, SocketHandle
 
-__all__ = ["BroadcastOperator"]
+__all__ = ["BroadcastOperator", "VolatileSocket"]
 
 _NO_ROOMS: frozenset[str] = frozenset()
 _NO_FLAGS = BroadcastFlags()
@@ -188,3 +188,23 @@ class BroadcastOperator:
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect the selected sockets (``close``: their whole connection)."""
         self._adapter.disconnect_sockets(self.options, close)
+
+
+class VolatileSocket:
+    """``socket.volatile``: emits that are dropped if the client cannot take them now."""
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: Socket) -> None:
+        self._socket = socket
+
+    def emit(self, event: str, *args: Any) -> Awaitable[None]:
+        check_event(event)
+        socket = self._socket
+        if socket.connected:
+            data = [event, *args]
+            frames = encode_fields(PacketType.EVENT, socket.nsp.name, data)
+            socket.deliver(frames, volatile=True)
+            if socket.server.observer is not None:
+                socket.server.observer.event_sent(socket.nsp, data, frames, (socket,))
+        return SENT

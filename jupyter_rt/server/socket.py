@@ -1,20 +1,25 @@
-"""One client's connection to one namespace, and handles on sockets anywhere in a cluster."""
+"""One client's connection to one namespace (and, from :mod:`jupyter_rt.server.remote`, the
+handles on sockets anywhere in a cluster that ``fetch_sockets`` returns)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
 from jupyter_rt.errors import AckTimeout, ConnectionRefused, LimitExceeded, NotConnected
-from jupyter_rt.protocol.events import DisconnectReason, Reason, ack_args, ack_value
+from jupyter_rt.protocol.events import DisconnectReason, Reason, ack_args
 from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server._util import (
     SENT,
+    CallAck,
     Timed,
+    Where,
     call_handler,
     check_event,
+    handler_name,
     in_thread,
     log,
     report_error,
@@ -23,13 +28,13 @@ from jupyter_rt.server._util import (
     wants_ack,
 )
 from jupyter_rt.server.adapter import BroadcastOptions, SessionToPersist
-from jupyter_rt.server.broadcast import BroadcastOperator
+from jupyter_rt.server.broadcast import BroadcastOperator, VolatileSocket
 from jupyter_rt.server.handshake import SocketHandshake
 from jupyter_rt.server.recovery import RECOVERABLE_REASONS, persist
+from jupyter_rt.server.remote import RemoteSocket
 
 if TYPE_CHECKING:
     from jupyter_rt.engine import EngineSession
-    from jupyter_rt.server.adapter import Adapter
     from jupyter_rt.server.client import Client
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.server import Server
@@ -37,26 +42,12 @@ if TYPE_CHECKING:
 __all__ = ["DisconnectReason", "RemoteSocket", "Socket", "SocketHandle", "SocketHandshake"]
 
 H = TypeVar("H", bound=Callable[..., Any])
+PacketMiddleware = Callable[[list[Any]], Any]
+"""``middleware(packet)`` of :meth:`Socket.use`: sync or async, ``packet`` is ``[event, *args]``."""
 
 _EVENT = PacketType.EVENT
 _ACK = PacketType.ACK
-
-
-class _CallAck:
-    """The ack of a :meth:`Socket.call`: resolves its future, fails it on disconnect."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: asyncio.Future[Any]) -> None:
-        self.future = future
-
-    def __call__(self, args: list[Any]) -> None:
-        if not self.future.done():
-            self.future.set_result(ack_value(args))
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
+_SCREENING = "per-packet middleware"
 
 
 class Socket:
@@ -69,6 +60,8 @@ class Socket:
     its return value is ignored. Reserved events: ``"disconnect"``
     and ``"disconnecting"``: handlers get a :class:`DisconnectReason` string; ``disconnecting``
     runs while the socket is still in its rooms (an async one only until its first ``await``).
+    ``"error"`` handlers get what a per-packet middleware (:meth:`use`) raised (and, as in Node,
+    whatever a client sends as an ``error`` event).
 
     The rest of the server talks to a socket through a few documented methods: the
     :class:`~jupyter_rt.server.client.Client` calls :meth:`start`, :meth:`receive` and
@@ -86,8 +79,10 @@ class Socket:
         "_client",
         "_deferred_close",
         "_handlers",
+        "_packet_middleware",
         "_pending_handlers",
         "_queue",
+        "_screening",
         "_session",
         "connected",
         "data",
@@ -127,6 +122,10 @@ class Socket:
         self._any: list[Callable[..., Any]] = []
         self._acks: dict[int, Callable[[list[Any]], None]] = {}
         self._queue: list[Packet] | None = None
+        """Events held: while connection handlers run, or behind an async per-packet
+        middleware (``_screening``); ``None`` when none is held back."""
+        self._packet_middleware: list[PacketMiddleware] = []
+        self._screening = False
         self._pending_handlers = 0
         self._deferred_close: tuple[Reason, list[Callable[..., Any]]] | None = None
 
@@ -193,7 +192,7 @@ class Socket:
         def register(fn: H) -> H:
             self._handlers.setdefault(event, []).append(in_thread(fn) if thread else fn)
             if self._queue:
-                self._deliver_ready()
+                self._drain()
             return fn
 
         return register if handler is None else register(handler)
@@ -220,6 +219,19 @@ class Socket:
             self._any.clear()
         elif handler in self._any:
             self._any.remove(handler)
+
+    def use(self, middleware: PacketMiddleware) -> PacketMiddleware:
+        """Run ``middleware(packet)`` on each incoming event before its handlers and the
+        catch-all ones, in the order registered (Node's ``socket.use``); a decorator too.
+
+        ``packet`` is the event as a list, ``[event, *args]``: change it in place to change
+        what the handlers get. Sync or async, the middleware returns to let the event through,
+        or raises to refuse it: no handler runs, no ack is sent, and the exception goes to the
+        socket's ``"error"`` handlers (``@socket.on("error")``; logged if there are none).
+        Events pass one at a time, in order: the next ones wait while an async one runs.
+        """
+        self._packet_middleware.append(middleware)
+        return middleware
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -282,7 +294,7 @@ class Socket:
         ack_id = self.nsp.next_ack_id()
         data = [event, *args]
         frames = encode_fields(_EVENT, self.nsp.name, data, ack_id)
-        ack = _CallAck(future)
+        ack = CallAck(future)
         self.expect_ack(ack_id, ack)
         self._session.send(frames)
         if self.server.observer is not None:
@@ -384,9 +396,9 @@ class Socket:
         acks = self._acks
         self._acks = {}
         for ack in acks.values():
-            if isinstance(ack, _CallAck):
+            if isinstance(ack, CallAck):
                 ack.fail(NotConnected(f"socket {self.id} disconnected ({reason})"))
-        if self._pending_handlers:
+        if self._pending_handlers or self._screening:
             self._deferred_close = (reason, disconnecting)
         else:
             self._queue = None
@@ -425,7 +437,7 @@ class Socket:
                 timed = Timed(result, tasks, handler, "connection handler", where)
                 tasks.spawn(self._await_connection_handler(timed, handler))
         if self._pending_handlers == 0:
-            self._release_queue()
+            self._drain()
 
     async def _await_connection_handler(
         self, awaitable: Awaitable[Any], handler: Callable[..., Any]
@@ -443,14 +455,22 @@ class Socket:
         finally:
             self._pending_handlers -= 1
             if self._pending_handlers == 0:
-                self._release_queue()
+                self._drain()
 
-    def _release_queue(self) -> None:
+    def _drain(self) -> None:
+        """Pass on the held events that may go: every one once the connection handlers have
+        returned, while they run the first ones that have a handler; none while an async
+        per-packet middleware runs. Once none is held, run a disconnect that waited."""
         queue = self._queue
+        if queue is None:
+            return
+        while queue and not self._screening and self._queue is queue:
+            if self._pending_handlers and queue[0].data[0] not in self._handlers:
+                return
+            self._screen(queue.pop(0), 0)
+        if queue or self._screening or self._pending_handlers or self._queue is not queue:
+            return
         self._queue = None
-        if queue:
-            for packet in queue:
-                self._dispatch(packet)
         deferred = self._deferred_close
         if deferred is not None:
             self._deferred_close = None
@@ -467,19 +487,18 @@ class Socket:
                     )
             self._run_disconnect_handlers(reason)
 
-    def _deliver_ready(self) -> None:
-        """While connection handlers run: deliver queued events that now have a handler."""
-        queue = self._queue
-        while queue and queue[0].data[0] in self._handlers:
-            self._dispatch(queue.pop(0))
-
     def receive(self, packet: Packet) -> None:
         """An EVENT or ACK packet for this socket (called by its connection)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == PacketType.BINARY_EVENT:
             queue = self._queue
-            if queue is None or (not queue and packet.data[0] in self._handlers):
-                self._dispatch(packet)
+            if queue is None:
+                if self._packet_middleware:
+                    self._screen(packet, 0)
+                else:
+                    self._dispatch(packet)
+            elif not queue and not self._screening and packet.data[0] in self._handlers:
+                self._screen(packet, 0)
             else:
                 self._client.check_queue(len(queue))
                 queue.append(packet)
@@ -488,6 +507,74 @@ class Socket:
             ack = self._acks.pop(packet.id, None)
             if ack is not None:
                 ack(packet.data)
+
+    def _screen(self, packet: Packet, start: int) -> None:
+        """Run the per-packet middleware from ``start`` on ``packet``, then dispatch it."""
+        chain = self._packet_middleware
+        tasks = self.server.tasks
+        data = packet.data
+        for index in range(start, len(chain)):
+            middleware = chain[index]
+            where = (self.nsp.name, str(data[0]) if data else "?")
+            try:
+                result = run_sync(tasks, middleware, (data,), _SCREENING, where)
+            except Exception as exc:
+                self._refuse_packet(exc, middleware, where)
+                return
+            if isinstance(result, Awaitable):
+                self._screening = True
+                if self._queue is None:
+                    self._queue = []
+                timed = Timed(result, tasks, middleware, _SCREENING, where)
+                tasks.spawn(self._await_screen(timed, packet, index + 1, middleware, where))
+                return
+        if chain and not (data and isinstance(data[0], str)):
+            error = TypeError("a per-packet middleware left the event without a name")
+            self._refuse_packet(error, chain[-1], (self.nsp.name, "?"))
+            return
+        self._dispatch(packet)
+
+    async def _await_screen(
+        self,
+        result: Awaitable[Any],
+        packet: Packet,
+        nxt: int,
+        middleware: PacketMiddleware,
+        where: Where,
+    ) -> None:
+        try:
+            await result
+        except Exception as exc:
+            self._screening = False
+            self._refuse_packet(exc, middleware, where)
+        except BaseException:
+            self._screening = False
+            raise
+        else:
+            self._screening = False
+            self._screen(packet, nxt)  # may wait again, on the next async middleware
+        self._drain()
+
+    def _refuse_packet(self, exc: Exception, middleware: PacketMiddleware, where: Where) -> None:
+        """A per-packet middleware refused an event: tell the ``error`` handlers, or log."""
+        tasks = self.server.tasks
+        handlers = self._handlers.get("error")
+        if handlers:
+            for handler in list(handlers):
+                call_handler(tasks, handler, (exc,), what="error handler", where=where)
+        elif isinstance(exc, ConnectionRefused):
+            tasks.throttle.log(
+                logging.INFO,
+                ("refused", handler_name(middleware)),
+                "%s refused event %s of socket %s on %s: %s (no error handler)",
+                handler_name(middleware),
+                where[1],
+                self.id,
+                where[0],
+                exc.message,
+            )
+        else:
+            report_error(tasks, exc, middleware, _SCREENING, where)
 
     def _dispatch(self, packet: Packet) -> None:
         data = packet.data
@@ -546,73 +633,6 @@ class Socket:
                 pending.pop()(args)
 
         return ack
-
-
-class VolatileSocket:
-    """``socket.volatile``: emits that are dropped if the client cannot take them now."""
-
-    __slots__ = ("_socket",)
-
-    def __init__(self, socket: Socket) -> None:
-        self._socket = socket
-
-    def emit(self, event: str, *args: Any) -> Awaitable[None]:
-        check_event(event)
-        socket = self._socket
-        if socket.connected:
-            data = [event, *args]
-            frames = encode_fields(_EVENT, socket.nsp.name, data)
-            socket.deliver(frames, volatile=True)
-            if socket.server.observer is not None:
-                socket.server.observer.event_sent(socket.nsp, data, frames, (socket,))
-        return SENT
-
-
-class RemoteSocket:
-    """A socket that may live on another server, as ``fetch_sockets`` returns it.
-
-    Operations go through the adapter, so they work wherever the socket is.
-    """
-
-    __slots__ = ("_adapter", "data", "handshake", "id", "rooms")
-
-    def __init__(
-        self,
-        adapter: Adapter,
-        id: str,
-        handshake: SocketHandshake,
-        rooms: frozenset[str],
-        data: Any,
-    ) -> None:
-        self._adapter = adapter
-        self.id = id
-        self.handshake = handshake
-        self.rooms = rooms
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"<RemoteSocket {self.id} {self._adapter.nsp.name}>"
-
-    def _only(self) -> BroadcastOptions:
-        return BroadcastOptions(rooms=frozenset((self.id,)))
-
-    def emit(self, event: str, *args: Any) -> Awaitable[None]:
-        """Send ``event`` to this socket."""
-        return BroadcastOperator(self._adapter, rooms=frozenset((self.id,))).emit(event, *args)
-
-    def join(self, rooms: str | Iterable[str]) -> None:
-        """Make the socket join rooms."""
-        names = room_names(rooms, self._adapter.nsp.server.max_name_length)
-        self._adapter.add_sockets(self._only(), names)
-
-    def leave(self, rooms: str | Iterable[str]) -> None:
-        """Make the socket leave rooms."""
-        names = room_names(rooms, self._adapter.nsp.server.max_name_length)
-        self._adapter.del_sockets(self._only(), names)
-
-    def disconnect(self, close: bool = False) -> None:
-        """Disconnect the socket (``close``: its whole connection)."""
-        self._adapter.disconnect_sockets(self._only(), close)
 
 
 SocketHandle: TypeAlias = Socket | RemoteSocket

@@ -20,8 +20,10 @@ from tornado.log import app_log, gen_log
 from jupyter_rt._redact import SECRET_HEADERS, scrub_text, scrub_uri
 from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.engine import Engine, EngineSession, Handshake, Refusal
+from jupyter_rt.engine.requests import TOO_LARGE
 from jupyter_rt.errors import ProtocolError
 from jupyter_rt.protocol import engineio, websocket
+from jupyter_rt.protocol.engineio import ErrorCode
 from jupyter_rt.transports.admission import GateFull
 from jupyter_rt.transports.driver import EngineDriver
 from jupyter_rt.transports.websocket import WebSocketConnection, take_over
@@ -68,6 +70,7 @@ class EngineIOHandler(web.RequestHandler):
         self._post_refusal: Refusal | None = None
         self._intake_running = False
         self._unlogged = False
+        self._gone = False
 
     # -- hooks for hosts ----------------------------------------------------------------------
 
@@ -121,8 +124,30 @@ class EngineIOHandler(web.RequestHandler):
             refusal.message,
         )
         self.set_status(refusal.status)
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        self.finish(refusal.message)
+        if refusal.code is None:
+            self.clear_header("Content-Type")
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(refusal.body)
+
+    def _add_headers(self, opened: Handshake | None, query: Mapping[str, str]) -> None:
+        """Add what the app's headers hooks give for this response; ``opened`` is the request
+        of the session this response opens (``None`` for the others)."""
+        engine = self.engine
+        if opened is not None:
+            request = opened
+        elif engine.options.headers is not None:
+            request = self._handshake(query)
+        else:
+            return
+        replaced: set[str] = {"set-cookie"}  # added to, never replaced (the host's own login)
+        for name, value in engine.response_headers(request, initial=opened is not None):
+            if name.lower() in replaced:
+                self.add_header(name, value)
+            else:
+                replaced.add(name.lower())
+                self.set_header(name, value)
 
     def _handshake(self, query: Mapping[str, str]) -> Handshake:
         request = self.request
@@ -197,9 +222,9 @@ class EngineIOHandler(web.RequestHandler):
         """
         self.driver.run_due()
         query = self._query()
-        refusal = self.engine.check_request(query)
-        if refusal is not None or query.get("transport") != "polling" or "sid" not in query:
-            self._post_refusal = refusal or Refusal(400, "Bad request")
+        refusal = self.engine.check_request(query, "POST")
+        if refusal is not None or query.get("transport") != "polling":
+            self._post_refusal = refusal or Refusal.of(ErrorCode.BAD_REQUEST)
             return True
         found = self.engine.find(query["sid"], self.session_credential())
         if isinstance(found, Refusal):
@@ -215,13 +240,13 @@ class EngineIOHandler(web.RequestHandler):
             # As Node's engine.io: Engine.IO 4 payloads are text, a binary body closes the session
             # (only this exact value: "text/plain;charset=UTF-8", "text/plain" or none are fine).
             log.warning("Closing session %s: a binary (octet-stream) POST body", session.sid)
-            session.close("transport error")
+            session.close_for_violation("transport error")
             self._refuse(Refusal(400, "Bad request: invalid content"))
             return False
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.engine.max_payload:
             self._close_too_large(session)
-            self._refuse(Refusal(413, "Payload too large"))
+            self._refuse(TOO_LARGE)
             return False
         return True
 
@@ -231,7 +256,7 @@ class EngineIOHandler(web.RequestHandler):
         )
         self._body_too_large = True
         self._body = bytearray()
-        session.close("parse error")
+        session.close_for_violation("parse error")
 
     def data_received(self, chunk: bytes) -> None:
         if self._body_too_large or self._posting_session is None:
@@ -255,9 +280,13 @@ class EngineIOHandler(web.RequestHandler):
         if query["transport"] == "websocket":
             await self._upgrade(query)
             return
+        opened = None
         if "sid" not in query:
+            opened = self._handshake(query)
+            if not await self._allowed(opened):
+                return
             session = self.engine.open(
-                self._handshake(query), now=self.driver.now(), credential=self.session_credential()
+                opened, now=self.driver.now(), credential=self.session_credential()
             )
             self.driver.reschedule()
         else:
@@ -265,9 +294,22 @@ class EngineIOHandler(web.RequestHandler):
             if found is None:
                 return
             session = found
-        await self._answer_poll(session)
+        await self._answer_poll(session, opened, query)
 
-    async def _answer_poll(self, session: EngineSession) -> None:
+    async def _allowed(self, request: Handshake) -> bool:
+        """Whether the app's ``allow_request`` lets this handshake through (else answered), and
+        the client is still there after an async one."""
+        verdict = self.engine.allow(request)
+        if verdict is not None and not isinstance(verdict, Refusal):
+            verdict = await verdict
+        if verdict is not None:
+            self._refuse(verdict)
+            return False
+        return not self._gone
+
+    async def _answer_poll(
+        self, session: EngineSession, opened: Handshake | None, query: Mapping[str, str]
+    ) -> None:
         wakeup = asyncio.Event()
         refusal = session.start_poll(wakeup.set)
         if refusal is not None:
@@ -275,18 +317,21 @@ class EngineIOHandler(web.RequestHandler):
             return
         self._polling = (session, wakeup)
         try:
-            while (body := session.take_poll_body()) is None and not session.closed:
+            while (answer := session.take_poll_body()) is None:
+                if self._gone:  # the client left (the session ended with it)
+                    return
                 await wakeup.wait()
                 wakeup.clear()
         finally:
             session.end_poll()
             self._polling = None
-        if body is None:
-            self._refuse(Refusal(400, "Session closed"))
+        if isinstance(answer, Refusal):
+            self._refuse(answer)
             return
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(engineio.utf8(body))
+        self._add_headers(opened, query)
+        self.finish(engineio.utf8(answer))
 
     async def post(self, *args: Any, **kwargs: Any) -> None:
         session = self._posting_session
@@ -294,7 +339,7 @@ class EngineIOHandler(web.RequestHandler):
             self._refuse(self._post_refusal or Refusal(400, "Bad request"))
             return
         if self._body_too_large:
-            self._refuse(Refusal(413, "Payload too large"))
+            self._refuse(TOO_LARGE)
             return
         body, self._body = bytes(self._body), bytearray()
         self._intake_running = True
@@ -308,6 +353,7 @@ class EngineIOHandler(web.RequestHandler):
             self._refuse(intake.error)
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self._add_headers(None, self._query())
         self.finish("ok")
 
     def _end_post(self) -> None:
@@ -322,11 +368,13 @@ class EngineIOHandler(web.RequestHandler):
 
     def _refuse_method(self, *args: Any, **kwargs: Any) -> None:
         # Engine.IO answers methods it does not know with a 400, not Tornado's 405.
-        self._refuse(Refusal(400, "Bad request method"))
+        refusal = self.engine.check_request(self._query(), self.request.method or "")
+        self._refuse(refusal or Refusal.of(ErrorCode.BAD_REQUEST))
 
-    put = patch = delete = _refuse_method
+    put = patch = delete = options = _refuse_method
 
     def on_connection_close(self) -> None:
+        self._gone = True
         self._end_post()
         if self._polling is not None:
             # The client went away while its GET was pending.
@@ -351,7 +399,7 @@ class EngineIOHandler(web.RequestHandler):
         headers = self.request.headers
         connection_tokens = {t.strip().lower() for t in headers.get("Connection", "").split(",")}
         if headers.get("Upgrade", "").lower() != "websocket" or "upgrade" not in connection_tokens:
-            self._refuse(Refusal(400, 'Can "Upgrade" only to "WebSocket".'))
+            self._refuse(Refusal.of(ErrorCode.BAD_REQUEST))  # transport=websocket, no upgrade
             return
         if headers.get("Sec-WebSocket-Version") != "13":
             self.set_header("Sec-WebSocket-Version", "13")
@@ -365,10 +413,16 @@ class EngineIOHandler(web.RequestHandler):
         origin = headers.get("Origin") or headers.get("Sec-WebSocket-Origin")
         if origin is not None and not self.check_origin(origin):
             log.warning("Refused a WebSocket from origin %s", scrub_uri(origin))
-            self._refuse(Refusal(403, "Cross origin websockets not allowed"))
+            self._refuse(Refusal.of(ErrorCode.FORBIDDEN, "Cross origin websockets not allowed"))
             return
+        opened = None
+        if session is None:
+            opened = self._handshake(query)
+            if not await self._allowed(opened):
+                return
         self.clear_header("Content-Type")
         self.set_status(101)
+        self._add_headers(opened, query)
         self.set_header("Upgrade", "websocket")
         self.set_header("Connection", "Upgrade")
         self.set_header("Sec-WebSocket-Accept", accept)
@@ -379,23 +433,26 @@ class EngineIOHandler(web.RequestHandler):
         except iostream.StreamClosedError:
             return
         take_over(
-            self.driver, stream, lambda conn, leftover: self._attach(conn, query, session, leftover)
+            self.driver,
+            stream,
+            lambda conn, leftover: self._attach(conn, opened, session, leftover),
         )
 
     def _attach(
         self,
         connection: WebSocketConnection,
-        query: Mapping[str, str],
+        opened: Handshake | None,
         session: EngineSession | None,
         leftover: bytes,
     ) -> bool:
-        """Open a session on ``connection``, or attach it as ``session``'s probe; ``False`` if
-        refused. Then ``leftover`` (read by Tornado) and what the connection received meanwhile
-        are handled."""
+        """Open a session on ``connection`` (``opened``: its handshake request), or attach it as
+        ``session``'s probe; ``False`` if refused. Then ``leftover`` (read by Tornado) and what
+        the connection received meanwhile are handled."""
         now = self.driver.now()
         if session is None:
+            assert opened is not None
             session = self.engine.open(
-                self._handshake(query),
+                opened,
                 now=now,
                 credential=self.session_credential(),
                 websocket=connection,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_rt.engine import Engine
+from jupyter_rt.engine.requests import UNKNOWN_SID
 from tests.engine.fakes import (
     T0,
     FakeTransport,
@@ -135,7 +136,7 @@ def test_polling_ping_timeout():
     assert listener.reasons() == ["ping timeout"]
     assert session.sid not in engine.sessions
     assert poll.wakes >= 1
-    assert session.take_poll_body() is None  # the I/O layer answers 400: no CLOSE is sent
+    assert session.take_poll_body() == UNKNOWN_SID  # answered 400: no CLOSE is sent
     assert engine.next_deadline() is None
 
 
@@ -336,6 +337,37 @@ def test_invalid_packet_closes_the_session():
     assert poll.wakes >= 1
 
 
+def test_a_violation_on_polling_answers_the_pending_get_unknown_after_the_post():
+    # No CLOSE packet: the client would take it for a clean close and never report the error.
+    engine, listener = make_engine()
+    session = open_polling(engine)
+    poll = Poll(session)
+    assert session.start_post() is None
+    assert session.receive_payload(b"abc", T0) is not None  # answered 400
+    assert session.sid not in engine.sessions  # its sid is unknown at once
+    assert poll.wakes == 0 and poll.take() is None  # held until that 400 is written
+    session.end_post()
+    assert poll.wakes == 1 and poll.take() == UNKNOWN_SID
+    assert listener.reasons() == ["parse error"]
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_close_for_violation(transport):
+    engine, listener = make_engine()
+    if transport == "polling":
+        session = open_polling(engine)
+        poll = Poll(session)
+        session.close_for_violation("parse error")
+        assert poll.take() == UNKNOWN_SID
+    else:
+        session, websocket = open_websocket(engine)
+        websocket.take()
+        session.close_for_violation("parse error")
+        assert websocket.take() == ["1"] and websocket.closed
+    assert session.sid not in engine.sessions
+    assert listener.reasons() == ["parse error"]
+
+
 @pytest.mark.parametrize(
     "body",
     [b"", b"abc", b"4a\x1e\x1e4b", b"b!!!", b"\xff", b"5", b"0{}", b"4a\x1e5", b"9"],
@@ -378,7 +410,7 @@ def test_aborted_get_ends_the_session():
     session.abort_poll()
     assert session.closed
     assert listener.reasons() == ["transport close"]
-    assert poll.take() is None
+    assert poll.take() == UNKNOWN_SID
     assert session.sid not in engine.sessions
 
 
@@ -497,7 +529,7 @@ def test_slow_polling_consumer_is_dropped():
     session.send(["z" * 400])
     assert session.closed
     assert listener.reasons() == ["transport error"]
-    assert session.take_poll_body() is None  # nothing left to deliver; the client reconnects
+    assert session.take_poll_body() == UNKNOWN_SID  # nothing left; the client reconnects
 
 
 def test_polling_outbox_drains_and_allows_more():
@@ -552,7 +584,7 @@ def test_close_without_notify_over_polling():
     poll = Poll(session)
     session.send(["lost"])
     session.close(notify=False)
-    assert poll.take() is None  # the I/O layer answers 400 and the client reconnects
+    assert poll.take() == UNKNOWN_SID  # answered 400: the client reconnects
     assert listener.reasons() == ["forced close"]
 
 
@@ -657,7 +689,7 @@ def test_send_after_close_does_nothing():
     polling = open_polling(engine)
     polling.close(notify=False)
     polling.send(["late"])
-    assert polling.take_poll_body() is None
+    assert polling.take_poll_body() == UNKNOWN_SID
 
 
 def test_close_all_drops_everyone_without_close_packets():
@@ -669,7 +701,7 @@ def test_close_all_drops_everyone_without_close_packets():
     assert engine.sessions == {}
     assert sorted(listener.reasons()) == ["server shutting down"] * 2
     assert transport.take() == [] and transport.closed
-    assert polling.take_poll_body() is None
+    assert polling.take_poll_body() == UNKNOWN_SID
     assert engine.next_deadline() is None
 
 
@@ -780,7 +812,7 @@ def test_writable_over_polling():
     probe = FakeTransport()
     session.attach_probe(probe, T0)
     session.receive_frame(probe, "2probe", T0)
-    assert not session.writable  # upgrading
+    assert session.writable  # upgrading: the GET still takes what is sent
     session.receive_frame(probe, "5", T0)
     assert session.writable
     session.close()

@@ -11,6 +11,7 @@ import pytest
 from jupyter_rt.engine import EngineSession, Refusal, SessionEvent, SessionState, TransitionError
 from jupyter_rt.engine.state import TRANSITIONS, allows, next_state
 from jupyter_rt.protocol import engineio
+from jupyter_rt.protocol.engineio import ErrorCode
 from tests.engine.fakes import (
     T0,
     FakeTransport,
@@ -216,4 +217,6 @@ def test_only_polling_states_take_a_post(state):
     if state in (S.POLLING, S.PROBING, S.UPGRADING):
         assert refusal is None
     else:
-        assert refusal == Refusal(400, "Bad request: the session is not polling")
+        # engine.io's answers: a transport mismatch, or a session it no longer knows
+        closed = state in (S.CLOSING, S.CLOSED)
+        assert refusal == Refusal.of(ErrorCode.UNKNOWN_SID if closed else ErrorCode.BAD_REQUEST)

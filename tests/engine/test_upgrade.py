@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jupyter_rt.engine.session import UPGRADE_NOOP_DELAY
 from tests.engine.fakes import (
     T0,
     FakeTransport,
@@ -26,9 +27,15 @@ def test_full_upgrade_sequence():
     assert probe.take() == []  # the server waits for the client's probe
     session.receive_frame(probe, "2probe", T0)
     assert probe.take() == ["3probe"]
+    # The NOOP that ends the pending GET comes from a check 100 ms later (as Node's), so that
+    # it does not race what the client's first moments bring.
+    assert engine.next_deadline() == T0 + UPGRADE_NOOP_DELAY == T0 + 0.1
+    engine.tick(T0 + 0.099)
+    assert poll.wakes == 0 and poll.take() is None
+    engine.tick(T0 + 0.1)
     assert poll.wakes >= 1
     assert poll.take() == "6"  # NOOP ends the pending GET cleanly
-    session.receive_frame(probe, "5", T0)
+    session.receive_frame(probe, "5", T0 + 0.2)
     assert session.transport == "websocket"
     session.receive_frame(probe, "4hello", T0)
     assert probe.take() == ["4hello"]
@@ -36,7 +43,9 @@ def test_full_upgrade_sequence():
     assert listener.closes == []
 
 
-def test_get_during_the_upgrade_gets_noop_not_the_queue():
+def test_a_get_during_the_upgrade_takes_the_queue_then_a_noop():
+    # As from Node: the client waits for its pending GET to end before it sends "5", and takes
+    # what that GET brings first; only a GET with nothing to take gets the NOOP.
     engine, _ = make_engine()
     session = open_polling(engine)
     session.send(["before"])
@@ -44,10 +53,29 @@ def test_get_during_the_upgrade_gets_noop_not_the_queue():
     session.attach_probe(probe, T0)
     session.receive_frame(probe, "2probe", T0)
     session.send(["during"])
-    assert get(session) == "6"
-    assert get(session) == "6"
-    session.receive_frame(probe, "5", T0)
-    assert probe.take() == ["3probe", "4before", "4during"]
+    assert get(session) == "4before\x1e4during"
+    poll = Poll(session)
+    session.send(["later"])
+    assert poll.wakes == 1 and poll.take() == "4later"
+    poll = Poll(session)
+    engine.tick(T0 + 0.1)
+    assert poll.take() == "6"
+    assert get(session) == "6"  # from then on, at once
+    session.send(["on the websocket"])
+    session.receive_frame(probe, "5", T0 + 0.2)
+    assert probe.take() == ["3probe", "4on the websocket"]
+
+
+def test_the_noop_check_ends_with_the_upgrade():
+    engine, _ = make_engine()
+    session = open_polling(engine)
+    probe = FakeTransport()
+    session.attach_probe(probe, T0)
+    session.receive_frame(probe, "2probe", T0)
+    session.websocket_closed(probe)  # dropped: polling goes on, no NOOP
+    poll = Poll(session)
+    engine.tick(T0 + 1)
+    assert poll.take() is None and poll.wakes == 0
 
 
 def test_queue_is_flushed_to_the_websocket_in_order_with_binary():
@@ -66,8 +94,7 @@ def test_pending_ping_is_flushed_to_the_websocket():
     probe = FakeTransport()
     session.attach_probe(probe, T0 + 9)
     session.receive_frame(probe, "2probe", T0 + 9)
-    engine.tick(T0 + 10)
-    assert get(session) == "6"
+    engine.tick(T0 + 10)  # the ping waits for a GET, or for the WebSocket
     session.receive_frame(probe, "5", T0 + 11)
     assert probe.take() == ["3probe", "2"]
     session.receive_frame(probe, "3", T0 + 12)

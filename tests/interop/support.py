@@ -26,14 +26,15 @@ SERVER_MODULE = os.environ.get("JRT_INTEROP_SERVER_MODULE", "tests.interop.serve
 
 
 class ServerProcess:
-    """``tests.interop.server_app`` run by ``tests.serve`` in a subprocess, stopped by its PID.
+    """``tests.interop.server_app`` (or ``module``) run by ``tests.serve`` in a subprocess,
+    stopped by its PID.
 
     ``extra`` are more ``--name value`` options of its ``make_app``."""
 
-    def __init__(self, port: int | None = None, *extra: str) -> None:
+    def __init__(self, port: int | None = None, *extra: str, module: str = SERVER_MODULE) -> None:
         self.port = port or free_port()
         self.process = Process(
-            serve.command(SERVER_MODULE, self.port, *extra),
+            serve.command(module, self.port, *extra),
             name=f"interop-{self.port}",
             cwd=REPO,
             env=serve.server_env(),

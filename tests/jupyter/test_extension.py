@@ -104,10 +104,10 @@ async def test_max_payload_limits_a_polling_post(jupyter: Jupyter) -> None:
     fits = await jupyter.post(sid, members_request(900), jupyter.auth_header)
     assert (fits.code, fits.body) == (200, b"ok")
     too_big = await jupyter.post(sid, members_request(1000), jupyter.auth_header)
-    assert too_big.code == 413
-    # The session was closed with it.
+    assert (too_big.code, too_big.body) == (413, b"")  # empty, as from Node
+    # The session was closed with it: its sid is unknown from then on.
     after = await jupyter.post(sid, "3", jupyter.auth_header)
-    assert after.code == 400
+    assert (after.code, after.body) == (400, b'{"code":1,"message":"Session ID unknown"}')
 
 
 @pytest.mark.parametrize("rt_config", [{"max_payload": 1000}], indirect=True)
@@ -150,7 +150,44 @@ async def test_connect_timeout_closes_a_silent_session(jupyter: Jupyter) -> None
     sid = await jupyter.open_polling(jupyter.auth_header)
     await asyncio.sleep(0.6)
     response = await jupyter.poll(jupyter.auth_header, sid=sid)
-    assert (response.code, response.body) in ((400, b"Session ID unknown"), (200, b"1"))
+    unknown = (400, b'{"code":1,"message":"Session ID unknown"}')
+    assert (response.code, response.body) in (unknown, (200, b"1"))
+
+
+HOOKS = {
+    "allow_request": "tests.jupyter.custom_app:allow_request",
+    "initial_headers": "tests.jupyter.custom_app:initial_headers",
+}
+
+
+COOKIE = "realtime-room=open; Path=/; HttpOnly"
+
+
+@pytest.mark.parametrize("rt_config", [HOOKS], indirect=True)
+async def test_the_engine_hooks_from_the_config(jupyter: Jupyter) -> None:
+    from tests.jupyter import custom_app
+
+    custom_app.SEEN_USERS.clear()
+    refused = await jupyter.poll(jupyter.auth_header)
+    assert (refused.code, refused.body) == (403, b'{"code":4,"message":"This room is closed"}')
+    opened = await jupyter.poll(jupyter.auth_header, room="open")
+    assert opened.code == 200 and handshake(opened.body)["sid"]
+    # Added to Jupyter's own cookies (its login cookie), which stay.
+    assert COOKIE in opened.headers.get_list("Set-Cookie")
+    connection = await jupyter.websocket(jupyter.auth_header, room="open")
+    try:
+        assert COOKIE in connection.headers.get_list("Set-Cookie")
+        handshake(str(await connection.read_message()))
+    finally:
+        connection.close()
+    with pytest.raises(httpclient.HTTPClientError) as closed:
+        await jupyter.websocket(jupyter.auth_header)
+    assert closed.value.code == 403
+    # Jupyter's auth comes first: a request without the token never reaches the hook, and
+    # the hook sees who is logged in.
+    assert (await jupyter.poll(room="open")).code == 403
+    assert len(custom_app.SEEN_USERS) == 4
+    assert all(isinstance(user, dict) and user["username"] for user in custom_app.SEEN_USERS)
 
 
 # -- apps -----------------------------------------------------------------------------------------

@@ -44,4 +44,5 @@ async def test_silent_polling_handshakes_are_refused_soon_after_the_connect_time
     assert engine.next_deadline() is None
     assert len(engine._timers) <= 33  # stale entries only, swept in bulk
     responses = await asyncio.gather(*(jupyter.poll(jupyter.auth_header, sid=s) for s in sids))
-    assert {(r.code, r.body) for r in responses} == {(400, b"Session ID unknown")}
+    unknown = (400, b'{"code":1,"message":"Session ID unknown"}')
+    assert {(r.code, r.body) for r in responses} == {unknown}

@@ -30,7 +30,7 @@ async def test_a_deadline_set_outside_a_request_fires_with_no_request() -> None:
         assert server.reasons(sid) == ["forced close"]
         assert driver.engine.sessions == {}
         response = await server.get(sid)
-        assert (response.code, response.body) == (400, b"Session ID unknown")
+        assert (response.code, response.body) == (400, b'{"code":1,"message":"Session ID unknown"}')
     finally:
         stop()
 

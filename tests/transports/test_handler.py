@@ -104,6 +104,16 @@ async def start(
     return EchoServer(port, driver, listener), stop
 
 
+def assert_refused(response: HTTPResponse, status: int, code: int, message: str) -> None:
+    """``response`` is engine.io's error answer: ``status`` and its JSON body."""
+    assert response.code == status, (response.code, response.body)
+    assert response.headers["Content-Type"] == "application/json"
+    assert (
+        response.body
+        == json.dumps({"code": code, "message": message}, separators=(",", ":")).encode()
+    )
+
+
 @pytest.fixture
 async def echo() -> AsyncIterator[EchoServer]:
     server, stop = await start(ping_interval=5, ping_timeout=5)
@@ -291,16 +301,40 @@ async def test_oversized_post_is_413_and_closes_only_that_session(small):
     sid = await small.open_polling()
     other = await small.open_polling()
     response = await small.post(sid, "4" + "x" * 1000)
-    assert response.code == 413
+    assert (response.code, response.body) == (413, b"")  # an empty body, as from Node
     assert small.reasons(sid) == ["parse error"]
     assert small.listener.messages == []
-    # The client gets the CLOSE packet if it polls again, then the sid is gone.
-    assert (await small.get(sid)).body in (b"1", b"")
-    assert (await small.get(sid)).code == 400
+    # The sid is unknown at once: no CLOSE packet, which the client would take for a clean
+    # close before it sees the 413.
+    assert_refused(await small.get(sid), 400, 1, "Session ID unknown")
     # Everyone else is still served.
     assert (await small.post(other, "4" + "y" * 999)).code == 200
     assert (await small.get(other)).body == b"4" + b"y" * 999
     assert small.reasons(other) == []
+
+
+async def test_a_pending_get_is_answered_unknown_after_the_post_that_broke_a_limit(small):
+    sid = await small.open_polling()
+    answered: list[str] = []
+    pending = asyncio.ensure_future(small.get(sid))
+    pending.add_done_callback(lambda _: answered.append("GET"))
+    await wait_until(lambda: small.session(sid).writable)  # the GET waits in the server
+    posted = asyncio.ensure_future(small.post(sid, "4" + "x" * 1000))
+    posted.add_done_callback(lambda _: answered.append("POST"))
+    assert (await posted).code == 413
+    assert_refused(await pending, 400, 1, "Session ID unknown")
+    assert answered == ["POST", "GET"]  # so the client reports the 413, the error that closed it
+
+
+async def test_a_pending_get_is_answered_unknown_after_an_invalid_post(echo):
+    sid = await echo.open_polling()
+    pending = asyncio.ensure_future(echo.get(sid))
+    await wait_until(lambda: echo.session(sid).writable)
+    response = await echo.post(sid, "abc")
+    assert response.code == 400
+    assert json.loads(response.body)["code"] == 3
+    assert_refused(await pending, 400, 1, "Session ID unknown")  # not a CLOSE packet
+    assert echo.reasons(sid) == ["parse error"]
 
 
 async def test_oversized_chunked_post_is_413(small):
@@ -452,14 +486,16 @@ async def test_upgrade_end_to_end(echo):
     sid = await echo.open_polling()
     assert (await echo.post(sid, "4before")).code == 200
     ws = await ws_open(echo, sid)
-    pending = asyncio.ensure_future(echo.get(sid))
     await ws.write_message("2probe")
     assert await read(ws) == "3probe"
-    response = await pending
+    # The GETs of an upgrade take what waits, as on polling; with nothing left, a NOOP ends
+    # them (from 100 ms after the 3probe), and the client completes the upgrade.
+    response = await echo.get(sid)
+    assert (response.code, response.body) == (200, b"4before")
+    response = await echo.get(sid)
     assert (response.code, response.body) == (200, b"6")
     echo.session(sid).send(["queued during upgrade"])
     await ws.write_message("5")
-    assert await read(ws) == "4before"
     assert await read(ws) == "4queued during upgrade"
     assert echo.session(sid).transport == "websocket"
     await ws.write_message("4hello")
