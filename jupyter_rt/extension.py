@@ -8,6 +8,7 @@ command line)::
     c.RealtimeApp.redis_url = "redis://localhost:6379/0"  # share rooms across servers
     c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
+    c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Float, Int, List, TraitError, Unicode, validate
 
 from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
@@ -99,6 +100,16 @@ class RealtimeApp(ExtensionApp):
         "Redis its own.",
     ).tag(config=True)
 
+    redis_adapter = CaselessStrEnum(
+        ["pubsub", "streams"],
+        default_value="pubsub",
+        help="How servers share Redis: 'pubsub' (Node's @socket.io/redis-adapter) or "
+        "'streams' (Node's @socket.io/redis-streams-adapter: broadcasts in a Redis stream and "
+        "disconnected sessions in Redis, so connection state recovery works on any server). "
+        "With 'streams', redis_prefix names the stream and the channels, and sessions are "
+        "kept under 'sio:session:' (the default prefix) or '<redis_prefix>:session:'.",
+    ).tag(config=True)
+
     io: Server
     driver: EngineDriver
 
@@ -148,9 +159,18 @@ class RealtimeApp(ExtensionApp):
     def _adapter(self) -> Any:
         if not self.redis_url:
             return None
-        from jupyter_rt.adapters.redis import RedisAdapter
+        from jupyter_rt.adapters.redis import DEFAULT_PREFIX, RedisAdapter, RedisStreamsAdapter
 
-        return RedisAdapter.factory(self.redis_url, prefix=self.redis_prefix)
+        prefix = self.redis_prefix
+        if self.redis_adapter == "streams":
+            sessions = "sio:session:" if prefix == DEFAULT_PREFIX else f"{prefix}:session:"
+            return RedisStreamsAdapter.factory(
+                self.redis_url,
+                stream_name=prefix,
+                channel_prefix=prefix,
+                session_key_prefix=sessions,
+            )
+        return RedisAdapter.factory(self.redis_url, prefix=prefix)
 
     def _start_app(self, spec: str) -> None:
         try:
@@ -198,7 +218,12 @@ class RealtimeApp(ExtensionApp):
             )
         else:
             if self.redis_url:
-                log.info("Sharing rooms through Redis at %s, prefix %r", where, self.redis_prefix)
+                log.info(
+                    "Sharing rooms through Redis at %s (%s), prefix %r",
+                    where,
+                    self.redis_adapter,
+                    self.redis_prefix,
+                )
 
     async def stop_extension(self) -> None:
         await self.io.close()
