@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from jupyter_rt.adapters.redis.link import RedisLink
 from jupyter_rt.adapters.redis.streams_wire import ClusterMessage, decode_entry, parse_offset
@@ -235,7 +237,7 @@ class StreamLink:
                 continue
             self._in_flight = len(batch)
             try:
-                results = await self._send(batch)
+                results = await self._retried(functools.partial(self._send, batch))
             except asyncio.CancelledError:
                 self._fail(batch, RedisUnavailable("the Redis Streams adapter is closed"))
                 raise
@@ -271,27 +273,46 @@ class StreamLink:
 
     # -- reading on demand --------------------------------------------------------------------
 
+    async def _retried(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``await call()``, once more on a fresh connection if a pooled one Redis closed
+        (it restarted, or dropped idle connections) fails while Redis is thought up."""
+        try:
+            return await call()
+        except redis.exceptions.ConnectionError:
+            if self.pubsub.down:
+                raise
+            return await call()
+
+    async def _command(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            result = await self._retried(call)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.pubsub.failed(what, exc)
+            raise self.pubsub.unavailable() from exc
+        self.pubsub.recovered()
+        return result
+
     async def take(self, key: str) -> tuple[bytes | None, int]:
         """``GET`` and ``DEL`` ``key`` at once: its value (``None`` if none) and the
         milliseconds it had left. Raises RedisUnavailable."""
-        try:
+
+        async def call() -> Any:
             pipe = self.client.pipeline(transaction=True)
             pipe.get(key)
             pipe.pttl(key)
             pipe.delete(key)
-            value, ttl, _ = await pipe.execute()
-        except Exception as exc:
-            self.pubsub.failed("session read", exc)
-            raise self.pubsub.unavailable() from exc
+            return await pipe.execute()
+
+        value, ttl, _ = await self._command("session read", call)
         return (value if isinstance(value, bytes) else None), int(ttl or 0)
 
     async def range(self, stream: str, start: str, count: int) -> list[StreamEntry]:
         """``XRANGE stream start + COUNT count``; raises RedisUnavailable."""
-        try:
-            reply = await self.client.xrange(stream, min=start, max="+", count=count)
-        except Exception as exc:
-            self.pubsub.failed("stream range", exc)
-            raise self.pubsub.unavailable() from exc
+        reply = await self._command(
+            "stream range", lambda: self.client.xrange(stream, min=start, max="+", count=count)
+        )
         return _entries(reply)
 
     def position(self, stream: str) -> Position | None:

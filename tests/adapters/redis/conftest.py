@@ -6,8 +6,9 @@ from tests.adapters.redis.fixtures import (
     cluster_adapter,
     own_redis,
     peers,
+    persistent_redis,
     prefix,
     start_servers,
 )
 
-__all__ = ["cluster_adapter", "own_redis", "peers", "prefix", "start_servers"]
+__all__ = ["cluster_adapter", "own_redis", "peers", "persistent_redis", "prefix", "start_servers"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,15 @@ def prefix() -> str:
 def own_redis() -> Iterator[RedisServer]:
     """A redis-server for this test alone (tests that stop and restart it)."""
     server = RedisServer(require_binary("redis-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for this test alone that keeps every acknowledged write across restarts
+    (an append-only file, fsynced before each reply)."""
+    server = RedisServer(require_binary("redis-server"), data_dir=tmp_path / "redis").start()
     yield server
     server.stop()
 

@@ -5,10 +5,13 @@ servers with the official JS client, Redis restarting in the middle.
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 
 from tests.adapters.redis import test_cluster as cases
-from tests.interop.support import run_scenario
+from tests.interop.support import NodeRun, run_scenario
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -90,3 +93,49 @@ async def test_a_client_dropped_by_one_server_recovers_on_the_other(start_server
     r = run_scenario("recovery-across-servers", a.url, other=b.url, transport=transport, timeout=40)
     check_recovered(r, "B")
     assert r["transport"] == ("polling" if transport == "polling" else "websocket")
+
+
+BACK = r"WARNING jupyter_rt\.redis: Redis at .* is back after"
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("persistent", [True, False], ids=["aof", "no-persistence"])
+async def test_redis_restarting_while_the_client_is_away_loses_nothing_it_kept(
+    request, start_servers, tmp_path, persistent
+):
+    """Redis is killed (SIGKILL) and started again while the client is away. With an
+    append-only file fsynced on every write, the session and the missed broadcasts were on
+    disk before Redis acknowledged them, and the client comes back to the other server as
+    before. Without persistence Redis comes back empty: the client gets a fresh session (and
+    misses what was sent while it was away), and everything else still works."""
+    redis_server = request.getfixturevalue("persistent_redis" if persistent else "own_redis")
+    a, b = await start_servers("A", "B", recovery=True, ping=1, redis_url=redis_server.url)
+    go = tmp_path / "go"
+    run = NodeRun(
+        "recovery-across-servers",
+        a.url,
+        other=b.url,
+        transport="websocket",
+        pauseFile=str(go),
+        missed=3 if persistent else 0,
+    )
+    try:
+        assert "disconnected" in await asyncio.to_thread(run.next_event, 20)
+        assert await asyncio.to_thread(run.next_event, 20) == {"away": True}
+        redis_server.crash()
+        redis_server.start()
+        for server in (a, b):  # both noticed, and read the stream again
+            await server.process.await_output(BACK, 20)
+        go.touch()
+        r = await asyncio.to_thread(run.finish, 30)
+    finally:
+        run.kill()
+    if persistent:
+        check_recovered(r, "B")
+    else:
+        assert r["after"]["recovered"] is False and r["after"]["id"] != r["before"]["id"]
+        assert r["whoami"]["rooms"] == [r["after"]["id"]] and r["whoami"]["data"] == {}
+        assert [without_offset(e) for e in r["received"]] == [["seen", "before"], ["seen", "after"]]
+    for server in (a, b):
+        assert "Traceback" not in server.output()
+        assert len(re.findall(BACK, server.output())) == 1
