@@ -43,11 +43,13 @@ Everything read from Redis is size-checked (``max_message_bytes``) and decoded a
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt.adapters.redis.adapter import public_handshake
 from jupyter_rt.adapters.redis.requests import Pending, Requests
 from jupyter_rt.adapters.redis.streams_wire import (
@@ -91,6 +93,9 @@ if TYPE_CHECKING:
 __all__ = ["RedisStreamsAdapter"]
 
 log = logging.getLogger("jupyter_rt.redis")
+
+_closing = TaskKeeper()
+"""Links closing after their last namespace closed."""
 
 _SOCKET_OPS = {
     MessageType.SOCKETS_JOIN,
@@ -200,7 +205,11 @@ class RedisStreamsAdapter(Adapter):
         """Stop; the server's Redis connections close (in the background) with its last
         namespace."""
         if self._release():
-            self._link.pubsub.spawn(self._link.aclose(self.request_timeout))
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop any more: nothing runs on the connections either
+            _closing.spawn(self._link.aclose(self.request_timeout))
 
     async def aclose(self) -> None:
         """Like :meth:`close`; with the server's last namespace, run the session writes still

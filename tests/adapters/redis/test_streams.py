@@ -349,3 +349,97 @@ async def test_without_redis_local_sockets_are_still_served(prefix):
     finally:
         await io.close()
         await factory.aclose()
+
+
+async def test_a_server_shutting_down_leaves_its_sessions_to_the_others(redis_server, prefix):
+    """A rolling restart: ``Server.close()`` disconnects its clients ("server shutting down",
+    recoverable) and writes their sessions before its connections close."""
+    factory = RedisStreamsAdapter.factory(redis_server.url, **settings(prefix))
+    a, b = (Server(adapter=factory, connection_state_recovery=True) for _ in range(2))
+    await a.ready()
+    await b.ready()
+    try:
+        clients = [Client() for _ in range(20)]
+        for client in clients:
+            await client.connect(a)
+            a.of("/").sockets[client.sid].join("team")
+        a.emit("hello")
+        for client in clients:
+            await client.wait_events(1)
+        await a.close()
+        b.to("team").emit("while-away")
+        await asyncio.sleep(0.2)
+        for client in clients:
+            sid = client.sid
+            assert (await client.connect(b))["sid"] == sid
+            await client.wait_events(2)
+            assert client.got == [["hello"], ["while-away"]]
+    finally:
+        await a.close()
+        await b.close()
+        await factory.aclose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"not base64 !",
+        base64.b64encode(b"\xc1"),
+        base64.b64encode(msgpack.packb([1, 2])),
+        base64.b64encode(msgpack.packb({"sid": 1, "pid": "p"})),
+        base64.b64encode(msgpack.packb({"sid": "s", "pid": "p", "rooms": [[1]]})),
+        base64.b64encode(b"\xdd\xff\xff\xff\xff"),  # an array claiming 4 billion items
+        b"A" * (9 * 1024 * 1024),  # over max_message_bytes
+    ],
+    ids=["base64", "msgpack", "list", "sid", "rooms", "huge-array", "oversized"],
+)
+async def test_a_malformed_session_in_redis_gives_a_fresh_session(
+    cluster, redis_client, prefix, value, caplog
+):
+    a, b = cluster
+    client = Client()
+    first = await client.connect(a)
+    a.emit("x")
+    await client.wait_events(1)
+    client.drop()
+    key = f"{prefix}:session:{client.pid}"
+    await wait_until(lambda: redis_client.exists(key), 5)
+    await redis_client.set(key, value)
+    caplog.set_level(logging.WARNING, "jupyter_rt")
+    again = await client.connect(b)
+    assert again["sid"] != first["sid"]
+    assert "malformed session" in caplog.text
+    b.emit("still-works")
+    await client.wait_events(2)
+
+
+async def test_garbage_on_the_channels_is_dropped_with_one_warning(
+    cluster, redis_client, prefix, caplog
+):
+    a, b = cluster
+    ca, cb = Client(), Client()
+    await ca.connect(a)
+    await cb.connect(b)
+    caplog.set_level(logging.WARNING, "jupyter_rt")
+    garbage = [
+        b"",
+        b"\x00\x01",
+        b"{broken json",
+        msgpack.packb({"uid": "x", "nsp": "/", "type": 99}),
+        msgpack.packb({"uid": "x", "nsp": "/", "type": 3, "data": {"packet": "no"}}),
+        msgpack.packb({"uid": "x", "nsp": "/", "type": 7, "data": {"requestId": "r"}}),
+        msgpack.packb({"uid": "x", "nsp": "/", "type": 8, "data": {"sockets": 1}}),
+        msgpack.packb({"uid": "x", "nsp": "/", "type": 9, "data": {"packet": [1]}}),
+        b"\xdd\xff\xff\xff\xff",
+        b"\x91" * 100_000,  # deeply nested arrays
+        b"\xc4" + b"\x00" * (9 * 1024 * 1024),  # over max_message_bytes
+    ]
+    for channel in (f"{prefix}#/#", f"{prefix}#/#{adapter_of(a).uid}#"):
+        for payload in garbage:
+            await redis_client.publish(channel, payload)
+    a.emit("still-works")
+    await ca.wait_events(1)
+    await cb.wait_events(1)
+    assert len(await a.fetch_sockets()) == 2
+    assert caplog.text.count("Dropping a malformed message") == 2  # once a minute per server
+    assert ca.got == cb.got == [["still-works"]]
