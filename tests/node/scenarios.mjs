@@ -848,7 +848,7 @@ const scenarios = {
     helperB.onAny((ev, ...args) => heard.B.push([ev, args[0]]));
     const heardBy = (who, ev, arg) => () => heard[who].some((e) => e[0] === ev && e[1] === arg);
     const socket = await connectAt(
-      lb.url,
+      lb.url + (new URL(url).search || ""),
       { reconnection: true, reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0 },
       "client",
     );

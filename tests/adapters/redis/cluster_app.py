@@ -32,6 +32,7 @@ Server-side handlers: ``note *args`` (recorded), ``ping`` (answers ``"pong:<name
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import tornado.web
@@ -231,6 +232,20 @@ def build(
         nsp.on("note", note)
         nsp.on("ping", ping)
     return io
+
+
+def setup(io: Server) -> None:
+    """The events above on ``/``, as a realtime app of a Jupyter server
+    (``--RealtimeApp.apps=tests.adapters.redis.cluster_app:setup``; ``JRT_CLUSTER_NAME`` names
+    it)."""
+    global NAME
+    NAME = os.environ.get("JRT_CLUSTER_NAME", "jupyter")
+    nsp = io.of("/")
+
+    def on_connection(socket: Socket) -> None:
+        attach(io, nsp, socket)
+
+    nsp.on("connection", on_connection)
 
 
 #: What ``tests.serve`` logs with (the tests read these lines).
