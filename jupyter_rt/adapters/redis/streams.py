@@ -79,6 +79,7 @@ from jupyter_rt.adapters.redis.wire import (
     WireError,
     pack,
 )
+from jupyter_rt.errors import RedisUnavailable
 from jupyter_rt.protocol.events import ack_args
 from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
 from jupyter_rt.server.adapter import Adapter, BroadcastOptions, Session, SessionToPersist
@@ -314,10 +315,16 @@ class RedisStreamsAdapter(Adapter):
         """Sessions keep a digest of their credentials: compare ``credential``'s."""
         return super().may_recover(session, seal(credential, session.pid))
 
+    def _lost(self, what: str, exc: Exception) -> None:
+        """Sessions not kept or not restored while Redis is away: logged once a minute."""
+        self._link.pubsub.warner.log(
+            logging.WARNING, ("sessions", what), "Cannot %s: %s", what, exc
+        )
+
     async def persist_session(self, session: SessionToPersist) -> None:
         """Keep ``session`` in Redis for ``max_disconnection_duration`` (any server of the
-        cluster may recover it). Raises RedisUnavailable; a session whose ``data`` cannot be
-        stored is not kept (logged): its client gets a fresh one."""
+        cluster may recover it). A session whose ``data`` cannot be stored, or that Redis cannot
+        take now, is not kept (logged): its client gets a fresh one."""
         recovery = self.nsp.server.recovery
         if recovery is None:
             return
@@ -335,17 +342,29 @@ class RedisStreamsAdapter(Adapter):
             log.warning("The session of socket %s cannot be kept: %s", session.sid, exc)
             return
         ttl_ms = round(recovery.max_disconnection_duration * 1000)
-        await self._link.store(self._session_key(session.pid), value, ttl_ms)
+        try:
+            await self._link.store(self._session_key(session.pid), value, ttl_ms)
+        except RedisUnavailable as exc:
+            self._lost("keep sessions for recovery", exc)
 
     async def restore_session(self, pid: str, offset: str) -> Session | None:
         """The session ``pid`` and the packets it missed since ``offset``, read from Redis;
         ``None`` if the offset is no longer in the stream (the session is left in place), or
         the session is unknown, expired, of another namespace, or missed more than
-        ``max_missed_packets`` or ``max_buffered_bytes``. Raises RedisUnavailable."""
+        ``max_missed_packets`` or ``max_buffered_bytes``, or Redis is unreachable."""
         recovery = self.nsp.server.recovery
         position = parse_offset(offset)
         if recovery is None or position is None:
             return None
+        try:
+            return await self._restore(pid, offset, position, recovery.max_missed_packets)
+        except RedisUnavailable as exc:
+            self._lost("restore sessions", exc)
+            return None
+
+    async def _restore(
+        self, pid: str, offset: str, position: Position, max_missed: int
+    ) -> Session | None:
         link, stream = self._link, self.stream
         first = await link.range(stream, offset, link.read_count)
         if not first or first[0].id != offset:
@@ -364,7 +383,7 @@ class RedisStreamsAdapter(Adapter):
                 await link.store(self._session_key(pid), raw, ttl_ms)
             return None
         rooms = frozenset(stored.rooms)
-        missed = _Missed(recovery.max_missed_packets, self.nsp.server.options.max_buffered_bytes)
+        missed = _Missed(max_missed, self.nsp.server.options.max_buffered_bytes)
         if not await self._read_missed(first[1:], position, rooms, missed):
             log.warning(
                 "Socket %s missed more than %d packets or %d bytes: it gets a fresh session",

@@ -443,3 +443,30 @@ async def test_garbage_on_the_channels_is_dropped_with_one_warning(
     assert len(await a.fetch_sockets()) == 2
     assert caplog.text.count("Dropping a malformed message") == 2  # once a minute per server
     assert ca.got == cb.got == [["still-works"]]
+
+
+async def test_sessions_lost_while_redis_is_away_are_logged_once(own_redis, prefix, caplog):
+    factory = RedisStreamsAdapter.factory(own_redis.url, **settings(prefix))
+    io = Server(adapter=factory, connection_state_recovery=True)
+    await io.ready()
+    try:
+        clients = [Client() for _ in range(5)]
+        for client in clients:
+            await client.connect(io)
+        io.emit("x")
+        for client in clients:
+            await client.wait_events(1)
+        own_redis.stop()
+        caplog.set_level(logging.WARNING, "jupyter_rt")
+        for client in clients:
+            client.drop()
+        await asyncio.sleep(0.3)
+        for client in clients:  # Redis is away: fresh sessions, at once, nothing raised
+            sid = client.sid
+            assert (await client.connect(io))["sid"] != sid
+        assert caplog.text.count("Cannot keep sessions for recovery") == 1
+        assert caplog.text.count("Cannot restore sessions") == 1
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        await io.close()
+        await factory.aclose()
