@@ -10,6 +10,7 @@ command line)::
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
     c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
     c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
+    c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, CaselessStrEnum, Enum, Float, Int, List, TraitError, Unicode, validate
 
 from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.admin import AdminUI, instrument
@@ -123,6 +124,16 @@ class RealtimeApp(ExtensionApp):
         False, help="The Admin UI only shows: no join, leave, disconnect or emit."
     ).tag(config=True)
 
+    redis_adapter = CaselessStrEnum(
+        ["pubsub", "streams"],
+        default_value="pubsub",
+        help="How servers share Redis: 'pubsub' (Node's @socket.io/redis-adapter) or "
+        "'streams' (Node's @socket.io/redis-streams-adapter: broadcasts in a Redis stream and "
+        "disconnected sessions in Redis, so connection state recovery works on any server). "
+        "With 'streams', redis_prefix names the stream and the channels, and sessions are "
+        "kept under 'sio:session:' (the default prefix) or '<redis_prefix>:session:'.",
+    ).tag(config=True)
+
     io: Server
     driver: EngineDriver
     admin: AdminUI | None = None
@@ -193,9 +204,18 @@ class RealtimeApp(ExtensionApp):
     def _adapter(self) -> Any:
         if not self.redis_url:
             return None
-        from jupyter_rt.adapters.redis import RedisAdapter
+        from jupyter_rt.adapters.redis import DEFAULT_PREFIX, RedisAdapter, RedisStreamsAdapter
 
-        return RedisAdapter.factory(self.redis_url, prefix=self.redis_prefix)
+        prefix = self.redis_prefix
+        if self.redis_adapter == "streams":
+            sessions = "sio:session:" if prefix == DEFAULT_PREFIX else f"{prefix}:session:"
+            return RedisStreamsAdapter.factory(
+                self.redis_url,
+                stream_name=prefix,
+                channel_prefix=prefix,
+                session_key_prefix=sessions,
+            )
+        return RedisAdapter.factory(self.redis_url, prefix=prefix)
 
     def _start_app(self, spec: str) -> None:
         try:
@@ -249,7 +269,12 @@ class RealtimeApp(ExtensionApp):
             )
         else:
             if self.redis_url:
-                log.info("Sharing rooms through Redis at %s, prefix %r", where, self.redis_prefix)
+                log.info(
+                    "Sharing rooms through Redis at %s (%s), prefix %r",
+                    where,
+                    self.redis_adapter,
+                    self.redis_prefix,
+                )
 
     async def stop_extension(self) -> None:
         if self.admin is not None:

@@ -170,11 +170,18 @@ def start_jupyter_server(
 
 
 class RedisServer:
-    """A throwaway ``redis-server`` on a free loopback port, with no persistence."""
+    """A throwaway ``redis-server`` on a free loopback port, with no persistence; with
+    ``data_dir``, with an append-only file there, written to disk before each reply
+    (``appendfsync always``), so that a restart, even after :meth:`crash`, keeps every write
+    Redis acknowledged."""
 
-    def __init__(self, binary: str, host: str = "127.0.0.1") -> None:
+    def __init__(self, binary: str, host: str = "127.0.0.1", data_dir: Path | None = None) -> None:
         self.host = host
         self.port = free_port(host)
+        persistence = ["--appendonly", "no"]
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data_dir)]
         self.process = Process(
             [
                 binary,
@@ -184,8 +191,7 @@ class RedisServer:
                 str(self.port),
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *persistence,
                 "--protected-mode",
                 "no",
             ],
@@ -203,4 +209,12 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
+        self.process.stop()
+
+    def crash(self) -> None:
+        """Kill it with SIGKILL: no shutdown, no last save."""
+        popen = self.process.popen
+        if popen is not None and popen.poll() is None:
+            popen.kill()
+            popen.wait(5)
         self.process.stop()

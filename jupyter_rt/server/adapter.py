@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from jupyter_rt._credential import same_credential
 from jupyter_rt._shrink import Shrinker
 from jupyter_rt.errors import LimitExceeded
 from jupyter_rt.protocol.socketio import Packet, encode
@@ -148,8 +149,14 @@ class Adapter:
         """The session ``pid`` of this namespace and the packets it missed after ``offset``
         (the last one its client got), or ``None`` if it cannot be recovered (unknown or
         expired, or packets since ``offset`` are gone). A session given back is no longer kept.
-        The caller checks its ``credential``. The base has none."""
+        The caller checks its ``credential`` (:meth:`may_recover`). The base has none."""
         return None
+
+    def may_recover(self, session: SessionToPersist, credential: str | None) -> bool:
+        """Whether a connection opened with ``credential`` may recover ``session``: the
+        credentials that opened it (any, if it was opened without). An adapter that stores
+        a digest of them instead compares digests."""
+        return same_credential(session.credential, credential)
 
     # -- local membership ---------------------------------------------------------------------
 

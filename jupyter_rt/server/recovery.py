@@ -26,7 +26,6 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from jupyter_rt._credential import same_credential
 from jupyter_rt.options import ConnectionStateRecovery
 from jupyter_rt.protocol.events import DisconnectReason
 from jupyter_rt.protocol.socketio import Packet, PacketType, encode_fields
@@ -149,7 +148,7 @@ async def recover(
         return None
     if session is None:
         return None
-    if not same_credential(session.credential, credential):
+    if not adapter.may_recover(session, credential):
         throttle.log(
             logging.WARNING,
             ("recovery", "credential"),

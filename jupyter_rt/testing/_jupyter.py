@@ -51,7 +51,8 @@ class JupyterServer:
 
     ``apps`` sets ``c.RealtimeApp.apps``; ``traits`` are more settings (``{"RealtimeApp.
     redis_url": url}``; a list value repeats the option); ``args`` are more command-line
-    arguments; ``env`` adds environment variables. ``spawn`` starts the process (by default a
+    arguments; ``env`` adds environment variables; ``token`` replaces the random token (servers
+    of one cluster behind a balancer share theirs). ``spawn`` starts the process (by default a
     :class:`Process` logging to ``home/jupyter-<command>.log``).
     """
 
@@ -67,12 +68,13 @@ class JupyterServer:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         spawn: Spawn | Callable[..., Process] | None = None,
+        token: str | None = None,
     ) -> None:
         self.home = Path(home)
         self.command = command
         self.base_url = base_url
         self.port = free_port()
-        self.token = secrets.token_hex(16)
+        self.token = token or secrets.token_hex(16)
         self.root_dir = Path(root_dir) if root_dir is not None else self.home / "root"
         self.runtime_dir = self.home / "runtime"
         self.config_dir = self.home / "config"

@@ -280,7 +280,9 @@ async def test_with_redis_the_servers_show_side_by_side(redis_server: RedisServe
         (sockets,) = await client.next("all_sockets")
         assert on_b_sid in [s["id"] for s in sockets if s["nsp"] == "/chat"]  # across Redis
 
-        late = await b.connect("/chat")  # reported by B, through Redis, to A's admin
+        late = await b.connect(
+            "/chat", transports=["websocket"]
+        )  # reported by B, through Redis, to A's admin
         late_sid = late.get_sid("/chat")
         (shown, _when) = await client.next("socket_connected", lambda a: a[0]["id"] == late_sid)
         assert shown["transport"] == "websocket"

@@ -84,7 +84,11 @@ function within(ms, promise, what) {
 
 // Connect one socket; resolves with it, rejects with {message, data} on connect_error.
 function connect(path = "/", extra = {}, label = path) {
-  const socket = io(`${url}${path === "/" ? "" : path}`, clientOptions({ auth: { tag }, ...extra }));
+  return connectAt(`${url}${path === "/" ? "" : path}`, extra, label);
+}
+
+function connectAt(address, extra = {}, label = address) {
+  const socket = io(address, clientOptions({ auth: { tag }, ...extra }));
   tapManager(label, socket.io);
   return within(
     6000,
@@ -101,8 +105,40 @@ function connect(path = "/", extra = {}, label = path) {
       socket.once("connect", onConnect);
       socket.once("connect_error", onError);
     }),
-    `connect to ${path}`,
+    `connect to ${address}`,
   );
+}
+
+// A TCP proxy standing for a load balancer: it forwards to `target` (a URL), `cut()` closes every
+// connection through it, and while `hold` is set it closes new connections at once.
+async function balancer(target) {
+  const net = await import("node:net");
+  const open = new Set();
+  const state = { target: new URL(target), hold: false };
+  const server = net.createServer((client) => {
+    if (state.hold) return client.destroy();
+    const upstream = net.connect(Number(state.target.port), state.target.hostname);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+    };
+    open.add(client);
+    client.pipe(upstream).pipe(client);
+    for (const side of [client, upstream]) side.on("error", end).on("close", end);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  state.url = `http://127.0.0.1:${server.address().port}`;
+  state.cut = () => {
+    for (const client of open) client.destroy();
+  };
+  state.close = () => server.close();
+  return state;
+}
+
+async function untilFile(path, ms) {
+  const fs = await import("node:fs");
+  return waitUntil(() => fs.existsSync(path), ms, `the file ${path}`);
 }
 
 // Settles a socket's connection attempt as {connected, error, data}.
@@ -795,6 +831,74 @@ const scenarios = {
     await sleep(300); // a duplicate would come by now
     socket.disconnect();
     return { before, after, reason, transport, received, whoami, ticks };
+  },
+
+  // Connection state recovery across two servers of a Redis cluster (tests/adapters/redis): the
+  // client reaches server A (the url) through a balancer; the balancer drops it and sends it to
+  // server B (options.other) when it comes back. Meanwhile helpers connected to A and to B emit
+  // the events it misses (to a room it is in, to everyone, to its own id), in a known stream
+  // order; with options.pauseFile it waits for that file before letting the client back (the
+  // test restarts Redis meanwhile). options.missed: how many missed events to wait for (3).
+  async "recovery-across-servers"() {
+    const lb = await balancer(url);
+    const helperA = await connectAt(url, {}, "helperA");
+    const helperB = await connectAt(options.other, {}, "helperB");
+    const heard = { A: [], B: [] };
+    helperA.onAny((ev, ...args) => heard.A.push([ev, args[0]]));
+    helperB.onAny((ev, ...args) => heard.B.push([ev, args[0]]));
+    const heardBy = (who, ev, arg) => () => heard[who].some((e) => e[0] === ev && e[1] === arg);
+    const socket = await connectAt(
+      lb.url + (new URL(url).search || ""),
+      { reconnection: true, reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0 },
+      "client",
+    );
+    const received = [];
+    socket.onAny((ev, ...args) => received.push([ev, ...args]));
+    const before = { id: socket.id, recovered: socket.recovered, ...(await ack(socket, "whoami"))[0] };
+    await ack(socket, "join", "news");
+    await ack(socket, "set-data", { name: "ada" });
+    await ack(helperA, "emit-to", { event: "seen", args: ["before"] });
+    await waitUntil(() => received.some((e) => e[0] === "seen"), 5000, "the event before the drop");
+    const disconnected = once(socket, "disconnect");
+    lb.hold = true;
+    lb.target = new URL(options.other);
+    lb.cut();
+    const [reason] = await disconnected;
+    event({ disconnected: reason });
+    // Server A writes the session when it sees the connection go: wait until it has.
+    for (let i = 0; ; i++) {
+      const [found] = await ack(helperA, "fetch", { rooms: [before.id] });
+      if (Array.isArray(found) && found.length === 0) break;
+      if (i > 200) throw new Error(`server A still has socket ${before.id}`);
+      await sleep(50);
+    }
+    await sleep(100);
+    await ack(helperA, "emit-to", { rooms: ["news"], event: "missed", args: [1] });
+    await ack(helperA, "emit-to", { event: "sync", args: [1] });
+    await waitUntil(heardBy("B", "sync", 1), 5000, "sync 1 on B");
+    await ack(helperB, "emit-to", { event: "missed", args: [2] });
+    await waitUntil(heardBy("A", "missed", 2), 5000, "missed 2 on A");
+    await ack(helperA, "emit-to", { rooms: [before.id], event: "missed", args: [3] });
+    await ack(helperA, "emit-to", { event: "sync", args: [2] });
+    await waitUntil(heardBy("B", "sync", 2), 5000, "sync 2 on B");
+    if (options.pauseFile) {
+      event({ away: true });
+      await untilFile(options.pauseFile, 30000);
+    }
+    const back = once(socket, "connect", 30000);
+    lb.hold = false;
+    await back;
+    const after = { id: socket.id, recovered: socket.recovered };
+    const whoami = (await ack(socket, "whoami"))[0];
+    const transport = transportName(socket);
+    const missed = options.missed ?? 3; // 0 when the session is not expected back
+    await waitUntil(() => received.filter((e) => e[0] === "missed").length >= missed, 5000, "the missed events");
+    await ack(helperB, "emit-to", { event: "seen", args: ["after"] });
+    await waitUntil(() => received.filter((e) => e[0] === "seen").length >= 2, 5000, "the event after");
+    await sleep(300); // a duplicate would come by now
+    for (const s of [socket, helperA, helperB]) s.disconnect();
+    lb.close();
+    return { before, after, reason, whoami, received, transport };
   },
 
   // Stays connected while the test restarts the server, then checks the client came back.

@@ -36,6 +36,10 @@ Outages. Redis pub/sub delivers at most once and jupyter_rt adds no queue in Red
   vanishes without closing the connection is noticed too.
 - Room membership lives in each server's memory, never in Redis: nothing needs resyncing.
 
+Connection state recovery across servers needs the other adapter,
+:class:`RedisStreamsAdapter` (:mod:`~jupyter_rt.adapters.redis.streams`, Node's
+``@socket.io/redis-streams-adapter``): broadcasts in a Redis stream, sessions in Redis keys.
+
 Security: anyone who can publish on these channels can send events to every client, so Redis
 must be private to the deployment; pick a ``prefix`` per deployment sharing a Redis. Messages
 are data (msgpack, and JSON from Node), never code. Socket handshakes sent in ``fetch_sockets``
@@ -47,7 +51,10 @@ The package, by layer: :mod:`~jupyter_rt.adapters.redis.wire` (the messages, pur
 outages), :mod:`~jupyter_rt.adapters.redis.requests` (requests awaiting answers, timeouts),
 :mod:`~jupyter_rt.adapters.redis.adapter` (:class:`RedisAdapter`),
 :mod:`~jupyter_rt.adapters.redis.factory` (:class:`RedisAdapterFactory`, the settings) and
-:mod:`~jupyter_rt.adapters.redis.emitter` (:class:`Emitter`, :class:`SyncEmitter`).
+:mod:`~jupyter_rt.adapters.redis.emitter` (:class:`Emitter`, :class:`SyncEmitter`); for
+Streams, :mod:`~jupyter_rt.adapters.redis.streams_wire`,
+:mod:`~jupyter_rt.adapters.redis.stream_link`, :mod:`~jupyter_rt.adapters.redis.streams` and
+:mod:`~jupyter_rt.adapters.redis.streams_factory`.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ from __future__ import annotations
 from jupyter_rt.adapters.redis.adapter import RedisAdapter
 from jupyter_rt.adapters.redis.emitter import Emitter, SyncEmitter
 from jupyter_rt.adapters.redis.factory import RedisAdapterFactory
+from jupyter_rt.adapters.redis.streams import RedisStreamsAdapter
+from jupyter_rt.adapters.redis.streams_factory import RedisStreamsAdapterFactory
 from jupyter_rt.adapters.redis.wire import DEFAULT_PREFIX
 from jupyter_rt.errors import ClusterError, ClusterTimeout, RedisUnavailable
 
@@ -65,6 +74,8 @@ __all__ = [
     "Emitter",
     "RedisAdapter",
     "RedisAdapterFactory",
+    "RedisStreamsAdapter",
+    "RedisStreamsAdapterFactory",
     "RedisUnavailable",
     "SyncEmitter",
 ]

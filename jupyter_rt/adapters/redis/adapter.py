@@ -46,12 +46,12 @@ if TYPE_CHECKING:
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.socket import Socket, SocketHandle
 
-__all__ = ["RedisAdapter"]
+__all__ = ["RedisAdapter", "public_handshake"]
 
 log = logging.getLogger("jupyter_rt.redis")
 
 
-def _public_handshake(socket: Socket) -> dict[str, Any]:
+def public_handshake(socket: Socket) -> dict[str, Any]:
     """The socket's handshake in Node's shape, without credentials."""
     out = socket.handshake.to_dict()
     headers = out.get("headers")
@@ -423,7 +423,7 @@ class RedisAdapter(Adapter):
                 )
                 data = None
             out.append(
-                SocketDetails(socket.id, _public_handshake(socket), tuple(socket.rooms), data)
+                SocketDetails(socket.id, public_handshake(socket), tuple(socket.rooms), data)
             )
         return tuple(out)
 

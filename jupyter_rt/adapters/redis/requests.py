@@ -75,9 +75,14 @@ class _Stream:
 
 
 class Requests:
-    """The requests one adapter sent and still expects answers to, by request id."""
+    """The requests one adapter sent and still expects answers to, by request id.
 
-    def __init__(self) -> None:
+    ``encode`` makes a request's message (by default, Node's ``@socket.io/redis-adapter``
+    format); it raises ``TypeError`` for what cannot be carried.
+    """
+
+    def __init__(self, encode: Callable[[Request], bytes] = encode_request) -> None:
+        self._encode = encode
         self._pending: dict[str, Pending] = {}
         self._streams: dict[str, _Stream] = {}
 
@@ -99,7 +104,7 @@ class Requests:
         the request cannot be encoded.
         """
         request_id = new_id()
-        payload = encode_request(dataclasses.replace(request, request_id=request_id))
+        payload = self._encode(dataclasses.replace(request, request_id=request_id))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending = Pending(request.type, expected, done)
         self._pending[request_id] = pending
@@ -127,7 +132,7 @@ class Requests:
         """Give ``request`` an id and ``publish`` it; its responses go to ``client_count`` and
         ``ack`` for ``timeout`` seconds. ``TypeError`` if it cannot be encoded."""
         request_id = new_id()
-        payload = encode_request(dataclasses.replace(request, request_id=request_id))
+        payload = self._encode(dataclasses.replace(request, request_id=request_id))
         self._streams[request_id] = _Stream(client_count, ack)
         asyncio.get_running_loop().call_later(timeout, self._streams.pop, request_id, None)
         publish(payload)

@@ -53,13 +53,18 @@ __all__ = [
     "SocketDetails",
     "WireError",
     "decode_broadcast",
+    "decode_options",
+    "decode_packet",
     "decode_request",
     "decode_response",
     "encode_broadcast",
+    "encode_options",
+    "encode_packet",
     "encode_request",
     "encode_response",
     "new_id",
     "pack",
+    "room_list",
     "unpack",
 ]
 
@@ -238,8 +243,9 @@ def _unpack_map(data: bytes) -> dict[Any, Any]:
 # -- fields ---------------------------------------------------------------------------------
 
 
-def _names(value: Any, what: str) -> tuple[str, ...]:
-    """A list of room names (Node allows numbers as room names; they become strings)."""
+def room_list(value: Any, what: str) -> tuple[str, ...]:
+    """Room names read from a message (``what`` names the field in errors); raises
+    :class:`WireError`. Node allows numbers as room names; they become strings."""
     if value is None:
         return ()
     if not isinstance(value, (list, tuple)):
@@ -264,13 +270,16 @@ def _optional_str(obj: Mapping[Any, Any], key: str) -> str | None:
     return value
 
 
-def _encode_packet(packet: Packet) -> dict[str, Any]:
+def encode_packet(packet: Packet) -> dict[str, Any]:
+    """An EVENT as Node's adapters carry it: ``{"type": 2, "data": [...], "nsp": ...}``."""
     if packet.type not in (PacketType.EVENT, PacketType.BINARY_EVENT):
         raise ValueError(f"only events cross servers, not {packet.type.name}")
     return {"type": int(PacketType.EVENT), "data": packet.data, "nsp": packet.nsp}
 
 
-def _decode_packet(value: Any) -> Packet:
+def decode_packet(value: Any, default_nsp: str = "/") -> Packet:
+    """An EVENT read from a message (of ``default_nsp`` if it names none); raises
+    :class:`WireError`."""
     if not isinstance(value, dict):
         raise WireError("packet must be a map")
     ptype = value.get("type")
@@ -283,7 +292,7 @@ def _decode_packet(value: Any) -> Packet:
         check_event_name(data[0])
     except ValueError as exc:  # EventNameTypeError included
         raise WireError(str(exc)) from None
-    nsp = value.get("nsp", "/")
+    nsp = value.get("nsp", default_nsp)
     if nsp is None:
         nsp = "/"
     if not isinstance(nsp, str):
@@ -291,7 +300,8 @@ def _decode_packet(value: Any) -> Packet:
     return Packet(PacketType.EVENT, nsp, data)
 
 
-def _encode_options(opts: BroadcastOptions, *, flags: bool) -> dict[str, Any]:
+def encode_options(opts: BroadcastOptions, *, flags: bool) -> dict[str, Any]:
+    """``{"rooms", "except"}`` and, with ``flags``, ``"flags"`` (``timeout`` in ms)."""
     out: dict[str, Any] = {"rooms": list(opts.rooms), "except": list(opts.except_)}
     if flags:
         wire_flags: dict[str, Any] = {}
@@ -303,11 +313,12 @@ def _encode_options(opts: BroadcastOptions, *, flags: bool) -> dict[str, Any]:
     return out
 
 
-def _decode_options(value: Any) -> BroadcastOptions:
+def decode_options(value: Any) -> BroadcastOptions:
+    """Options read from a message; raises :class:`WireError`."""
     if not isinstance(value, dict):
         raise WireError("opts must be a map")
-    rooms = frozenset(_names(value.get("rooms"), "opts.rooms"))
-    except_ = frozenset(_names(value.get("except"), "opts.except"))
+    rooms = frozenset(room_list(value.get("rooms"), "opts.rooms"))
+    except_ = frozenset(room_list(value.get("except"), "opts.except"))
     flags = value.get("flags")
     if flags is None:
         return BroadcastOptions(rooms, except_)
@@ -340,7 +351,7 @@ def encode_broadcast(uid: str, packet: Packet, opts: BroadcastOptions) -> bytes:
 
     Raises ``TypeError`` if the event's arguments cannot be carried.
     """
-    return pack([uid, _encode_packet(packet), _encode_options(opts, flags=True)])
+    return pack([uid, encode_packet(packet), encode_options(opts, flags=True)])
 
 
 def decode_broadcast(data: bytes) -> BroadcastMessage:
@@ -351,7 +362,7 @@ def decode_broadcast(data: bytes) -> BroadcastMessage:
     uid = value[0]
     if not isinstance(uid, str):
         raise WireError("uid must be a string")
-    return BroadcastMessage(uid, _decode_packet(value[1]), _decode_options(value[2]))
+    return BroadcastMessage(uid, decode_packet(value[1]), decode_options(value[2]))
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -389,7 +400,7 @@ def encode_request(request: Request) -> bytes:
     if request.request_id is not None:
         out["requestId"] = request.request_id
     if request.opts is not None:
-        out["opts"] = _encode_options(request.opts, flags=rtype == RequestType.BROADCAST)
+        out["opts"] = encode_options(request.opts, flags=rtype == RequestType.BROADCAST)
     if rtype == RequestType.SOCKETS or (
         request.opts is not None and rtype in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE)
     ):
@@ -403,7 +414,7 @@ def encode_request(request: Request) -> bytes:
     if request.data is not None:
         out["data"] = list(request.data)
     if request.packet is not None:
-        out["packet"] = _encode_packet(request.packet)
+        out["packet"] = encode_packet(request.packet)
     return pack(out)
 
 
@@ -423,8 +434,8 @@ def decode_request(data: bytes) -> Request:
     if rtype in (RequestType.BROADCAST_CLIENT_COUNT, RequestType.BROADCAST_ACK):
         raise WireError(f"{rtype.name} is a response, not a request")
     raw_opts = obj.get("opts")
-    opts = None if raw_opts is None else _decode_options(raw_opts)
-    rooms = _names(obj.get("rooms"), "rooms")
+    opts = None if raw_opts is None else decode_options(raw_opts)
+    rooms = room_list(obj.get("rooms"), "rooms")
     payload: list[Any] | None = None
     packet = None
     if rtype == RequestType.SERVER_SIDE_EMIT:
@@ -432,7 +443,7 @@ def decode_request(data: bytes) -> Request:
         if not isinstance(payload, list) or not payload or not isinstance(payload[0], str):
             raise WireError("a server-side emit must carry [event, *args]")
     elif rtype == RequestType.BROADCAST:
-        packet = _decode_packet(obj.get("packet"))
+        packet = decode_packet(obj.get("packet"))
         if opts is None:
             raise WireError("a broadcast request needs opts")
     elif rtype == RequestType.REMOTE_FETCH and opts is None:
@@ -488,7 +499,7 @@ class SocketDetails:
         handshake = value.get("handshake")
         if not isinstance(handshake, dict):
             handshake = {}
-        return cls(sid, handshake, _names(value.get("rooms"), "rooms"), value.get("data"))
+        return cls(sid, handshake, room_list(value.get("rooms"), "rooms"), value.get("data"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,7 +568,7 @@ def decode_response(data: bytes) -> Response:
         sockets = tuple(
             s if isinstance(s, str) else SocketDetails.from_wire(s) for s in raw_sockets
         )
-    rooms = None if obj.get("rooms") is None else _names(obj.get("rooms"), "rooms")
+    rooms = None if obj.get("rooms") is None else room_list(obj.get("rooms"), "rooms")
     count = obj.get("clientCount")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         raise WireError("clientCount must be a count")

@@ -2,13 +2,16 @@
 
 ``python -m tests.serve tests.adapters.redis.cluster_app --port N --redis URL --name A``
 (``--prefix P``) prints ``READY`` once it listens and its Redis subscriptions are active.
+``--adapter streams`` uses the Redis Streams adapter (stream and channels named by the prefix,
+sessions under ``<prefix>:session:``), ``--recovery yes`` turns connection state recovery on and
+``--ping S`` sets the ping interval and timeout (seconds).
 ``cluster_server.cjs`` is the same program for Node ``socket.io`` with
-``@socket.io/redis-adapter``: both answer the events below (on ``/`` and ``/chat``), so a test
-can drive either kind.
+``@socket.io/redis-adapter`` (or ``@socket.io/redis-streams-adapter``): both answer the events
+below (on ``/`` and ``/chat``), so a test can drive either kind.
 
 Every event acks its result. ``rooms``/``except`` select sockets as ``io.to(rooms).except_(...)``.
 
-    whoami                                  {"id", "server"}
+    whoami                                  {"id", "server", "rooms", "data", "recovered"}
     join rooms / leave rooms                the socket's rooms afterwards (sorted)
     emit-to {rooms, except, event, args, from_socket}
                                             broadcast (from_socket: socket.broadcast...)
@@ -29,12 +32,13 @@ Server-side handlers: ``note *args`` (recorded), ``ping`` (answers ``"pong:<name
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import tornado.web
 
 import jupyter_rt.transports
-from jupyter_rt.adapters.redis import RedisAdapter, RedisUnavailable
+from jupyter_rt.adapters.redis import RedisAdapter, RedisStreamsAdapter, RedisUnavailable
 from jupyter_rt.server import Server, Socket
 
 NAME = "?"
@@ -55,7 +59,13 @@ def _select(nsp: Any, spec: dict[str, Any]) -> Any:
 def attach(io: Server, nsp: Any, socket: Socket) -> None:
     @socket.on("whoami")
     def whoami() -> Any:
-        return {"id": socket.id, "server": NAME}
+        return {
+            "id": socket.id,
+            "server": NAME,
+            "rooms": sorted(socket.rooms),
+            "data": socket.data,
+            "recovered": socket.recovered,
+        }
 
     @socket.on("join")
     def join(rooms: Any) -> Any:
@@ -180,11 +190,31 @@ def attach(io: Server, nsp: Any, socket: Socket) -> None:
         return list(SERVER_SIDE)
 
 
-def build(redis_url: str, prefix: str, request_timeout: float, specific: bool = False) -> Server:
-    factory = RedisAdapter.factory(
-        redis_url, prefix, request_timeout, publish_on_specific_response_channel=specific
-    )
-    io = Server(adapter=factory)
+def build(
+    redis_url: str,
+    prefix: str,
+    request_timeout: float,
+    specific: bool = False,
+    adapter: str = "pubsub",
+    recovery: bool = False,
+    ping: float = 0,
+) -> Server:
+    factory: Any
+    if adapter == "streams":
+        factory = RedisStreamsAdapter.factory(
+            redis_url,
+            stream_name=prefix,
+            channel_prefix=prefix,
+            session_key_prefix=f"{prefix}:session:",
+            request_timeout=request_timeout,
+            block_time=1,
+        )
+    else:
+        factory = RedisAdapter.factory(
+            redis_url, prefix, request_timeout, publish_on_specific_response_channel=specific
+        )
+    pings = {"ping_interval": ping, "ping_timeout": ping} if ping else {}
+    io = Server(adapter=factory, connection_state_recovery=recovery, **pings)
     for name in ("/", "/chat"):
         nsp = io.of(name)
 
@@ -204,6 +234,20 @@ def build(redis_url: str, prefix: str, request_timeout: float, specific: bool = 
     return io
 
 
+def setup(io: Server) -> None:
+    """The events above on ``/``, as a realtime app of a Jupyter server
+    (``--RealtimeApp.apps=tests.adapters.redis.cluster_app:setup``; ``JRT_CLUSTER_NAME`` names
+    it)."""
+    global NAME
+    NAME = os.environ.get("JRT_CLUSTER_NAME", "jupyter")
+    nsp = io.of("/")
+
+    def on_connection(socket: Socket) -> None:
+        attach(io, nsp, socket)
+
+    nsp.on("connection", on_connection)
+
+
 #: What ``tests.serve`` logs with (the tests read these lines).
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -214,11 +258,15 @@ def make_app(
     prefix: str = "socket.io",
     request_timeout: float = 2.0,
     specific_response_channel: str = "no",
+    adapter: str = "pubsub",
+    recovery: str = "no",
+    ping: float = 0,
 ) -> tuple[tornado.web.Application, Server]:
     """The cluster server's application and its ``Server`` (``tests.serve`` runs it)."""
     global NAME
     NAME = name
-    io = build(redis, prefix, request_timeout, specific_response_channel == "yes")
+    specific = specific_response_channel == "yes"
+    io = build(redis, prefix, request_timeout, specific, adapter, recovery == "yes", ping)
     app = tornado.web.Application()
     jupyter_rt.transports.mount(app, io)
     return app, io

@@ -1,5 +1,7 @@
-// The Node twin of cluster_app.py: socket.io 4.8 with @socket.io/redis-adapter 8, answering the
-// same events, for the interop tests. Run with NODE_PATH=tests/node/node_modules:
+// The Node twin of cluster_app.py: socket.io 4.8 with @socket.io/redis-adapter 8 (or, with
+// --adapter streams, @socket.io/redis-streams-adapter 0.3; --recovery yes turns connection state
+// recovery on), answering the same events, for the interop tests. Run with
+// NODE_PATH=tests/node/node_modules:
 //   node cluster_server.cjs --port N --redis URL --name NAME --prefix P --request-timeout S
 "use strict";
 
@@ -35,7 +37,13 @@ function attach(nsp, socket) {
       const result = await fn(rest[0]);
       if (cb) cb(result);
     });
-  on("whoami", () => ({ id: socket.id, server: NAME }));
+  on("whoami", () => ({
+    id: socket.id,
+    server: NAME,
+    rooms: [...socket.rooms].sort(),
+    data: socket.data,
+    recovered: socket.recovered,
+  }));
   on("join", (rooms) => {
     socket.join(rooms);
     return [...socket.rooms].sort();
@@ -134,7 +142,55 @@ function attach(nsp, socket) {
   on("server-side-log", () => SERVER_SIDE);
 }
 
+// The streams adapter: one client (it makes its own reader and subscriber from it).
+async function mainStreams() {
+  const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
+  const prefix = args.prefix || "socket.io";
+  const client = createClient({ url: args.redis });
+  client.on("error", (err) => console.log(`redis error: ${err.message}`));
+  await client.connect();
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, {
+    adapter: createStreamsAdapter(client, {
+      streamName: prefix,
+      channelPrefix: prefix,
+      sessionKeyPrefix: `${prefix}:session:`,
+      blockTimeInMs: 1000,
+    }),
+    connectionStateRecovery:
+      args.recovery === "yes" ? { maxDisconnectionDuration: 120000, skipMiddlewares: true } : undefined,
+    ...(Number(args.ping) > 0 ? { pingInterval: args.ping * 1000, pingTimeout: args.ping * 1000 } : {}),
+  });
+  serve(io);
+  httpServer.listen(Number(args.port), "127.0.0.1", async () => {
+    // The adapter subscribes and starts reading asynchronously: wait until Redis shows both
+    // namespaces' subscriptions (2 channels each), then a little for the first XREAD.
+    for (let i = 0; i < 400; i++) {
+      const count = (await client.sendCommand(["PUBSUB", "NUMSUB", `${prefix}#/#`, `${prefix}#/chat#`]))
+        .filter((_, i) => i % 2 === 1)
+        .map(Number);
+      if (count.every((n) => n >= 1) && i > 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    console.log("READY");
+  });
+}
+
+function serve(io) {
+  for (const name of ["/", "/chat"]) {
+    const nsp = io.of(name);
+    nsp.on("connection", (socket) => attach(nsp, socket));
+    nsp.on("note", (...rest) => SERVER_SIDE.push([nsp.name, ...rest]));
+    nsp.on("ping", (...rest) => {
+      const cb = rest[rest.length - 1];
+      if (typeof cb === "function") cb(`pong:${NAME}`);
+    });
+  }
+}
+
 async function main() {
+  if (args.adapter === "streams") return mainStreams();
   const pub = createClient({ url: args.redis });
   const sub = pub.duplicate();
   let down = false;
@@ -155,15 +211,7 @@ async function main() {
       publishOnSpecificResponseChannel: args["specific-response-channel"] === "yes",
     }),
   });
-  for (const name of ["/", "/chat"]) {
-    const nsp = io.of(name);
-    nsp.on("connection", (socket) => attach(nsp, socket));
-    nsp.on("note", (...rest) => SERVER_SIDE.push([nsp.name, ...rest]));
-    nsp.on("ping", (...rest) => {
-      const cb = rest[rest.length - 1];
-      if (typeof cb === "function") cb(`pong:${NAME}`);
-    });
-  }
+  serve(io);
   httpServer.listen(Number(args.port), "127.0.0.1", async () => {
     // The adapters subscribe asynchronously: wait until Redis shows both namespaces'
     // subscriptions (1 pattern + 3 channels each) on the subscriber connection.

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from tests.adapters.redis.fixtures import own_redis, peers, prefix, start_servers
+from tests.adapters.redis.fixtures import (
+    cluster_adapter,
+    own_redis,
+    peers,
+    persistent_redis,
+    prefix,
+    start_servers,
+)
 
-__all__ = ["own_redis", "peers", "prefix", "start_servers"]
+__all__ = ["cluster_adapter", "own_redis", "peers", "persistent_redis", "prefix", "start_servers"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +28,27 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for this test alone that keeps every acknowledged write across restarts
+    (an append-only file, fsynced before each reply)."""
+    server = RedisServer(require_binary("redis-server"), data_dir=tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_adapter() -> str:
+    """The adapter of the cluster servers: ``"pubsub"``; a test module overrides it."""
+    return "pubsub"
+
+
+@pytest.fixture
 def start_servers(
-    spawn: Callable[..., Process], redis_server: RedisServer, prefix: str
+    spawn: Callable[..., Process], redis_server: RedisServer, prefix: str, cluster_adapter: str
 ) -> Callable[..., Any]:
     """``await start_servers("A", "B", kinds=("python", "node"))``: cluster servers sharing
-    Redis (one kind for all with ``kind=``), once READY."""
+    Redis (one kind for all with ``kind=``) on ``cluster_adapter``, once READY; ``recovery=True``
+    turns connection state recovery on, ``ping`` sets the ping interval and timeout."""
 
     async def start(
         *names: str,
@@ -40,10 +57,17 @@ def start_servers(
         redis_url: str | None = None,
         request_timeout: float = 2.0,
         specific_response_channel: bool = False,
+        recovery: bool = False,
+        ping: float = 0,
     ) -> list[ClusterServer]:
         kinds = kinds or (kind,) * len(names)
         if "node" in kinds:
-            require_node_packages("socket.io", "@socket.io/redis-adapter", "redis")
+            adapter_package = (
+                "@socket.io/redis-streams-adapter"
+                if cluster_adapter == "streams"
+                else "@socket.io/redis-adapter"
+            )
+            require_node_packages("socket.io", adapter_package, "redis")
         servers = [
             ClusterServer(
                 spawn,
@@ -53,6 +77,9 @@ def start_servers(
                 kind=server_kind,
                 request_timeout=request_timeout,
                 specific_response_channel=specific_response_channel,
+                adapter=cluster_adapter,
+                recovery=recovery,
+                ping=ping,
             )
             for name, server_kind in zip(names, kinds, strict=True)
         ]

@@ -36,6 +36,9 @@ class ClusterServer:
         kind: str = "python",
         request_timeout: float = 2.0,
         specific_response_channel: bool = False,
+        adapter: str = "pubsub",
+        recovery: bool = False,
+        ping: float = 0,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -59,6 +62,12 @@ class ClusterServer:
             request_timeout,
             "--specific-response-channel",
             "yes" if specific_response_channel else "no",
+            "--adapter",
+            adapter,
+            "--recovery",
+            "yes" if recovery else "no",
+            "--ping",
+            ping,
         ]
         argv = [str(a) for a in argv]
         self.process = spawn(argv, name=f"{kind}-{name}", cwd=REPO, env=env)

@@ -14,7 +14,9 @@ from jupyter_rt.adapters.redis import ClusterError, RedisAdapter
 from jupyter_rt.server import Server
 from jupyter_rt.testing import JupyterServer, wait_until
 from tests.adapters.redis.support import unique_prefix
+from tests.adapters.redis.test_streams_cluster import check_recovered
 from tests.helpers import RedisServer, jupyter_server, require_binary
+from tests.interop.support import run_scenario
 
 pytestmark = [pytest.mark.redis, pytest.mark.jupyter, pytest.mark.slow]
 
@@ -138,3 +140,41 @@ async def test_redis_down_at_start_is_logged_and_joined_later(spawn, tmp_path):
             await io.close()
     finally:
         redis.stop()
+
+
+@pytest.mark.node
+async def test_recovery_across_two_jupyter_servers_on_redis_streams(own_redis, spawn, tmp_path):
+    """Two Jupyter servers with ``redis_adapter = "streams"`` and recovery on, the same token
+    (so the same credentials), behind a balancer: the official JS client dropped by one comes
+    back to the other with its id, rooms, data and the events it missed."""
+    token = "shared-" + unique_prefix()
+    traits = {
+        "RealtimeApp.redis_url": own_redis.url,
+        "RealtimeApp.redis_adapter": "streams",
+        "RealtimeApp.redis_prefix": unique_prefix(),
+        "RealtimeApp.connection_state_recovery": True,
+        "RealtimeApp.ping_interval": 1,
+        "RealtimeApp.ping_timeout": 1,
+    }
+    servers = []
+    for name in ("A", "B"):
+        server = jupyter_server(
+            spawn,
+            tmp_path / name,
+            apps=["tests.adapters.redis.cluster_app:setup"],
+            traits=traits,
+            env={"JRT_CLUSTER_NAME": name},
+            token=token,
+        )
+        servers.append(server.launch())
+    await asyncio.gather(*(asyncio.to_thread(s.wait_ready, 60) for s in servers))
+    a, b = servers
+    r = await asyncio.to_thread(
+        run_scenario,
+        "recovery-across-servers",
+        f"{a.url}?token={token}",
+        other=f"{b.url}?token={token}",
+        transport="websocket",
+        timeout=40,
+    )
+    check_recovered(r, "B")
