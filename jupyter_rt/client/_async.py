@@ -14,7 +14,6 @@ import itertools
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from jupyter_rt._tasks import TaskKeeper
@@ -24,9 +23,15 @@ from jupyter_rt.client._dial import (
     check_transports,
     make_endpoint,
 )
-from jupyter_rt.client._engine import EngineClosed, EngineConnection, wire_size
+from jupyter_rt.client._engine import EngineClosed, EngineConnection, check_fits
 from jupyter_rt.client._handlers import Handler, Handlers, run_handlers
-from jupyter_rt.client._namespace import MAX_BUFFERED, NamespaceState
+from jupyter_rt.client._namespace import (
+    FINAL_REASONS,
+    MAX_BUFFERED,
+    MAX_PENDING_ACKS,
+    NamespaceState,
+    PendingAck,
+)
 from jupyter_rt.errors import (
     AckTimeout,
     ConnectError,
@@ -57,21 +62,6 @@ H = TypeVar("H", bound=Handler)
 
 MAX_MESSAGE = 64 * 1024 * 1024
 """The largest WebSocket message, or polling response, this client accepts, in bytes."""
-
-MAX_PENDING_ACKS = 10_000
-"""Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
-
-# Reasons after which the client does not come back on its own.
-_FINAL_REASONS = frozenset(
-    {DisconnectReason.IO_SERVER_DISCONNECT, DisconnectReason.IO_CLIENT_DISCONNECT}
-)
-
-
-@dataclass(slots=True)
-class _Pending:
-    namespace: str
-    future: asyncio.Future[list[Any]] | None = None
-    callback: Handler | None = None
 
 
 class AsyncClient:
@@ -129,7 +119,7 @@ class AsyncClient:
         """The namespace used when a method is given none: the first one connected to."""
         self._handlers = Handlers()
         self._namespaces: dict[str, NamespaceState] = {}
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, PendingAck] = {}
         self._ids = itertools.count()
         self._endpoint: Endpoint | None = None
         self._transports: tuple[str, ...] = ()
@@ -368,7 +358,7 @@ class AsyncClient:
             assert self._reader is not None
             reason = await self._reader
             self._lost(reason)
-            if reason in _FINAL_REASONS or self._stopping or not self.reconnection:
+            if reason in FINAL_REASONS or self._stopping or not self.reconnection:
                 self._finish(reason)
                 return
             self._reconnecting = True
@@ -566,7 +556,7 @@ class AsyncClient:
         ack_id = None
         if callback is not None:
             ack_id = next(self._ids)
-            self._add_pending(ack_id, _Pending(ns.name, callback=callback))
+            self._add_pending(ack_id, PendingAck(ns.name, callback=callback))
         frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
         await self._send(ns, frames)
 
@@ -583,7 +573,7 @@ class AsyncClient:
         seconds = self.ack_timeout if timeout is None else timeout
         ack_id = next(self._ids)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._add_pending(ack_id, _Pending(ns.name, future=future))
+        self._add_pending(ack_id, PendingAck(ns.name, future=future))
         try:
             frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
             await self._send(ns, frames)
@@ -595,7 +585,7 @@ class AsyncClient:
             self._pending.pop(ack_id, None)
         return ack_value(values)
 
-    def _add_pending(self, ack_id: int, pending: _Pending) -> None:
+    def _add_pending(self, ack_id: int, pending: PendingAck) -> None:
         self._pending[ack_id] = pending
         while len(self._pending) > MAX_PENDING_ACKS:
             oldest = self._pending.pop(next(iter(self._pending)))
@@ -610,15 +600,26 @@ class AsyncClient:
             raise NotConnected(f"not connected to namespace {name}")
         return ns
 
-    async def _send(self, ns: NamespaceState, frames: list[str | bytes]) -> None:
-        limit = self.max_payload
+    def emit_nowait(self, event: str, *args: Any, namespace: str | None = None) -> None:
+        """:meth:`emit` (without callback) for code that cannot await: the event is queued at
+        once, in order with every other emit, or kept while the client reconnects. Raises as
+        :meth:`emit` does; lost if the transport drops before it left, as an emit's would be."""
+        ns = self._check(event, namespace)
+        frames = encode_fields(PacketType.EVENT, ns.name, [event, *args])
         conn = self._conn
-        if limit is not None:
-            transport = conn.transport if conn is not None else self._transports[0]
-            for frame in frames:
-                size = wire_size(frame, transport)
-                if size > limit:
-                    raise ValueError(f"a message of {size} bytes is over the server's {limit}")
+        check_fits(frames, self.max_payload, conn.transport if conn else self._transports[0])
+        if ns.connected and conn is not None:
+            try:
+                conn.send_nowait(frames)
+                return
+            except NotConnected:
+                if not self.reconnection or self._stopping:
+                    raise
+        self._keep(ns, frames)
+
+    async def _send(self, ns: NamespaceState, frames: list[str | bytes]) -> None:
+        conn = self._conn
+        check_fits(frames, self.max_payload, conn.transport if conn else self._transports[0])
         if ns.connected and conn is not None:
             try:
                 await conn.send(frames)
@@ -627,6 +628,10 @@ class AsyncClient:
                 if not self.reconnection or self._stopping:
                     raise
             # The transport just dropped; the reader has not noticed yet: keep it for later.
+        self._keep(ns, frames)
+
+    def _keep(self, ns: NamespaceState, frames: list[str | bytes]) -> None:
+        """Keep ``frames`` until the namespace reconnects, or raise NotConnected."""
         if ns.active and (self._reconnecting or self._supervisor is not None):
             ns.buffer.append(frames)
             del ns.buffer[:-MAX_BUFFERED]

@@ -63,6 +63,14 @@ def wire_size(frame: str | bytes, transport: str) -> int:
     return len(engineio.utf8(frame)) + 1
 
 
+def check_fits(frames: Sequence[str | bytes], limit: int | None, transport: str) -> None:
+    """Raise ValueError if a frame is over the server's ``maxPayload`` (``limit``)."""
+    if limit is not None:
+        for frame in frames:
+            if (size := wire_size(frame, transport)) > limit:
+                raise ValueError(f"a message of {size} bytes is over the server's {limit}")
+
+
 class EngineConnection:
     """An open Engine.IO session: :meth:`receive` messages, :meth:`send` them, :meth:`close`.
 
@@ -322,6 +330,28 @@ class EngineConnection:
         ends first."""
         await self._send([engineio.Packet(_PacketType.MESSAGE, frame) for frame in frames])
 
+    def send_nowait(self, frames: Sequence[str | bytes]) -> None:
+        """:meth:`send` for code that cannot await: queued at once, in order with every other
+        send. Raises :class:`NotConnected` if the session has ended."""
+        if self._reason is not None:
+            raise NotConnected("the connection is closed")
+        packets = [engineio.Packet(_PacketType.MESSAGE, frame) for frame in frames]
+        if self._transport == "websocket" and not self._outbox and not self._paused:
+            ws = self._ws
+            assert ws is not None
+            try:
+                for packet in packets:
+                    frame = engineio.encode_frame(packet)
+                    ws.write_message(frame, binary=isinstance(frame, bytes)).add_done_callback(
+                        _retrieve
+                    )
+            except websocket.WebSocketClosedError:
+                self._end(DisconnectReason.TRANSPORT_CLOSE)
+                raise NotConnected("the connection is closed") from None
+            return
+        self._outbox.extend((packet, None) for packet in packets)
+        self._kick()
+
     async def _send(self, packets: list[engineio.Packet]) -> None:
         if self._reason is not None:
             raise NotConnected("the connection is closed")
@@ -468,3 +498,9 @@ class EngineConnection:
             if done is not None and not done.done():
                 done.set_exception(NotConnected(f"the connection is closed ({reason})"))
         self._tasks.cancel_all()
+
+
+def _retrieve(write: asyncio.Future[None]) -> None:
+    """A write nobody awaits: its failure (the connection closed) is the reader's to notice."""
+    if not write.cancelled():
+        write.exception()

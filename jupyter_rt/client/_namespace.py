@@ -14,10 +14,19 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_rt.client._handlers import Handler
 from jupyter_rt.errors import ProtocolError
+from jupyter_rt.protocol.events import DisconnectReason
 from jupyter_rt.protocol.socketio import Packet
 
-__all__ = ["MAX_BUFFERED", "MAX_EARLY_EVENTS", "NamespaceState"]
+__all__ = [
+    "FINAL_REASONS",
+    "MAX_BUFFERED",
+    "MAX_EARLY_EVENTS",
+    "MAX_PENDING_ACKS",
+    "NamespaceState",
+    "PendingAck",
+]
 
 MAX_BUFFERED = 1000
 """Packets kept for sending while the client reconnects; the oldest go first past this."""
@@ -25,6 +34,24 @@ MAX_BUFFERED = 1000
 MAX_EARLY_EVENTS = 10_000
 """Events a namespace keeps before its CONNECT answer (the packets a recovered session missed
 come first); past this the connection is closed and the next one starts a fresh session."""
+
+
+MAX_PENDING_ACKS = 10_000
+"""Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
+
+FINAL_REASONS = frozenset(
+    {DisconnectReason.IO_SERVER_DISCONNECT, DisconnectReason.IO_CLIENT_DISCONNECT}
+)
+"""Reasons after which the client does not come back on its own."""
+
+
+@dataclass(slots=True)
+class PendingAck:
+    """An ack the client waits for: a ``call``'s future or an ``emit``'s callback."""
+
+    namespace: str
+    future: asyncio.Future[list[Any]] | None = None
+    callback: Handler | None = None
 
 
 @dataclass(slots=True)
