@@ -17,8 +17,8 @@ from jupyter_rt.server.client import Client
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
 
 if TYPE_CHECKING:
-    from jupyter_rt.engine import EngineSession
     from jupyter_rt.server.broadcast import BroadcastOperator
+    from jupyter_rt.server.connection import Connection
     from jupyter_rt.server.socket import SocketHandle
 
 __all__ = ["AdapterFactory", "Client", "Server"]
@@ -166,8 +166,18 @@ class Server:
                 return child
         return None
 
+    def attach_namespace(self, nsp: Namespace) -> None:
+        """Serve ``nsp``, a namespace made for this server outside :meth:`of` (a subclass, say);
+        raises ``ValueError`` if a namespace of that name exists."""
+        if nsp.server is not self:
+            raise ValueError(f"namespace {nsp.name} belongs to another server")
+        if nsp.name in self._nsps:
+            raise ValueError(f"namespace {nsp.name} exists")
+        self._nsps[nsp.name] = nsp
+
     def forget_namespace(self, nsp: Namespace) -> None:
-        """Drop a dynamic child namespace (called by its parent once it is left empty)."""
+        """Stop serving ``nsp`` (a dynamic child left empty, or one given to
+        :meth:`attach_namespace`); its adapter is the caller's to close."""
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
 
@@ -314,7 +324,7 @@ class Server:
 
     # -- the engine listener ------------------------------------------------------------------
 
-    def on_engine_open(self, session: EngineSession) -> None:
+    def on_engine_open(self, session: Connection) -> None:
         """A new Engine.IO session: wait for its namespace CONNECTs."""
         if self._closed:
             session.close(DisconnectReason.SERVER_SHUTTING_DOWN, notify=False)
@@ -324,13 +334,13 @@ class Server:
             self._tasks.spawn(self._start_in_background())
         self._clients[session.sid] = Client(self, session)
 
-    def on_engine_message(self, session: EngineSession, data: str | bytes) -> None:
+    def on_engine_message(self, session: Connection, data: str | bytes) -> None:
         """An Engine.IO MESSAGE from the session."""
         client = self._clients.get(session.sid)
         if client is not None:
             client.receive(data)
 
-    def on_engine_close(self, session: EngineSession, reason: Reason) -> None:
+    def on_engine_close(self, session: Connection, reason: Reason) -> None:
         """The session is gone: its sockets disconnect with ``reason``."""
         client = self._clients.pop(session.sid, None)
         if client is not None:
