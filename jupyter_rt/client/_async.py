@@ -14,13 +14,21 @@ import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from tornado import httpclient, websocket
 
 from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt.client._dial import build_request, open_websocket, read_open
+from jupyter_rt.client._state import (
+    FINAL_REASONS,
+    MAX_BUFFERED,
+    MAX_MESSAGE,
+    MAX_PENDING_ACKS,
+    Handler,
+    NamespaceState,
+    PendingAck,
+)
 from jupyter_rt.errors import (
     AckTimeout,
     ConnectError,
@@ -48,46 +56,7 @@ __all__ = ["AsyncClient", "Handler"]
 
 log = logging.getLogger("jupyter_rt.client")
 
-Handler = Callable[..., Any]
-"""An event handler: called with the event's arguments, sync or async; its result is the ack."""
-
 H = TypeVar("H", bound=Handler)
-
-LIFECYCLE_EVENTS = frozenset({"connect", "connect_error", "disconnect"})
-"""Local events a handler may listen to: ``connect()``, ``connect_error(error)``,
-``disconnect(reason)``."""
-
-MAX_BUFFERED = 1000
-"""Packets kept for sending while the client reconnects; the oldest go first past this."""
-
-MAX_MESSAGE = 64 * 1024 * 1024
-"""The largest WebSocket message this client accepts from a server, in bytes."""
-
-MAX_PENDING_ACKS = 10_000
-"""Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
-
-# Reasons after which the client does not come back on its own.
-_FINAL_REASONS = frozenset(
-    {DisconnectReason.IO_SERVER_DISCONNECT, DisconnectReason.IO_CLIENT_DISCONNECT}
-)
-
-
-@dataclass(slots=True)
-class _Namespace:
-    name: str
-    auth: dict[str, Any] | None
-    sid: str | None = None
-    connected: bool = False
-    active: bool = True  # False once the server (41) or the user disconnected it
-    waiter: asyncio.Future[str] | None = None
-    buffer: list[list[str | bytes]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Pending:
-    namespace: str
-    future: asyncio.Future[list[Any]] | None = None
-    callback: Handler | None = None
 
 
 class AsyncClient:
@@ -137,8 +106,8 @@ class AsyncClient:
         self._handlers: dict[str | None, dict[str, Handler]] = {}
         self.default_namespace = "/"
         """The namespace used when a method is given none: the first one connected to."""
-        self._namespaces: dict[str, _Namespace] = {}
-        self._pending: dict[int, _Pending] = {}
+        self._namespaces: dict[str, NamespaceState] = {}
+        self._pending: dict[int, PendingAck] = {}
         self._ids = itertools.count()
         self._request: httpclient.HTTPRequest | None = None
         self._ws: websocket.WebSocketClientConnection | None = None
@@ -240,7 +209,7 @@ class AsyncClient:
         )
         self.default_namespace = names[0]
         self._namespaces = {
-            name: _Namespace(name, dict(auth) if auth is not None else None) for name in names
+            name: NamespaceState(name, dict(auth) if auth is not None else None) for name in names
         }
         self._stopping = False
         await self._establish()
@@ -304,7 +273,7 @@ class AsyncClient:
             assert self._reader is not None
             reason = await self._reader
             self._lost(reason)
-            if reason in _FINAL_REASONS or self._stopping or not self.reconnection:
+            if reason in FINAL_REASONS or self._stopping or not self.reconnection:
                 self._finish(reason)
                 return
             if not await self._reconnect():
@@ -470,7 +439,7 @@ class AsyncClient:
 
     # -- losing the connection -----------------------------------------------------------------
 
-    def _drop_namespace(self, ns: _Namespace, reason: Reason) -> None:
+    def _drop_namespace(self, ns: NamespaceState, reason: Reason) -> None:
         was_connected = ns.connected
         ns.connected = False
         ns.sid = None
@@ -545,7 +514,7 @@ class AsyncClient:
         ack_id = None
         if callback is not None:
             ack_id = next(self._ids)
-            self._add_pending(ack_id, _Pending(ns.name, callback=callback))
+            self._add_pending(ack_id, PendingAck(ns.name, callback=callback))
         frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
         await self._send(ns, frames)
 
@@ -562,7 +531,7 @@ class AsyncClient:
         seconds = self.ack_timeout if timeout is None else timeout
         ack_id = next(self._ids)
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._add_pending(ack_id, _Pending(ns.name, future=future))
+        self._add_pending(ack_id, PendingAck(ns.name, future=future))
         try:
             frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
             await self._send(ns, frames)
@@ -574,14 +543,14 @@ class AsyncClient:
             self._pending.pop(ack_id, None)
         return ack_value(values)
 
-    def _add_pending(self, ack_id: int, pending: _Pending) -> None:
+    def _add_pending(self, ack_id: int, pending: PendingAck) -> None:
         self._pending[ack_id] = pending
         while len(self._pending) > MAX_PENDING_ACKS:
             oldest = self._pending.pop(next(iter(self._pending)))
             if oldest.future is not None and not oldest.future.done():
                 oldest.future.set_exception(AckTimeout("too many acks pending"))
 
-    def _check(self, event: str, namespace: str | None) -> _Namespace:
+    def _check(self, event: str, namespace: str | None) -> NamespaceState:
         check_event_name(event, allow_empty=False)
         name = namespace or self.default_namespace
         ns = self._namespaces.get(name)
@@ -589,13 +558,38 @@ class AsyncClient:
             raise NotConnected(f"not connected to namespace {name}")
         return ns
 
-    async def _send(self, ns: _Namespace, frames: list[str | bytes]) -> None:
+    def emit_nowait(self, event: str, *args: Any, namespace: str | None = None) -> None:
+        """:meth:`emit` (without callback) for code that cannot await: the event goes to the
+        transport at once, in order with every other emit, or is kept while the client
+        reconnects. Raises as :meth:`emit` does; if the transport drops before the event left,
+        it is lost, as an awaited emit's would be."""
+        ns = self._check(event, namespace)
+        frames = encode_fields(PacketType.EVENT, ns.name, [event, *args])
+        self._check_size(frames)
+        ws = self._ws
+        if ns.connected and ws is not None:
+            try:
+                for frame in frames:
+                    data = engineio.message_frame(frame)
+                    ws.write_message(data, binary=isinstance(data, bytes)).add_done_callback(
+                        _retrieve
+                    )
+                return
+            except websocket.WebSocketClosedError:
+                if not self.reconnection or self._stopping:
+                    raise NotConnected("the connection is closed") from None
+        self._keep(ns, frames)
+
+    def _check_size(self, frames: Sequence[str | bytes]) -> None:
         limit = self.max_payload
         if limit is not None:
             for frame in frames:
                 size = len(frame) if isinstance(frame, bytes) else len(frame.encode()) + 1
                 if size > limit:
                     raise ValueError(f"a message of {size} bytes is over the server's {limit}")
+
+    async def _send(self, ns: NamespaceState, frames: list[str | bytes]) -> None:
+        self._check_size(frames)
         ws = self._ws
         if ns.connected and ws is not None:
             try:
@@ -605,13 +599,17 @@ class AsyncClient:
                 if not self.reconnection or self._stopping:
                     raise
             # The transport just dropped; the reader has not noticed yet: keep it for later.
+        self._keep(ns, frames)
+
+    def _keep(self, ns: NamespaceState, frames: list[str | bytes]) -> None:
+        """Keep ``frames`` until the namespace reconnects, or raise NotConnected."""
         if ns.active and (self._reconnecting or self._supervisor is not None):
             ns.buffer.append(frames)
             del ns.buffer[:-MAX_BUFFERED]
             return
         raise NotConnected(f"not connected to namespace {ns.name}")
 
-    def _flush(self, ns: _Namespace) -> None:
+    def _flush(self, ns: NamespaceState) -> None:
         buffered, ns.buffer = ns.buffer, []
         ws = self._ws
         if ws is not None:
@@ -641,3 +639,9 @@ class AsyncClient:
                 await last
         except websocket.WebSocketClosedError:
             raise NotConnected("the connection is closed") from None
+
+
+def _retrieve(write: asyncio.Future[None]) -> None:
+    """A write nobody awaits: its failure (the connection closed) is the reader's to notice."""
+    if not write.cancelled():
+        write.exception()
