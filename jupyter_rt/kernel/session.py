@@ -180,15 +180,24 @@ class TunnelAdapter(Adapter):
             )
         return out
 
+    # Remote joins, leaves and disconnects: this kernel's sockets at once (so ``socket.rooms``
+    # says so right away), then the same request on the Jupyter server, for the other servers'
+    # sockets (it finds this kernel's done already).
+
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        self.add_sockets_local(opts, rooms)
         wire = tunnel.options_to_wire(opts)
-        self.link.send(tunnel.K_ADD_SOCKETS, self.name, wire, list(rooms))
+        self.link.send(tunnel.K_ADD_SOCKETS, self.name, wire, rooms)
 
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        self.del_sockets_local(opts, rooms)
         wire = tunnel.options_to_wire(opts)
-        self.link.send(tunnel.K_DEL_SOCKETS, self.name, wire, list(rooms))
+        self.link.send(tunnel.K_DEL_SOCKETS, self.name, wire, rooms)
 
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        self.disconnect_sockets_local(opts, close)
         wire = tunnel.options_to_wire(opts)
         self.link.send(tunnel.K_DISCONNECT_SOCKETS, self.name, wire, close)
 

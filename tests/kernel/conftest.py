@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.jupyter]
 def jupyter_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterServer]:
-    """One Jupyter server for the test module (freed names wait 3 s for their kernel)."""
+    """One Jupyter server for the test module (``SERVER_TRAITS`` in the module add settings)."""
     spawn = Spawner(artifact_dir(request.module.__name__), Process)
-    traits = {"RealtimeApp.hosted_vacancy": 3}
+    traits: dict[str, object] = {"RealtimeApp.hosted_vacancy": 60}
     traits.update(getattr(request.module, "SERVER_TRAITS", {}))
     try:
         yield start_jupyter_server(spawn, tmp_path_factory.mktemp("hosting"), traits=traits)
