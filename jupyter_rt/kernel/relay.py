@@ -15,6 +15,7 @@ hosted name was decoded and checked here before it is relayed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -78,6 +79,7 @@ class TunnelLink:
         self.kernel_id = ""
         self.names: dict[str, HostedName] = {}
         self.sessions: dict[str, _Opened] = {}
+        self._outbox = tunnel.Outbox()
         for event in tunnel.SHAPES:
             handler = getattr(self, "on_" + event)
             socket.on(event, functools.partial(self._receive, event, handler))
@@ -89,6 +91,17 @@ class TunnelLink:
     @staticmethod
     def _receive(event: str, handler: Callable[..., Any], *args: Any) -> Any:
         return handler(*tunnel.parse(tunnel.SHAPES, event, args))
+
+    def send(self, event: str, *args: Any) -> None:
+        """Send the kernel a message; those of one loop turn go together, at its end."""
+        if self._outbox.add(event, args):
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what :meth:`send` queued (before a request, so that it comes after them)."""
+        emit = self.socket.emit
+        for event, args in self._outbox.take():
+            emit(event, *args)
 
     # -- client sessions ----------------------------------------------------------------------
 
@@ -102,7 +115,7 @@ class TunnelLink:
         session = client.session
         esid = session.sid
         opened = self.sessions.get(esid)
-        emit = self.socket.emit
+        emit = self.send
         if opened is None:
             transport = session.transport
             self.sessions[esid] = _Opened(client, transport)
@@ -118,7 +131,7 @@ class TunnelLink:
         opened = self.sessions.get(esid)
         if opened is not None and opened.client is client:
             del self.sessions[esid]
-            self.socket.emit(tunnel.J_CLOSED, esid, reason)
+            self.send(tunnel.J_CLOSED, esid, reason)
 
     def _on_disconnect(self, reason: str) -> None:
         for hosted in list(self.names.values()):
@@ -131,6 +144,12 @@ class TunnelLink:
         return self.names.get(name)
 
     # -- messages from the kernel -------------------------------------------------------------
+
+    def on_batch(self, entries: list[Any]) -> None:
+        for event, args in tunnel.batch_entries(entries):
+            if event not in tunnel.SHAPES or event in tunnel.REQUESTS:
+                raise tunnel.TunnelError(f"{event!r} cannot come in a batch")
+            self._receive(event, getattr(self, "on_" + event), *args)
 
     def on_hello(self) -> dict[str, Any]:
         options = self.relay.io.options

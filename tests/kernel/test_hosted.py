@@ -215,8 +215,8 @@ async def test_disconnect_reasons_reach_the_kernels_handlers(
         js.emit("bob", "kick")
         assert await js.disconnected("bob", start) == "io server disconnect"
     async with JsClients(jupyter_server) as js:
-        await js.open("cy", "/app", auth={"name": "cy"})
-    # leaving the block killed node: cy's transport closed
+        await js.open("cy", "/app", auth={"name": "cy"}, transports=["websocket"])
+    # leaving the block killed node: cy's WebSocket closed
 
     async def three_reasons() -> bool:
         return len(await kernel.value("seen")) >= 3
@@ -381,3 +381,33 @@ async def test_unknown_namespaces_are_still_invalid(jupyter_server: JupyterServe
     async with JsClients(jupyter_server) as js:
         await js.open("ada", "/nobody-hosts-this", wait=False)
         assert (await js.refused("ada"))["message"] == "Invalid namespace"
+
+
+async def test_clients_that_waited_meet_the_middleware_of_the_new_definition(
+    jupyter_server: JupyterServer, kernel: Kernel
+) -> None:
+    cell = """
+    from jupyter_rt import ConnectionRefused
+    from jupyter_rt.kernel import host
+
+    guarded = host("/guarded")
+
+    @guarded.use
+    def only_ada(socket):
+        if socket.handshake.auth.get("name") != "ada":
+            raise ConnectionRefused("ada only")
+
+    guarded.on("connection", lambda socket: socket.on("ping", lambda: "pong"))
+    """
+    await kernel.run(cell)
+    async with JsClients(jupyter_server) as js:
+        await js.open("ada", "/guarded", auth={"name": "ada"})
+        start = js.mark()
+        await kernel.run("guarded.close()")
+        await js.disconnected("ada", start)
+        await js.open("eve", "/guarded", wait=False, auth={"name": "eve"})  # waits: vacant
+        await asyncio.sleep(1.5)
+        await kernel.run(cell)
+        await js.connected("ada", start)
+        assert (await js.refused("eve", start))["message"] == "ada only"
+        assert await js.call("ada", "ping") == ["pong"]
