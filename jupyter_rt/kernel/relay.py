@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.errors import ConnectionRefused
 from jupyter_rt.kernel import tunnel
 from jupyter_rt.kernel.relay_namespace import HostedName
@@ -88,9 +89,18 @@ class TunnelLink:
     def __repr__(self) -> str:
         return f"<TunnelLink kernel={self.kernel_id} names={sorted(self.names)}>"
 
-    @staticmethod
-    def _receive(event: str, handler: Callable[..., Any], *args: Any) -> Any:
-        return handler(*tunnel.parse(tunnel.SHAPES, event, args))
+    def _receive(self, event: str, handler: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return handler(*tunnel.parse(tunnel.SHAPES, event, args))
+        except tunnel.TunnelError as exc:
+            self.relay.throttle.log(
+                logging.WARNING,
+                ("tunnel", self.kernel_id),
+                "Dropping a malformed tunnel message from kernel %s: %s",
+                self.kernel_id or "(unnamed)",
+                exc,
+            )
+            return None
 
     def send(self, event: str, *args: Any) -> None:
         """Send the kernel a message; those of one loop turn go together, at its end."""
@@ -266,6 +276,8 @@ class Relay:
         """Names served by the Jupyter server itself (its apps), which no kernel may take."""
         self.names: dict[str, HostedName] = {}
         self.links: set[TunnelLink] = set()
+        self.throttle = LogThrottle(log, clock=io.clock.now)
+        """Logs what kernels may cause often (malformed messages), once a minute per kind."""
         nsp = TunnelNamespace(io, tunnel.NAMESPACE)
         io.attach_namespace(nsp)
         nsp.use(self._check_token)

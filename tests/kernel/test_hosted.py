@@ -411,3 +411,19 @@ async def test_clients_that_waited_meet_the_middleware_of_the_new_definition(
         await js.connected("ada", start)
         assert (await js.refused("eve", start))["message"] == "ada only"
         assert await js.call("ada", "ping") == ["pong"]
+
+
+async def test_long_polling_clients_and_upgrades(
+    jupyter_server: JupyterServer, kernel: Kernel
+) -> None:
+    await kernel.run(APP)
+    async with JsClients(jupyter_server) as js:
+        await js.open("poller", "/app", auth={"name": "poller"}, transports=["polling"])
+        [who] = await js.call("poller", "whoami")
+        assert who["transport"] == "polling"
+        assert await js.call("poller", "echo", js_bytes(b"\x00\xff")) == [b"\x00\xff"]
+        start = js.mark()
+        await js.open("upgrader", "/app", auth={"name": "upgrader"})
+        await js.wait_for(lambda m: m["type"] == "upgrade", "the upgrade", start=start)
+        [who] = await js.call("upgrader", "whoami")
+        assert who["transport"] == "websocket"  # the kernel heard of the upgrade

@@ -111,6 +111,31 @@ async def test_a_tunnel_needs_the_servers_token(jupyter_server: JupyterServer) -
     assert "not-the-token" not in jupyter_server.log()
 
 
+async def test_malformed_tunnel_messages_are_dropped_and_logged(
+    jupyter_server: JupyterServer,
+) -> None:
+    tunnel_client = AsyncClient(reconnection=False)
+    await tunnel_client.connect(
+        f"http://127.0.0.1:{jupyter_server.port}",
+        path=jupyter_server.path,
+        token=jupyter_server.token,
+        namespaces=[tunnel.NAMESPACE],
+        auth={"token": jupyter_server.token},
+    )
+    try:
+        await tunnel_client.emit("send", 42)  # a session id is a string
+        await tunnel_client.emit("batch", [["claim", "/x", "k"]])  # requests never come batched
+        await tunnel_client.emit("add", "/x")
+        answer = await tunnel_client.call("claim", "/by-hand", "hand-made-kernel")
+        assert answer == {"ok": True}  # still served
+        assert await tunnel_client.call("release", "/by-hand") is True
+    finally:
+        await tunnel_client.disconnect()
+    await jupyter_server.process.await_output(
+        r"Dropping a malformed tunnel message from kernel \(unnamed\): send: expected str", STEP
+    )
+
+
 async def test_a_restart_frees_the_name_and_its_clients_come_back(
     jupyter_server: JupyterServer, kernel: Kernel
 ) -> None:
