@@ -298,6 +298,9 @@ async def _host(runtime: Runtime, name: str) -> HostedNamespace:
     if hosted is not None and not hosted.closed:
         hosted.define()
         return hosted
+    problem = runtime.refusal(name)
+    if problem is not None:
+        raise HostingError(f"cannot host {name}: {problem}")
     hosted = HostedNamespace(runtime, runtime.server.of(name))
     hosted.define()  # clients that waited for the name come right after the claim: hold them
     await runtime.claim(hosted.namespace)

@@ -190,11 +190,10 @@ class Runtime:
     @staticmethod
     def _receive(event: str, handler: Callable[..., Any], *args: Any) -> Any:
         try:
-            parsed = tunnel.parse(tunnel.KERNEL_SHAPES, event, args)
+            return handler(*tunnel.parse(tunnel.KERNEL_SHAPES, event, args))
         except tunnel.TunnelError as exc:
             log.warning("Dropping a malformed tunnel message: %s", exc)
             return None
-        return handler(*parsed)
 
     def send(self, event: str, *args: Any) -> None:
         """Send a tunnel message (handed to the hosting thread from any other); what one loop
@@ -264,6 +263,15 @@ class Runtime:
         self._acks.clear()
 
     # -- claims -------------------------------------------------------------------------------
+
+    def refusal(self, name: str) -> str | None:
+        """Why the kernel's server cannot make a namespace ``name`` (the Jupyter server says
+        the rest), or ``None``."""
+        if name in tunnel.RESERVED:
+            return f"{name} is reserved"
+        if len(name) > self.server.max_name_length:
+            return f"a namespace name has at most {self.server.max_name_length} characters"
+        return None
 
     async def claim(self, nsp: Namespace) -> None:
         """Hold ``nsp``'s name on the Jupyter server; raises HostingError when refused (and
