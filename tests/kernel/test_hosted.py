@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from tornado import httpclient, websocket
 
 from jupyter_rt.client import AsyncClient
 from jupyter_rt.testing import JupyterServer, wait_until
@@ -427,3 +428,29 @@ async def test_long_polling_clients_and_upgrades(
         await js.wait_for(lambda m: m["type"] == "upgrade", "the upgrade", start=start)
         [who] = await js.call("upgrader", "whoami")
         assert who["transport"] == "websocket"  # the kernel heard of the upgrade
+
+
+async def test_what_a_client_sends_is_checked_before_it_reaches_the_kernel(
+    jupyter_server: JupyterServer, kernel: Kernel
+) -> None:
+    await kernel.run(APP)
+    await kernel.run("seen.clear()")
+    request = httpclient.HTTPRequest(
+        f"ws://127.0.0.1:{jupyter_server.port}{jupyter_server.path}?EIO=4&transport=websocket",
+        headers={"Authorization": f"token {jupyter_server.token}"},
+    )
+    ws = await websocket.websocket_connect(request)
+    try:
+        assert str(await ws.read_message()).startswith("0{")
+        ws.write_message('40/app,{"name":"raw"}')
+        assert str(await ws.read_message()).startswith('40/app,{"sid":')
+        ws.write_message('42/app,["connect"]')  # a reserved event name: a protocol error
+        while await asyncio.wait_for(ws.read_message(), STEP) is not None:
+            pass  # the server closes the connection
+    finally:
+        ws.close()
+
+    async def parse_error_seen() -> bool:
+        return await kernel.value("seen") == [["raw", "parse error"]]
+
+    await wait_until(parse_error_seen, STEP, 0.2, "the kernel to see the parse error")
