@@ -194,6 +194,7 @@ class HostedName:
         link = self.link
         if link is None:
             self.waiting[client] = auth
+            client.session.clear_deadline()  # it did CONNECT: it may wait out the vacancy
             return
         link.forward(client, encode_fields(PacketType.CONNECT, name, auth))
 

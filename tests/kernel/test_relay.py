@@ -4,6 +4,7 @@ stops reading), the vacancy, and Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,24 @@ async def test_waiting_clients_get_invalid_namespace_once_the_vacancy_ends(
         refused = await js.refused("ada", start)
         assert refused["message"] == "Invalid namespace"
         await server.process.await_output(r"/brief was not hosted again within 2\.0 s", STEP)
+
+
+async def test_a_waiting_client_may_wait_longer_than_the_connect_timeout(
+    start_server: StartServer,
+) -> None:
+    server = start_server(connect_timeout=1, hosted_vacancy=30)
+    async with running_kernel(server) as kernel, JsClients(server) as js:
+        await kernel.run(ping("/patient"))
+        await js.open("ada", "/patient", transports=["polling"])
+        start = js.mark()
+        await kernel.run("ns.close()")
+        await js.disconnected("ada", start)
+        await asyncio.sleep(4)  # a new session, its CONNECT held past the connect timeout
+        await kernel.run(ping("/patient", "worth the wait"))
+        await js.connected("ada", start)
+        assert await js.call("ada", "ping") == ["worth the wait"]
+        disconnects = [m for m in js.seen[start:] if m["type"] == "disconnect"]
+        assert len(disconnects) == 1
 
 
 async def test_a_kernel_that_stops_reading_is_cut_off_and_its_clients_told(
