@@ -234,7 +234,7 @@ async def test_handler_errors_show_in_the_output_of_the_hosting_cell(
     jupyter_server: JupyterServer, kernel: Kernel
 ) -> None:
     hosting = await kernel.run(APP)
-    later = await kernel.run("print('another cell')")
+    later = await kernel.run("other = host('/other-namespace'); print('another cell')")
     async with JsClients(jupyter_server) as js:
         await js.open("ada", "/app", auth={"name": "ada"})
         assert await js.call("ada", "boom") == [{"ok": False, "error": "Internal server error"}]
