@@ -326,6 +326,8 @@ class Relay:
             return f"{name} is reserved"
         if name in self.reserved or (name in self.io.namespaces and name not in self.names):
             return f"{name} is served by the Jupyter server itself (a configured app)"
+        if self.io.parent_for(name) is not None:
+            return f"{name} matches a dynamic namespace of the Jupyter server (a configured app)"
         return None
 
     def claim(self, link: TunnelLink, name: str, kernel_id: str) -> dict[str, Any]:

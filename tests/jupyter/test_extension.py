@@ -226,7 +226,12 @@ async def test_log_level_applies_to_jupyter_rt(jupyter: Jupyter) -> None:
 HOSTING = {"max_hosted_per_kernel": 3, "max_hosted_namespaces": 5, "hosted_vacancy": 7.5}
 
 
-@pytest.mark.parametrize("rt_config", [{"apps": [CUSTOM_APP], **HOSTING}], indirect=True)
+DOCUMENTS_APP = "tests.jupyter.custom_app:documents"
+
+
+@pytest.mark.parametrize(
+    "rt_config", [{"apps": [CUSTOM_APP, DOCUMENTS_APP], **HOSTING}], indirect=True
+)
 async def test_the_relay_keeps_the_apps_namespaces_and_takes_its_limits(
     jupyter: Jupyter, jp_serverapp: Any
 ) -> None:
@@ -234,6 +239,7 @@ async def test_the_relay_keeps_the_apps_namespaces_and_takes_its_limits(
     relay = app.relay
     assert (relay.max_per_kernel, relay.max_total, relay.vacancy) == (3, 5, 7.5)
     assert "/custom" in relay.reserved and relay.refusal("/custom") is not None
+    assert "matches a dynamic namespace" in relay.refusal("/doc-notes")
     assert relay.refusal("/free-for-a-kernel") is None
     assert relay.token() == jupyter.token
 
