@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 __all__ = ["LogThrottle"]
@@ -65,14 +65,16 @@ class LogThrottle:
         msg: str,
         *args: Any,
         exc_info: BaseException | bool | None = None,
+        extra: Mapping[str, object] | None = None,
     ) -> bool:
         """Log ``msg % args`` at ``level`` if ``key`` is allowed; else at debug, without
-        traceback. Returns whether it was logged at ``level``."""
+        traceback. ``extra`` become attributes of the record. Returns whether it was logged
+        at ``level``."""
         held = self.allow(key)
         if held is None:
-            self.logger.debug(msg, *args)
+            self.logger.debug(msg, *args, extra=extra)
             return False
         if held:
             msg += f" ({held} more like it since the last one, not logged)"
-        self.logger.log(level, msg, *args, exc_info=exc_info)
+        self.logger.log(level, msg, *args, exc_info=exc_info, extra=extra)
         return True

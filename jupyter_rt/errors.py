@@ -14,7 +14,8 @@
     │   ├── RedisUnavailable Redis cannot be reached
     │   └── ClusterTimeout   not every server answered in time
     ├── ConnectError         the client could not open its connection
-    └── ServerNotFound       the client's discovery found no Jupyter server
+    ├── ServerNotFound       the client's discovery found no Jupyter server
+    └── HostingError         a kernel could not host a namespace (taken, reserved, a limit)
 
 A ``ProtocolError`` is always the peer's fault: the server closes that peer's session and logs the
 reason; nobody else is affected.
@@ -89,3 +90,8 @@ class ConnectError(RealtimeError):
 
 class ServerNotFound(RealtimeError):
     """No Jupyter server was given, set in the environment or found running for this directory."""
+
+
+class HostingError(RealtimeError):
+    """A kernel could not host a namespace: another kernel holds it, it is reserved or served
+    by the Jupyter server itself, a limit was reached, or the server cannot be reached."""

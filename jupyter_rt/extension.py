@@ -11,6 +11,7 @@ command line)::
     c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
     c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
     c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
+    c.RealtimeApp.max_hosted_per_kernel = 16  # namespaces a kernel may host (jupyter_rt.kernel)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
+from jupyter_rt.kernel.relay import Relay
 from jupyter_rt.options import HOOKS, Options
 from jupyter_rt.server import Server
 from jupyter_rt.transports import EngineDriver, mount
@@ -103,6 +105,20 @@ class RealtimeApp(ExtensionApp):
     redis_url = Unicode(
         "", help="Redis URL to share rooms and broadcasts across servers; empty: in-memory."
     ).tag(config=True)
+    max_hosted_per_kernel = Int(
+        16, help="Namespaces one kernel may host (jupyter_rt.kernel.host)."
+    ).tag(config=True)
+    max_hosted_namespaces = Int(
+        256,
+        help="Namespaces kernels may host on this server at once (freed ones count while "
+        "their clients wait for them, see hosted_vacancy).",
+    ).tag(config=True)
+    hosted_vacancy = Float(
+        300.0,
+        help="Seconds a namespace freed by its kernel (closed, restarted, stopped) keeps its "
+        "returning clients waiting for a kernel to host it again; then they get 'Invalid "
+        "namespace'.",
+    ).tag(config=True)
     redis_prefix = Unicode(
         "socket.io",
         help="Prefix of the Redis channels (the 'key' option of Node's redis adapter): servers "
@@ -139,6 +155,8 @@ class RealtimeApp(ExtensionApp):
     admin: AdminUI | None = None
     """The Admin UI (``admin_ui = True``), else ``None``."""
     admin_access: AdminAccess
+    relay: Relay
+    """Lets kernels host namespaces (``jupyter_rt.kernel.host``) on :attr:`io`."""
 
     @validate("transports", "apps")
     def _read_json_lists(self, proposal: dict[str, Any]) -> list[str]:
@@ -156,6 +174,12 @@ class RealtimeApp(ExtensionApp):
         if proposal["trait"].name == "transports":
             Options(transports=tuple(value))  # raises ValueError naming the bad transport
         return value
+
+    @validate("max_hosted_per_kernel", "max_hosted_namespaces", "hosted_vacancy")
+    def _check_positive(self, proposal: dict[str, Any]) -> Any:
+        if not proposal["value"] > 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive")
+        return proposal["value"]
 
     @validate("redis_prefix")
     def _check_redis_prefix(self, proposal: dict[str, Any]) -> str:
@@ -188,6 +212,15 @@ class RealtimeApp(ExtensionApp):
             self._start_admin_ui()
         for spec in self.apps:
             self._start_app(spec)
+        # After the apps: their namespaces are the server's own, no kernel may take them.
+        identity = self._server.identity_provider
+        self.relay = Relay(
+            self.io,
+            token=lambda: identity.token or "",
+            max_per_kernel=self.max_hosted_per_kernel,
+            max_total=self.max_hosted_namespaces,
+            vacancy=self.hosted_vacancy,
+        )
         self.settings["jupyter_rt"] = self.io
 
     def _start_admin_ui(self) -> None:

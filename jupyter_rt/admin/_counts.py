@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from jupyter_rt.server import Observer
 
 if TYPE_CHECKING:
-    from jupyter_rt.engine import EngineSession
     from jupyter_rt.protocol.events import Reason
     from jupyter_rt.server import Namespace, Socket
+    from jupyter_rt.server.connection import Connection
 
 __all__ = ["EventCounts"]
 
@@ -72,13 +72,13 @@ class EventCounts(Observer):
 
     # -- observer hooks -----------------------------------------------------------------------
 
-    def session_opened(self, session: EngineSession) -> None:
+    def session_opened(self, session: Connection) -> None:
         self._add(int(self._wall()), "rawConnection", 1)
 
-    def session_closed(self, session: EngineSession, reason: Reason) -> None:
+    def session_closed(self, session: Connection, reason: Reason) -> None:
         self._add(int(self._wall()), "rawDisconnection", 1, str(reason))
 
-    def message_received(self, session: EngineSession, data: str | bytes) -> None:
+    def message_received(self, session: Connection, data: str | bytes) -> None:
         self._packets_in += 1
         self._bytes_in += len(data)
 

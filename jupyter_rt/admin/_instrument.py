@@ -17,8 +17,8 @@ from jupyter_rt.server import BroadcastOperator, Middleware, Namespace, Observer
 
 if TYPE_CHECKING:
     from jupyter_rt.clock import Timer
-    from jupyter_rt.engine import EngineSession
     from jupyter_rt.protocol.events import Reason
+    from jupyter_rt.server.connection import Connection
 
 __all__ = ["AdminUI", "Mode", "instrument"]
 
@@ -332,7 +332,7 @@ class _Counts(EventCounts):
         super().__init__()
         self._admin = admin
 
-    def session_opened(self, session: EngineSession) -> None:
+    def session_opened(self, session: Connection) -> None:
         super().session_opened(session)
         self._admin.start()
 

@@ -18,9 +18,12 @@ other direction are under ``TYPE_CHECKING``)::
     server ─▶ observer   (the Observer hooks; imports no other server module)
 
 and below them only ``jupyter_rt.protocol`` (the packets; ``protocol.events`` holds the event
-rules every layer shares), ``jupyter_rt.clock``, ``jupyter_rt._tasks`` and ``jupyter_rt.errors``;
-``jupyter_rt.engine`` for annotations only. Going back up, the objects know each other (as in
-Node) through public methods documented as the server's internal API, never private members:
+rules every layer shares), ``jupyter_rt.clock``, ``jupyter_rt._tasks`` and ``jupyter_rt.errors``.
+``connection`` holds the two protocols the layer is written against (for annotations): a
+:class:`Connection` (what the server uses of an Engine.IO session; the kernel side of a hosted
+namespace implements it over its tunnel) and a :class:`NamespaceHost`. Going back up, the
+objects know each other (as in Node) through public methods documented as the server's internal
+API, never private members:
 
 - :class:`Server` (the engine's listener) → its ``Client`` per session: ``receive(data)``,
   ``on_close(reason)``, ``close(reason)``.
@@ -46,6 +49,15 @@ Node) through public methods documented as the server's internal API, never priv
   emits), ``socket_disconnected`` (end of ``on_close``); :class:`Adapter` → ``room_joined``,
   ``room_left`` (``add_all``, ``delete``, ``delete_all``), ``event_sent`` (``broadcast_local``,
   ``broadcast_with_ack_local``). ``Server.sessions`` lists the open Engine.IO sessions.
+- A namespace served elsewhere (a kernel's, through ``jupyter_rt.kernel``) has
+  ``Namespace.host`` set: the ``Client`` hands it that name's CONNECT
+  (``host.connect(client, name, auth)``), records it in ``Client.hosted`` and routes the name's
+  later packets to ``host.receive(client, packet)`` (only clients with a hosted name pay the
+  check); at close it calls ``host.client_closed(client, name, reason)``. The host answers on
+  ``client.session`` and calls ``client.forget_host(name)`` when it gives the name up. Such
+  namespaces are made outside ``Server.of`` and registered with ``Server.attach_namespace``
+  (``Server.parent_for`` tells whether a name would be a dynamic namespace's child);
+  ``Namespace.reset()`` and ``Socket.remove_all_listeners()`` let code define a namespace again.
 - Timers (ack timeouts, recovery's expiry) run on ``Server.clock`` (:mod:`jupyter_rt.clock`).
 """
 
@@ -61,6 +73,7 @@ from jupyter_rt.server.adapter import (
     SessionToPersist,
 )
 from jupyter_rt.server.broadcast import BroadcastOperator
+from jupyter_rt.server.connection import Connection, ConnectionHandshake, NamespaceHost
 from jupyter_rt.server.namespace import Middleware, Namespace, ParentNamespace
 from jupyter_rt.server.observer import Observer, Observers
 from jupyter_rt.server.recovery import RecoveryStore, SessionAwareAdapter
@@ -78,10 +91,13 @@ __all__ = [
     "BroadcastFlags",
     "BroadcastOperator",
     "BroadcastOptions",
+    "Connection",
+    "ConnectionHandshake",
     "DisconnectReason",
     "MemoryAdapter",
     "Middleware",
     "Namespace",
+    "NamespaceHost",
     "Observer",
     "Observers",
     "ParentNamespace",

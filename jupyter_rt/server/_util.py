@@ -113,7 +113,8 @@ def report_error(
     tasks: TaskGroup, exc: BaseException, handler: Callable[..., Any], what: str, where: Where
 ) -> None:
     """Log what a handler raised: a limit as a warning per kind, anything else with its
-    traceback per handler; each at most once per throttle interval."""
+    traceback per handler; each at most once per throttle interval. The record's ``where``
+    attribute is ``where``."""
     name = handler_name(handler)
     if isinstance(exc, LimitExceeded):
         tasks.throttle.log(
@@ -124,6 +125,7 @@ def report_error(
             name,
             *where,
             exc.message,
+            extra={"where": where},
         )
     else:
         tasks.throttle.log(
@@ -134,6 +136,7 @@ def report_error(
             name,
             *where,
             exc_info=exc,
+            extra={"where": where},
         )
 
 
@@ -155,6 +158,7 @@ def report_slow(
         *where,
         elapsed * 1000,
         threshold * 1000,
+        extra={"where": where},
     )
 
 

@@ -2,7 +2,9 @@
 
 The :class:`~jupyter_rt.server.Server` makes one per session and feeds it the session's
 messages; it decodes them, runs the namespace CONNECTs through middleware, and hands events and
-acks to the sockets.
+acks to the sockets. A namespace served elsewhere (``Namespace.host`` set, see
+:class:`~jupyter_rt.server.connection.NamespaceHost`) gets its CONNECT and every later packet
+of that name instead, decoded and checked here first.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from jupyter_rt.server.recovery import (
 from jupyter_rt.server.socket import Socket
 
 if TYPE_CHECKING:
-    from jupyter_rt.engine import EngineSession
+    from jupyter_rt.server.connection import Connection, NamespaceHost
     from jupyter_rt.server.namespace import Middleware, Namespace
     from jupyter_rt.server.server import Server
 
@@ -55,18 +57,22 @@ class Client:
         "_decoder",
         "_recovering",
         "closed",
+        "hosted",
         "server",
         "session",
         "sockets",
     )
 
-    def __init__(self, server: Server, session: EngineSession) -> None:
+    def __init__(self, server: Server, session: Connection) -> None:
         self.server = server
         self.session = session
         self._decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
         self._connecting: dict[str, list[Packet]] = {}
         self._recovering = _NO_RECOVERIES
+        self.hosted: dict[str, NamespaceHost] = {}
+        """The namespaces of this client served by a host, by name (they count against
+        ``max_namespaces_per_client`` until the host forgets them)."""
         self.closed = False
         session.set_deadline(server.connect_timeout, DisconnectReason.FORCED_CLOSE)
 
@@ -100,6 +106,13 @@ class Client:
     def _on_packet(self, packet: Packet) -> None:
         ptype = packet.type
         name = packet.nsp
+        if self.hosted:
+            host = self.hosted.get(name)
+            if host is not None:
+                if ptype == PacketType.CONNECT_ERROR:
+                    raise ProtocolError("a client cannot send CONNECT_ERROR")
+                host.receive(self, packet)
+                return
         if ptype == PacketType.CONNECT:
             if name in self.sockets or name in self._connecting:
                 log.debug("Session %s: CONNECT to %s again, ignored", self.session.sid, name)
@@ -134,13 +147,19 @@ class Client:
     # -- connecting ---------------------------------------------------------------------------
 
     def _connect(self, name: str, auth: dict[str, Any]) -> None:
-        if len(self.sockets) + len(self._connecting) >= self.server.max_namespaces_per_client:
+        joined = len(self.sockets) + len(self._connecting) + len(self.hosted)
+        if joined >= self.server.max_namespaces_per_client:
             log.warning("Session %s: refusing %s, too many namespaces", self.session.sid, name)
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _TOO_MANY))
             return
         nsp = self.server.namespace_for(name)
         if nsp is None:
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
+            return
+        host = nsp.host
+        if host is not None:
+            self.hosted[name] = host
+            host.connect(self, name, auth)
             return
         recovery = self.server.recovery
         wanted = None
@@ -294,6 +313,11 @@ class Client:
 
     # -- closing ------------------------------------------------------------------------------
 
+    def forget_host(self, name: str) -> None:
+        """The host of namespace ``name`` is done with this client (called by the host): a
+        later CONNECT to ``name`` is looked up again."""
+        self.hosted.pop(name, None)
+
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` disconnected (called by the socket)."""
         if self.sockets.get(socket.nsp.name) is socket:
@@ -325,3 +349,7 @@ class Client:
         for socket in list(self.sockets.values()):
             socket.on_close(reason)
         self.sockets.clear()
+        if self.hosted:
+            hosts, self.hosted = self.hosted, {}
+            for name, host in hosts.items():
+                host.client_closed(self, name, reason)

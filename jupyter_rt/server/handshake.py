@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_rt._redact import MASK, scrub_headers, scrub_query, scrub_uri
 
 if TYPE_CHECKING:
-    from jupyter_rt.engine import EngineSession
+    from jupyter_rt.server.connection import Connection
 
 __all__ = ["SocketHandshake"]
 
@@ -86,7 +86,7 @@ class SocketHandshake:
         )
 
     @classmethod
-    def build(cls, session: EngineSession, auth: Mapping[str, Any]) -> SocketHandshake:
+    def build(cls, session: Connection, auth: Mapping[str, Any]) -> SocketHandshake:
         """The handshake of a socket of ``session`` that connected with ``auth``."""
         engine = session.handshake
         issued = engine.issued

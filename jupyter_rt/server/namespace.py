@@ -14,6 +14,7 @@ from jupyter_rt.server.adapter import Adapter, BroadcastOptions
 from jupyter_rt.server.broadcast import BroadcastOperator
 
 if TYPE_CHECKING:
+    from jupyter_rt.server.connection import NamespaceHost
     from jupyter_rt.server.server import Server
     from jupyter_rt.server.socket import Socket, SocketHandle
 
@@ -34,12 +35,16 @@ class Namespace:
     :meth:`server_side_call` from other servers (for a call, the first handler's return value is
     the answer).
     Broadcasting methods (``emit``, ``to``, ``fetch_sockets``...) act on the whole namespace.
+
+    ``host``: when set (a :class:`~jupyter_rt.server.connection.NamespaceHost`), clients'
+    CONNECTs and packets for this namespace go to it instead of the middleware and sockets here.
     """
 
     def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
         self.server = server
         self.name = name
         self.parent = parent
+        self.host: NamespaceHost | None = None
         self.sockets: dict[str, Socket] = {}
         """Connected sockets of this server, by id."""
         self._sockets_size = Shrinker()
@@ -99,6 +104,13 @@ class Namespace:
             self._handlers.pop(key, None)
         elif handler in self._handlers.get(key, ()):
             self._handlers[key].remove(handler)
+
+    def reset(self) -> None:
+        """Remove every middleware and handler of this namespace, for code that defines it again
+        (a re-run notebook cell); connected sockets keep theirs
+        (:meth:`Socket.remove_all_listeners <jupyter_rt.server.Socket.remove_all_listeners>`)."""
+        self._middlewares = []
+        self._handlers = {}
 
     # -- the connections' side ----------------------------------------------------------------
 

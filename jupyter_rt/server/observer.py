@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jupyter_rt._throttle import LogThrottle
-    from jupyter_rt.engine import EngineSession
     from jupyter_rt.protocol.events import Reason
+    from jupyter_rt.server.connection import Connection
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.socket import Socket
 
@@ -37,13 +37,13 @@ class Observer:
     binary attachments); treat it as read-only.
     """
 
-    def session_opened(self, session: EngineSession) -> None:
+    def session_opened(self, session: Connection) -> None:
         """A client opened an Engine.IO session (before any namespace CONNECT)."""
 
-    def session_closed(self, session: EngineSession, reason: Reason) -> None:
+    def session_closed(self, session: Connection, reason: Reason) -> None:
         """The session is closed, for ``reason``; its sockets were told first."""
 
-    def message_received(self, session: EngineSession, data: str | bytes) -> None:
+    def message_received(self, session: Connection, data: str | bytes) -> None:
         """The session sent an Engine.IO message (a Socket.IO packet or one of its binary
         attachments); called before the server reads it."""
 
@@ -98,21 +98,21 @@ class Observers(Observer):
         message = "Observer hook %s raised; ignored"
         self._throttle.log(logging.ERROR, ("observer", name), message, name, exc_info=True)
 
-    def session_opened(self, session: EngineSession) -> None:
+    def session_opened(self, session: Connection) -> None:
         for observer in self._all:
             try:
                 observer.session_opened(session)
             except Exception:
                 self._failed(observer, "session_opened")
 
-    def session_closed(self, session: EngineSession, reason: Reason) -> None:
+    def session_closed(self, session: Connection, reason: Reason) -> None:
         for observer in self._all:
             try:
                 observer.session_closed(session, reason)
             except Exception:
                 self._failed(observer, "session_closed")
 
-    def message_received(self, session: EngineSession, data: str | bytes) -> None:
+    def message_received(self, session: Connection, data: str | bytes) -> None:
         for observer in self._all:
             try:
                 observer.message_received(session, data)

@@ -20,8 +20,8 @@ from jupyter_rt.server.observer import Observer, Observers
 from jupyter_rt.server.recovery import RecoveryStore, SessionAwareAdapter
 
 if TYPE_CHECKING:
-    from jupyter_rt.engine import EngineSession
     from jupyter_rt.server.broadcast import BroadcastOperator
+    from jupyter_rt.server.connection import Connection
     from jupyter_rt.server.socket import SocketHandle
 
 __all__ = ["AdapterFactory", "Client", "Server"]
@@ -173,7 +173,7 @@ class Server:
         self.observer = Observers(members, self._tasks.throttle) if members else None
 
     @property
-    def sessions(self) -> list[EngineSession]:
+    def sessions(self) -> list[Connection]:
         """The open Engine.IO sessions of this server's clients, as a snapshot."""
         return [client.session for client in self._clients.values()]
 
@@ -189,6 +189,14 @@ class Server:
     def adapter_factory(self) -> AdapterFactory:
         """What builds each namespace's adapter (``Server(adapter=...)``)."""
         return self._adapter_factory
+
+    def parent_for(self, name: str) -> ParentNamespace | None:
+        """The dynamic namespace whose pattern ``name`` matches (a client connecting to
+        ``name`` would get a child of it), or ``None``; nothing is created."""
+        for parent in self._parents:
+            if parent.matches(name):
+                return parent
+        return None
 
     def namespace_for(self, name: str) -> Namespace | None:
         """The namespace a client connecting to ``name`` joins: an existing one, a new child of
@@ -206,8 +214,18 @@ class Server:
                 return child
         return None
 
+    def attach_namespace(self, nsp: Namespace) -> None:
+        """Serve ``nsp``, a namespace made for this server outside :meth:`of` (a subclass, say);
+        raises ``ValueError`` if a namespace of that name exists."""
+        if nsp.server is not self:
+            raise ValueError(f"namespace {nsp.name} belongs to another server")
+        if nsp.name in self._nsps:
+            raise ValueError(f"namespace {nsp.name} exists")
+        self._nsps[nsp.name] = nsp
+
     def forget_namespace(self, nsp: Namespace) -> None:
-        """Drop a dynamic child namespace (called by its parent once it is left empty)."""
+        """Stop serving ``nsp`` (a dynamic child left empty, or one given to
+        :meth:`attach_namespace`); its adapter is the caller's to close."""
         if self._nsps.get(nsp.name) is nsp:
             del self._nsps[nsp.name]
 
@@ -365,7 +383,7 @@ class Server:
 
     # -- the engine listener ------------------------------------------------------------------
 
-    def on_engine_open(self, session: EngineSession) -> None:
+    def on_engine_open(self, session: Connection) -> None:
         """A new Engine.IO session: wait for its namespace CONNECTs."""
         if self.observer is not None:
             self.observer.session_opened(session)
@@ -377,7 +395,7 @@ class Server:
             self._tasks.spawn(self._start_in_background())
         self._clients[session.sid] = Client(self, session)
 
-    def on_engine_message(self, session: EngineSession, data: str | bytes) -> None:
+    def on_engine_message(self, session: Connection, data: str | bytes) -> None:
         """An Engine.IO MESSAGE from the session."""
         client = self._clients.get(session.sid)
         if client is not None:
@@ -386,7 +404,7 @@ class Server:
                 observer.message_received(session, data)
             client.receive(data)
 
-    def on_engine_close(self, session: EngineSession, reason: Reason) -> None:
+    def on_engine_close(self, session: Connection, reason: Reason) -> None:
         """The session is gone: its sockets disconnect with ``reason``."""
         client = self._clients.pop(session.sid, None)
         if client is not None:

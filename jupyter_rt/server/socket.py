@@ -34,8 +34,8 @@ from jupyter_rt.server.recovery import RECOVERABLE_REASONS, persist
 from jupyter_rt.server.remote import RemoteSocket
 
 if TYPE_CHECKING:
-    from jupyter_rt.engine import EngineSession
     from jupyter_rt.server.client import Client
+    from jupyter_rt.server.connection import Connection
     from jupyter_rt.server.namespace import Namespace
     from jupyter_rt.server.server import Server
 
@@ -141,8 +141,9 @@ class Socket:
         return frozenset(self.nsp.adapter.sids.get(self.id, ()))
 
     @property
-    def conn(self) -> EngineSession:
-        """The Engine.IO session under this socket (shared by the client's namespaces)."""
+    def conn(self) -> Connection:
+        """The connection (Engine.IO session) under this socket, shared by the client's
+        namespaces."""
         return self._session
 
     @property
@@ -207,6 +208,12 @@ class Socket:
             if registered == handler or getattr(registered, "__wrapped__", None) == handler:
                 handlers.remove(registered)
                 return
+
+    def remove_all_listeners(self) -> None:
+        """Remove every handler of this socket, catch-all ones too (Node's
+        ``removeAllListeners``); its rooms and ``data`` stay."""
+        self._handlers.clear()
+        self._any.clear()
 
     def on_any(self, handler: H) -> H:
         """Call ``handler(event, *args)`` for every incoming event (before its own handlers)."""

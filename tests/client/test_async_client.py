@@ -497,3 +497,29 @@ async def test_no_default_ack_timeout(server: InProcessServer) -> None:
     server.drop()
     with pytest.raises(jupyter_rt.NotConnected):
         await asyncio.wait_for(call, STEP)
+
+
+async def test_emit_nowait_keeps_order_with_awaited_emits(
+    server: InProcessServer, client: AsyncClient
+) -> None:
+    seen: list[Any] = []
+    echo_app(server.io, seen)
+    await client.connect(server.url)
+    try:
+        client.emit_nowait("note", 1)
+        await client.emit("note", 2)
+        client.emit_nowait("note", 3, b"\x00\x01")
+        assert await client.call("echo", "after") == "after"
+        await wait_until(lambda: len(seen) == 3)
+        assert seen == [(1,), (2,), (3, b"\x00\x01")]
+        with pytest.raises(jupyter_rt.NotConnected):
+            client.emit_nowait("note", namespace="/other")
+        await server.stop()
+        await wait_until(lambda: not client.connected)
+        client.emit_nowait("note", "while down")  # kept until the namespace is back
+        server.start()
+        await wait_until(lambda: seen[-1:] == [("while down",)])
+    finally:
+        await client.disconnect()
+    with pytest.raises(jupyter_rt.NotConnected):
+        client.emit_nowait("note", "after disconnect")

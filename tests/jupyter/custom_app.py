@@ -4,6 +4,7 @@ and engine hooks: ``c.RealtimeApp.allow_request = "tests.jupyter.custom_app:allo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jupyter_rt.engine import Handshake
@@ -27,6 +28,11 @@ def setup(io: Server) -> None:
         @socket.on("whoami")
         def whoami() -> Any:
             return dict(socket.handshake.user or {})
+
+
+def documents(io: Server) -> None:
+    """``/doc-<name>``: a dynamic namespace per document (it only exists)."""
+    io.of(re.compile(r"/doc-\w+"))
 
 
 def broken(io: Server) -> None:
