@@ -198,6 +198,47 @@ class LabPage:
         """Run every cell, as Run ▸ Run All Cells does."""
         self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
+    def cell_index(self, text: str) -> int:
+        """The index of the first cell whose source contains ``text``."""
+        index = int(
+            self.page.evaluate(
+                """(text) => window.jupyterapp.shell.currentWidget.content.widgets.findIndex(
+                    (cell) => cell.model.sharedModel.getSource().includes(text))""",
+                text,
+            )
+        )
+        assert index >= 0, f"{self.name}: no cell contains {text!r}"
+        return index
+
+    def run_cells_above(self, index: int) -> None:
+        """Run the cells before cell ``index``, as Run ▸ Run All Above Selected Cell does."""
+        self.page.evaluate(
+            """async (index) => {
+                const app = window.jupyterapp;
+                app.shell.currentWidget.content.activeCellIndex = index;
+                await app.commands.execute('notebook:run-all-above');
+            }""",
+            index,
+        )
+
+    def run_cell(self, index: int) -> None:
+        """Run cell ``index`` (as selecting it and pressing Ctrl+Enter does)."""
+        self.page.evaluate(
+            """async (index) => {
+                const app = window.jupyterapp;
+                app.shell.currentWidget.content.activeCellIndex = index;
+                await app.commands.execute('notebook:run-cell');
+            }""",
+            index,
+        )
+
+    def restart_kernel(self) -> None:
+        """Restart the notebook's kernel (Kernel ▸ Restart Kernel, without the dialog)."""
+        self.page.evaluate(
+            "async () => { await window.jupyterapp.shell.currentWidget.sessionContext"
+            ".restartKernel(); }"
+        )
+
     def run_in_new_cell(self, code: str) -> None:
         """Append a code cell with ``code`` at the end of the notebook and run it."""
         self.page.evaluate(
@@ -213,13 +254,14 @@ class LabPage:
             code,
         )
 
-    def cells_state(self) -> dict[str, Any]:
-        """How far execution went: code cells, executed ones, running ones, and errors."""
+    def cells_state(self, stop: int | None = None) -> dict[str, Any]:
+        """How far execution went: code cells (before cell ``stop`` if given), executed ones,
+        running ones, and errors."""
         state: dict[str, Any] = self.page.evaluate(
-            """() => {
+            """(stop) => {
                 const notebook = window.jupyterapp.shell.currentWidget.content;
                 // JupyterLab does not execute empty cells.
-                const cells = notebook.widgets.filter(
+                const cells = notebook.widgets.slice(0, stop ?? undefined).filter(
                     (c) => c.model.type === 'code' && c.model.sharedModel.getSource().trim()
                 );
                 const errors = [];
@@ -237,15 +279,17 @@ class LabPage:
                     }
                 });
                 return {cells: cells.length, executed, running, errors};
-            }"""
+            }""",
+            stop,
         )
         return state
 
-    def wait_all_executed(self, timeout: float = 90.0) -> dict[str, Any]:
-        """Wait until every code cell ran and the kernel is idle; fail on an error output."""
+    def wait_all_executed(self, timeout: float = 90.0, stop: int | None = None) -> dict[str, Any]:
+        """Wait until every code cell (before cell ``stop`` if given) ran and the kernel is idle;
+        fail on an error output."""
         deadline = time.monotonic() + timeout
         while True:
-            state = self.cells_state()
+            state = self.cells_state(stop)
             if state["errors"]:
                 raise NotebookFailed(
                     f"{self.name}: a cell raised:\n" + strip_ansi("\n".join(state["errors"]))

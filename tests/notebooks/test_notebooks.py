@@ -64,6 +64,20 @@ EXPECTED: dict[str, list[str]] = {
         r"progress seen on server B: \[0\.2, 0\.4, 0\.6, 0\.8, 1\.0\]",
         r"stopped 3 processes",
     ],
+    "06-serve-from-a-notebook.ipynb": [
+        r"<HostedNamespace /poll 0 sockets>",
+        r"ada votes tabs: \{'ok': True\}",
+        r"bob votes emacs: \{'ok': False, 'error': \"'emacs' is not a choice\"\}",
+        r"bob heard the tally: \{'tabs': 2, 'spaces': 1\}",
+        r"in the room: 2 voters",
+        r"ada heard the new question: \{'text': 'Tabs or spaces\? One vote each.*'both'\]\}",
+        r"ada changes her mind: \{'ok': True, 'yours': 'both'\}",
+        r"the tally now: \{'tabs': 0, 'spaces': 1, 'both': 1\}",
+        r"while /poll is not served, ada: \['disconnected: transport close'\]",
+        r"once it is served again, ada: \['disconnected: transport close', 'connected'\]",
+        r"a new socket id: True",
+        r"closed: True",
+    ],
 }
 
 #: Binaries a notebook starts itself, passed to it as environment variables.
