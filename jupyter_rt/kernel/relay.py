@@ -15,7 +15,6 @@ hosted name was decoded and checked here before it is relayed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import re
@@ -79,14 +78,9 @@ class TunnelLink:
         self.kernel_id = ""
         self.names: dict[str, HostedName] = {}
         self.sessions: dict[str, _Opened] = {}
-        self.outbox = tunnel.Outbox(
-            socket.emit, asyncio.get_running_loop().call_soon, relay.io.options.max_payload
-        )
-        """The messages to the kernel of this turn of the loop, sent as one batch."""
         for event in tunnel.SHAPES:
             handler = getattr(self, "on_" + event)
             socket.on(event, functools.partial(self._receive, event, handler))
-        socket.on(tunnel.BATCH, self._receive_batch)
         socket.on("disconnect", self._on_disconnect)
 
     def __repr__(self) -> str:
@@ -95,21 +89,6 @@ class TunnelLink:
     @staticmethod
     def _receive(event: str, handler: Callable[..., Any], *args: Any) -> Any:
         return handler(*tunnel.parse(tunnel.SHAPES, event, args))
-
-    def _receive_batch(self, *items: Any) -> None:
-        for item in items:
-            event, args = tunnel.parse_batched(tunnel.SHAPES, item)
-            getattr(self, "on_" + event)(*args)
-
-    def send(self, event: str, *args: Any) -> None:
-        """Send the kernel a message without an answer; it leaves with this turn of the loop's
-        batch, in order with every other."""
-        self.outbox.send(event, *args)
-
-    def call(self, event: str, *args: Any, callback: Callable[..., Any]) -> None:
-        """Send the kernel a request; ``callback`` gets its answer."""
-        self.outbox.flush()
-        self.socket.emit(event, *args, callback=callback)
 
     # -- client sessions ----------------------------------------------------------------------
 
@@ -123,7 +102,7 @@ class TunnelLink:
         session = client.session
         esid = session.sid
         opened = self.sessions.get(esid)
-        emit = self.outbox.send
+        emit = self.socket.emit
         if opened is None:
             transport = session.transport
             self.sessions[esid] = _Opened(client, transport)
@@ -139,7 +118,7 @@ class TunnelLink:
         opened = self.sessions.get(esid)
         if opened is not None and opened.client is client:
             del self.sessions[esid]
-            self.send(tunnel.J_CLOSED, esid, reason)
+            self.socket.emit(tunnel.J_CLOSED, esid, reason)
 
     def _on_disconnect(self, reason: str) -> None:
         for hosted in list(self.names.values()):

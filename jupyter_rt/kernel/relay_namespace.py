@@ -228,7 +228,7 @@ class HostedName:
         """Send the kernel ``event`` about this name (nothing while vacant)."""
         link = self.link
         if link is not None:
-            link.send(event, self.name, *args)
+            link.socket.emit(event, self.name, *args)
 
     def add(self, sid: str, esid: str, rooms: list[str]) -> None:
         """The kernel's socket ``sid`` (of session ``esid``) joins ``rooms``; its first join
@@ -283,7 +283,7 @@ class HostedName:
         link = self.link
         if link is None:
             return
-        emit = link.send
+        emit = link.socket.emit
 
         def count(clients: int) -> None:
             emit(tunnel.J_ACK_COUNT, req, clients)
@@ -322,7 +322,7 @@ class HostedName:
             return
         frames = tunnel.pack_frames(encode_fields(PacketType.EVENT, "/", packet))
         if ack is None:
-            link.send(tunnel.J_SS_EMIT, self.name, *frames)
+            link.socket.emit(tunnel.J_SS_EMIT, self.name, *frames)
             return
         max_name_length = self.relay.io.max_name_length
 
@@ -330,7 +330,7 @@ class HostedName:
             answer = tunnel.decode_packet(tunnel.unpack_frames(args), max_name_length)
             ack(answer.data[1] if len(answer.data) > 1 else None)
 
-        link.call(tunnel.J_SS_CALL, self.name, *frames, callback=answered)
+        link.socket.emit(tunnel.J_SS_CALL, self.name, *frames, callback=answered)
 
     def server_side_emit_local(self, frames: tunnel.Frames) -> None:
         """The kernel's ``serverSideEmit``: to this namespace on the other servers."""

@@ -80,8 +80,6 @@ class Runtime:
         """The names this kernel holds, and their namespace in :attr:`server`."""
         self.on_lost: dict[str, Callable[[str], None]] = {}
         """Called (on the loop) with the reason when a held name could not be claimed again."""
-        self.outbox = tunnel.Outbox(self._emit, self.loop.call_soon)
-        """The tunnel messages of this turn of the loop, sent as one batch."""
         self._acks: dict[int, tuple[Callable[[int], None], Callable[[list[Any]], None]]] = {}
         self._requests = itertools.count()
         self._connects = 0
@@ -166,7 +164,6 @@ class Runtime:
             client.on(
                 event, functools.partial(self._receive, event, handler), namespace=tunnel.NAMESPACE
             )
-        client.on(tunnel.BATCH, self._receive_batch, namespace=tunnel.NAMESPACE)
         client.on("connect", self._on_connect, namespace=tunnel.NAMESPACE)
         client.on("disconnect", self._on_disconnect, namespace=tunnel.NAMESPACE)
         info = self.info
@@ -181,7 +178,6 @@ class Runtime:
             hello = await client.call(tunnel.K_HELLO, namespace=tunnel.NAMESPACE)
         except RealtimeError as exc:
             raise HostingError(f"cannot reach the Jupyter server at {info.url}: {exc}") from None
-        self.outbox.set_max_payload(client.max_payload)
         options = hello.get("options") if isinstance(hello, dict) else None
         known = {f.name for f in dataclasses.fields(Options)}
         shared = {k: v for k, v in (options or {}).items() if k in known}
@@ -199,32 +195,18 @@ class Runtime:
             return None
         return handler(*parsed)
 
-    def _receive_batch(self, *items: Any) -> None:
-        for item in items:
-            try:
-                event, parsed = tunnel.parse_batched(tunnel.KERNEL_SHAPES, item)
-            except tunnel.TunnelError as exc:
-                log.warning("Dropping a malformed tunnel message: %s", exc)
-                continue
-            getattr(self, "on_" + event)(*parsed)
-
     def send(self, event: str, *args: Any) -> None:
-        """Send a tunnel message, in order with every other (handed to the hosting thread
-        from any other); it leaves with this turn of the loop's batch."""
+        """Send a tunnel message now (handed to the hosting thread from any other)."""
         if not self.on_loop:
             self.loop.call_soon_threadsafe(functools.partial(self.send, event, *args))
             return
-        self.outbox.send(event, *args)
-
-    def _emit(self, event: str, *args: Any) -> None:
         try:
             self.client.emit_nowait(event, *args, namespace=tunnel.NAMESPACE)
         except NotConnected:
             log.debug("Tunnel closed: %s not sent", event)
 
     async def call(self, event: str, *args: Any) -> Any:
-        """A tunnel request's answer (on the hosting loop), after what was sent before."""
-        self.outbox.flush()
+        """A tunnel request's answer (on the hosting loop)."""
         return await self.client.call(event, *args, namespace=tunnel.NAMESPACE)
 
     def expect_acks(

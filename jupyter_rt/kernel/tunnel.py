@@ -36,16 +36,12 @@ Jupyter → kernel (``J_*``): ``open(esid, handshake)``, ``msg(esid, *frames)``,
 ``left(name, sid, rooms)``, ``drop(name, sid, close)``, ``ack_count(req, count)``,
 ``ack(req, args)``, ``ss_emit(name, *frames)``, ``ss_call(name, *frames)`` (ack: the first
 handler's answer, packed as an event ``["answer", value]``).
-
-Both ways, ``batch(*messages)``: messages without an answer that one side sent in one turn of
-its event loop, each as ``[event, *args]``, applied in order (see :class:`Outbox`): a client's
-packets and the kernel's replies cross in as few WebSocket messages as the load allows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, get_args
 
 from jupyter_rt.engine import Handshake
@@ -55,12 +51,10 @@ from jupyter_rt.protocol.socketio import Decoder, Packet, encode
 from jupyter_rt.server.adapter import BroadcastFlags, BroadcastOptions
 
 __all__ = [
-    "BATCH",
     "LOCAL_ACK_BASE",
     "NAMESPACE",
     "RESERVED",
     "Frames",
-    "Outbox",
     "TunnelError",
     "decode_packet",
     "handshake_from_wire",
@@ -70,7 +64,6 @@ __all__ = [
     "pack_frames",
     "packet_frames",
     "parse",
-    "parse_batched",
     "reason",
     "unpack_frames",
 ]
@@ -122,19 +115,6 @@ J_ACK_COUNT: Final = "ack_count"
 J_ACK: Final = "ack"
 J_SS_EMIT: Final = "ss_emit"
 J_SS_CALL: Final = "ss_call"
-
-# -- both ways ----------------------------------------------------------------------------------
-BATCH: Final = "batch"
-
-ANSWERED: Final = frozenset({K_HELLO, K_CLAIM, K_RELEASE, K_FETCH, K_ALL_ROOMS, K_SERVER_COUNT})
-"""Requests whose answer is their ack (with ``ss_call``, both ways): never in a batch."""
-
-MAX_BATCH: Final = 256
-"""Messages one batch holds at most."""
-
-MAX_BATCH_CHARS: Final = 64 * 1024
-"""Characters of strings one batch holds at most (and at most an eighth of the receiver's
-``max_payload``, see :class:`Outbox`), so that a batch stays far below the payload limit."""
 
 
 class TunnelError(ProtocolError):
@@ -206,17 +186,6 @@ def parse(shapes: Mapping[str, tuple[object, ...]], event: str, args: Sequence[A
     return out
 
 
-def parse_batched(shapes: Mapping[str, tuple[object, ...]], item: Any) -> tuple[str, list[Any]]:
-    """One message of a ``batch``: its event and arguments, checked as :func:`parse` does.
-    Raises :class:`TunnelError` (also for a request with an answer, which is never batched)."""
-    if not isinstance(item, list) or not item or not isinstance(item[0], str):
-        raise TunnelError("a batched message is a list [event, *args]")
-    event = item[0]
-    if event in ANSWERED or event in (K_SS_CALL, BATCH):
-        raise TunnelError(f"{event} cannot be batched")
-    return event, parse(shapes, event, item[1:])
-
-
 def _checked(event: str, kind: object, value: Any) -> Any:
     if kind == _ROOMS:
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
@@ -237,96 +206,6 @@ def _checked(event: str, kind: object, value: Any) -> Any:
 def reason(value: str) -> Reason:
     """``value`` as a disconnect reason; an unknown one is ``"forced close"``."""
     return value if value in _REASONS else "forced close"  # type: ignore[return-value]
-
-
-# -- batches ------------------------------------------------------------------------------------
-
-
-class Outbox:
-    """Gathers the messages sent in one turn of the event loop into one :data:`BATCH`.
-
-    ``emit(event, *args)`` sends one message at once; ``schedule(callback)`` runs
-    ``callback`` soon on the same loop (its ``call_soon``). :meth:`send` keeps a message for
-    the batch, which :meth:`flush` sends (as the message alone if it is the only one); the
-    first message kept schedules that flush. Order is kept: a message with ``bytes`` (an
-    attachment) or with more than ``max_chars`` characters goes out at once, after the batch
-    so far; a batch that would grow past ``max_chars`` or :data:`MAX_BATCH` messages is sent
-    first. Call :meth:`flush` before sending anything another way (a request with an answer).
-    """
-
-    __slots__ = ("_chars", "_emit", "_items", "_schedule", "max_chars")
-
-    def __init__(
-        self,
-        emit: Callable[..., object],
-        schedule: Callable[[Callable[[], None]], object],
-        max_payload: int | None = None,
-    ) -> None:
-        self._emit = emit
-        self._schedule = schedule
-        self._items: list[list[Any]] = []
-        self._chars = 0
-        self.max_chars = MAX_BATCH_CHARS
-        self.set_max_payload(max_payload)
-
-    def set_max_payload(self, max_payload: int | None) -> None:
-        """Keep batches within an eighth of the receiver's ``max_payload`` (bytes)."""
-        limit = MAX_BATCH_CHARS if max_payload is None else max_payload // 8
-        self.max_chars = max(0, min(MAX_BATCH_CHARS, limit))
-
-    def send(self, event: str, *args: Any) -> None:
-        """Send ``event`` with ``args`` in the next batch (or now, see the class)."""
-        chars = _text_size(args)
-        if chars is None or chars > self.max_chars:
-            self.flush()
-            self._emit(event, *args)
-            return
-        items = self._items
-        if items and (self._chars + chars > self.max_chars or len(items) >= MAX_BATCH):
-            self.flush()
-            items = self._items
-        if not items:
-            self._schedule(self.flush)
-        items.append([event, *args])
-        self._chars += chars
-
-    def flush(self) -> None:
-        """Send what is kept, now."""
-        items = self._items
-        if not items:
-            return
-        self._items = []
-        self._chars = 0
-        if len(items) == 1:
-            self._emit(*items[0])
-        else:
-            self._emit(BATCH, *items)
-
-
-def _text_size(value: Any) -> int | None:
-    """Characters of the strings in ``value`` (plus one per other value); ``None`` if it holds
-    ``bytes``."""
-    if isinstance(value, str):
-        return len(value) + 2
-    if isinstance(value, (list, tuple)):
-        total = 2
-        for item in value:
-            size = _text_size(item)
-            if size is None:
-                return None
-            total += size + 1
-        return total
-    if isinstance(value, dict):
-        total = 2
-        for key, item in value.items():
-            size = _text_size(item)
-            if size is None:
-                return None
-            total += len(str(key)) + size + 4
-        return total
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return None
-    return 8
 
 
 # -- frames -------------------------------------------------------------------------------------
