@@ -102,3 +102,23 @@ def test_no_module_is_over_650_lines() -> None:
         if (n := len(p.read_text().splitlines())) > 650
     }
     assert long == {}
+
+
+def _package_imports(path: Path) -> set[str]:
+    """Every ``jupyter_rt`` module ``path`` imports, at any depth of its code."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+    return {name for name in out if name.startswith("jupyter_rt")}
+
+
+def test_the_jupyter_side_of_kernel_hosting_never_imports_the_kernel_side() -> None:
+    kernel_side = ("jupyter_rt.client", "jupyter_rt.kernel.runtime", "jupyter_rt.kernel.hosted")
+    kernel_side += ("jupyter_rt.kernel.session", "jupyter_rt.kernel.output")
+    for name in ("relay", "relay_namespace", "tunnel"):
+        imported = _package_imports(PACKAGE / "kernel" / f"{name}.py")
+        assert not {i for i in imported if i.startswith(kernel_side)}, (name, imported)

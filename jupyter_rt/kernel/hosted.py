@@ -161,6 +161,11 @@ class HostedNamespace(HostedOperator):
         return f"<HostedNamespace {self.name} {state}>"
 
     @property
+    def namespace(self) -> Namespace:
+        """The namespace in the kernel's server (use it on the hosting thread only)."""
+        return self._nsp
+
+    @property
     def closed(self) -> bool:
         """Whether the name was given up (:meth:`close`, or lost after a reconnection)."""
         return self._runtime.names.get(self.name) is not self._nsp
@@ -260,7 +265,7 @@ class HostedNamespace(HostedOperator):
     def lost(self, error: str) -> None:
         """The name could not be held again after the tunnel came back (on the hosting loop)."""
         log.error("%s is no longer hosted by this kernel: %s", self.name, error)
-        self._runtime.names.pop(self.name, None)
+        self._runtime.drop(self.name)
 
 
 def host(name: str, *, url: str | None = None, token: str | None = None) -> HostedNamespace:
@@ -290,11 +295,17 @@ async def _host(runtime: Runtime, name: str) -> HostedNamespace:
     if not name.startswith("/"):
         name = "/" + name
     hosted = _hosted.get(name)
-    if hosted is None or hosted.closed:
-        nsp = await runtime.claim(name)
-        hosted = _hosted[name] = HostedNamespace(runtime, nsp)
-        runtime.on_lost[name] = hosted.lost
-    hosted.define()
+    if hosted is not None and not hosted.closed:
+        hosted.define()
+        return hosted
+    problem = runtime.refusal(name)
+    if problem is not None:
+        raise HostingError(f"cannot host {name}: {problem}")
+    hosted = HostedNamespace(runtime, runtime.server.of(name))
+    hosted.define()  # clients that waited for the name come right after the claim: hold them
+    await runtime.claim(hosted.namespace)
+    _hosted[name] = hosted
+    runtime.on_lost[name] = hosted.lost
     return hosted
 
 

@@ -15,6 +15,7 @@ hosted name was decoded and checked here before it is relayed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -22,6 +23,7 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.errors import ConnectionRefused
 from jupyter_rt.kernel import tunnel
 from jupyter_rt.kernel.relay_namespace import HostedName
@@ -78,6 +80,7 @@ class TunnelLink:
         self.kernel_id = ""
         self.names: dict[str, HostedName] = {}
         self.sessions: dict[str, _Opened] = {}
+        self._outbox = tunnel.Outbox()
         for event in tunnel.SHAPES:
             handler = getattr(self, "on_" + event)
             socket.on(event, functools.partial(self._receive, event, handler))
@@ -86,9 +89,29 @@ class TunnelLink:
     def __repr__(self) -> str:
         return f"<TunnelLink kernel={self.kernel_id} names={sorted(self.names)}>"
 
-    @staticmethod
-    def _receive(event: str, handler: Callable[..., Any], *args: Any) -> Any:
-        return handler(*tunnel.parse(tunnel.SHAPES, event, args))
+    def _receive(self, event: str, handler: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return handler(*tunnel.parse(tunnel.SHAPES, event, args))
+        except tunnel.TunnelError as exc:
+            self.relay.throttle.log(
+                logging.WARNING,
+                ("tunnel", self.kernel_id),
+                "Dropping a malformed tunnel message from kernel %s: %s",
+                self.kernel_id or "(unnamed)",
+                exc,
+            )
+            return None
+
+    def send(self, event: str, *args: Any) -> None:
+        """Send the kernel a message; those of one loop turn go together, at its end."""
+        if self._outbox.add(event, args):
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what :meth:`send` queued (before a request, so that it comes after them)."""
+        emit = self.socket.emit
+        for event, args in self._outbox.take():
+            emit(event, *args)
 
     # -- client sessions ----------------------------------------------------------------------
 
@@ -102,7 +125,7 @@ class TunnelLink:
         session = client.session
         esid = session.sid
         opened = self.sessions.get(esid)
-        emit = self.socket.emit
+        emit = self.send
         if opened is None:
             transport = session.transport
             self.sessions[esid] = _Opened(client, transport)
@@ -118,7 +141,7 @@ class TunnelLink:
         opened = self.sessions.get(esid)
         if opened is not None and opened.client is client:
             del self.sessions[esid]
-            self.socket.emit(tunnel.J_CLOSED, esid, reason)
+            self.send(tunnel.J_CLOSED, esid, reason)
 
     def _on_disconnect(self, reason: str) -> None:
         for hosted in list(self.names.values()):
@@ -131,6 +154,12 @@ class TunnelLink:
         return self.names.get(name)
 
     # -- messages from the kernel -------------------------------------------------------------
+
+    def on_batch(self, entries: list[Any]) -> None:
+        for event, args in tunnel.batch_entries(entries):
+            if event not in tunnel.SHAPES or event in tunnel.REQUESTS:
+                raise tunnel.TunnelError(f"{event!r} cannot come in a batch")
+            self._receive(event, getattr(self, "on_" + event), *args)
 
     def on_hello(self) -> dict[str, Any]:
         options = self.relay.io.options
@@ -247,6 +276,8 @@ class Relay:
         """Names served by the Jupyter server itself (its apps), which no kernel may take."""
         self.names: dict[str, HostedName] = {}
         self.links: set[TunnelLink] = set()
+        self.throttle = LogThrottle(log, clock=io.clock.now)
+        """Logs what kernels may cause often (malformed messages), once a minute per kind."""
         nsp = TunnelNamespace(io, tunnel.NAMESPACE)
         io.attach_namespace(nsp)
         nsp.use(self._check_token)
@@ -295,6 +326,8 @@ class Relay:
             return f"{name} is reserved"
         if name in self.reserved or (name in self.io.namespaces and name not in self.names):
             return f"{name} is served by the Jupyter server itself (a configured app)"
+        if self.io.parent_for(name) is not None:
+            return f"{name} matches a dynamic namespace of the Jupyter server (a configured app)"
         return None
 
     def claim(self, link: TunnelLink, name: str, kernel_id: str) -> dict[str, Any]:

@@ -194,6 +194,7 @@ class HostedName:
         link = self.link
         if link is None:
             self.waiting[client] = auth
+            client.session.clear_deadline()  # it did CONNECT: it may wait out the vacancy
             return
         link.forward(client, encode_fields(PacketType.CONNECT, name, auth))
 
@@ -228,7 +229,7 @@ class HostedName:
         """Send the kernel ``event`` about this name (nothing while vacant)."""
         link = self.link
         if link is not None:
-            link.socket.emit(event, self.name, *args)
+            link.send(event, self.name, *args)
 
     def add(self, sid: str, esid: str, rooms: list[str]) -> None:
         """The kernel's socket ``sid`` (of session ``esid``) joins ``rooms``; its first join
@@ -283,7 +284,7 @@ class HostedName:
         link = self.link
         if link is None:
             return
-        emit = link.socket.emit
+        emit = link.send
 
         def count(clients: int) -> None:
             emit(tunnel.J_ACK_COUNT, req, clients)
@@ -322,7 +323,7 @@ class HostedName:
             return
         frames = tunnel.pack_frames(encode_fields(PacketType.EVENT, "/", packet))
         if ack is None:
-            link.socket.emit(tunnel.J_SS_EMIT, self.name, *frames)
+            link.send(tunnel.J_SS_EMIT, self.name, *frames)
             return
         max_name_length = self.relay.io.max_name_length
 
@@ -330,6 +331,7 @@ class HostedName:
             answer = tunnel.decode_packet(tunnel.unpack_frames(args), max_name_length)
             ack(answer.data[1] if len(answer.data) > 1 else None)
 
+        link.flush()
         link.socket.emit(tunnel.J_SS_CALL, self.name, *frames, callback=answered)
 
     def server_side_emit_local(self, frames: tunnel.Frames) -> None:

@@ -80,6 +80,7 @@ class Runtime:
         """The names this kernel holds, and their namespace in :attr:`server`."""
         self.on_lost: dict[str, Callable[[str], None]] = {}
         """Called (on the loop) with the reason when a held name could not be claimed again."""
+        self.outbox = tunnel.Outbox()
         self._acks: dict[int, tuple[Callable[[int], None], Callable[[list[Any]], None]]] = {}
         self._requests = itertools.count()
         self._connects = 0
@@ -189,24 +190,34 @@ class Runtime:
     @staticmethod
     def _receive(event: str, handler: Callable[..., Any], *args: Any) -> Any:
         try:
-            parsed = tunnel.parse(tunnel.KERNEL_SHAPES, event, args)
+            return handler(*tunnel.parse(tunnel.KERNEL_SHAPES, event, args))
         except tunnel.TunnelError as exc:
             log.warning("Dropping a malformed tunnel message: %s", exc)
             return None
-        return handler(*parsed)
 
     def send(self, event: str, *args: Any) -> None:
-        """Send a tunnel message now (handed to the hosting thread from any other)."""
+        """Send a tunnel message (handed to the hosting thread from any other); what one loop
+        turn sends goes together, at the end of the turn."""
         if not self.on_loop:
             self.loop.call_soon_threadsafe(functools.partial(self.send, event, *args))
             return
-        try:
-            self.client.emit_nowait(event, *args, namespace=tunnel.NAMESPACE)
-        except NotConnected:
-            log.debug("Tunnel closed: %s not sent", event)
+        if self.outbox.add(event, args):
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what :meth:`send` queued."""
+        emit = self.client.emit_nowait
+        for event, args in self.outbox.take():
+            try:
+                emit(event, *args, namespace=tunnel.NAMESPACE)
+            except NotConnected:
+                log.debug("Tunnel closed: %s not sent", event)
+            except ValueError as exc:  # over the Jupyter server's max_payload
+                log.error("A %s message could not be sent to the Jupyter server: %s", event, exc)
 
     async def call(self, event: str, *args: Any) -> Any:
-        """A tunnel request's answer (on the hosting loop)."""
+        """A tunnel request's answer (on the hosting loop), sent after what is queued."""
+        self.flush()
         return await self.client.call(event, *args, namespace=tunnel.NAMESPACE)
 
     def expect_acks(
@@ -253,9 +264,20 @@ class Runtime:
 
     # -- claims -------------------------------------------------------------------------------
 
-    async def claim(self, name: str) -> Namespace:
-        """Hold ``name`` on the Jupyter server; raises HostingError when refused."""
-        nsp = self.server.of(name)  # before the answer: the clients waiting for it come next
+    def refusal(self, name: str) -> str | None:
+        """Why the kernel's server cannot make a namespace ``name`` (the Jupyter server says
+        the rest), or ``None``."""
+        if name in tunnel.RESERVED:
+            return f"{name} is reserved"
+        if len(name) > self.server.max_name_length:
+            return f"a namespace name has at most {self.server.max_name_length} characters"
+        return None
+
+    async def claim(self, nsp: Namespace) -> None:
+        """Hold ``nsp``'s name on the Jupyter server; raises HostingError when refused (and
+        ``nsp`` is dropped). Make ``nsp`` ready first: the clients waiting for the name come
+        right after the answer."""
+        name = nsp.name
         try:
             answer = await self.call(tunnel.K_CLAIM, name, self.kernel_id)
         except RealtimeError as exc:
@@ -265,23 +287,35 @@ class Runtime:
             error = answer.get("error") if isinstance(answer, dict) else answer
             raise HostingError(f"cannot host {name}: {error}")
         self.names[name] = nsp
-        return nsp
 
     async def release(self, name: str) -> None:
         """Give ``name`` up; its clients are disconnected (``server shutting down``)."""
+        if name not in self.names:
+            return
+        try:  # the Jupyter server closes the clients' connections first
+            await self.call(tunnel.K_RELEASE, name)
+        except RealtimeError as exc:
+            log.info("Releasing %s: %s", name, exc)
+        self.drop(name)
+
+    def drop(self, name: str) -> None:
+        """Forget the held ``name`` here: its sockets disconnect (``server shutting down``)."""
         nsp = self.names.pop(name, None)
         self.on_lost.pop(name, None)
         if nsp is None:
             return
-        try:
-            await self.call(tunnel.K_RELEASE, name)
-        except RealtimeError as exc:
-            log.info("Releasing %s: %s", name, exc)
         for socket in list(nsp.sockets.values()):
             socket.on_close(DisconnectReason.SERVER_SHUTTING_DOWN)
         self.server.forget_namespace(nsp)
 
     # -- messages from the Jupyter server -----------------------------------------------------
+
+    def on_batch(self, entries: list[Any]) -> None:
+        for event, args in tunnel.batch_entries(entries):
+            if event not in tunnel.KERNEL_SHAPES or event in tunnel.REQUESTS:
+                log.warning("Dropping %r: it cannot come in a batch", event)
+                continue
+            self._receive(event, getattr(self, "on_" + event), *args)
 
     def on_open(self, esid: str, handshake: dict[str, Any]) -> None:
         engine_handshake, transport = tunnel.handshake_from_wire(handshake)

@@ -31,6 +31,9 @@ kernel → Jupyter (``K_*``):
 ``ss_call``    ``(name, timeout, *frames)``               ack: the other servers' answers
 =============  =========================================  =====================================
 
+Both ways, ``batch(entries)``: several messages in one, each entry ``[event, *args]`` (see
+:class:`Outbox`); what one loop turn sends crosses the tunnel as one frame.
+
 Jupyter → kernel (``J_*``): ``open(esid, handshake)``, ``msg(esid, *frames)``,
 ``transport(esid, name)``, ``closed(esid, reason)``, ``joined(name, sid, rooms)``,
 ``left(name, sid, rooms)``, ``drop(name, sid, close)``, ``ack_count(req, count)``,
@@ -51,11 +54,15 @@ from jupyter_rt.protocol.socketio import Decoder, Packet, encode
 from jupyter_rt.server.adapter import BroadcastFlags, BroadcastOptions
 
 __all__ = [
+    "BATCH",
     "LOCAL_ACK_BASE",
     "NAMESPACE",
+    "REQUESTS",
     "RESERVED",
     "Frames",
+    "Outbox",
     "TunnelError",
+    "batch_entries",
     "decode_packet",
     "handshake_from_wire",
     "handshake_to_wire",
@@ -82,6 +89,12 @@ MAX_ATTACHMENTS: Final = 10_000
 """Attachments one packed message may carry (the client's own limit was checked before)."""
 
 Frames = list[str | bytes]
+
+BATCH: Final = "batch"
+"""Several messages in one (both ways)."""
+
+BATCH_BYTES: Final = 64 * 1024
+"""Text (in characters) one batch carries at most; a longer message goes alone."""
 
 # -- kernel → Jupyter ---------------------------------------------------------------------------
 K_HELLO: Final = "hello"
@@ -127,7 +140,13 @@ _ROOMS: Final = "rooms"  # a list of str
 _OPTS: Final = "opts"  # BroadcastOptions on the wire
 _NUMBER: Final = "number"
 
+REQUESTS: Final = frozenset(
+    {K_HELLO, K_CLAIM, K_RELEASE, K_FETCH, K_ALL_ROOMS, K_SERVER_COUNT, K_SS_CALL, J_SS_CALL}
+)
+"""Messages sent with an ack (answered): never in a batch."""
+
 SHAPES: Final[Mapping[str, tuple[object, ...]]] = {
+    BATCH: (list,),
     K_HELLO: (),
     K_CLAIM: (str, str),
     K_RELEASE: (str,),
@@ -150,6 +169,7 @@ SHAPES: Final[Mapping[str, tuple[object, ...]]] = {
 """Kernel → Jupyter messages and their arguments."""
 
 KERNEL_SHAPES: Final[Mapping[str, tuple[object, ...]]] = {
+    BATCH: (list,),
     J_OPEN: (str, dict),
     J_MSG: (str, FRAMES),
     J_TRANSPORT: (str, str),
@@ -201,6 +221,94 @@ def _checked(event: str, kind: object, value: Any) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TunnelError(f"{event}: expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def batch_entries(entries: list[Any]) -> list[tuple[str, list[Any]]]:
+    """The ``(event, args)`` of a batch's entries; raises :class:`TunnelError`."""
+    out = []
+    for entry in entries:
+        if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
+            raise TunnelError("a batch entry must be [event, *args]")
+        if entry[0] == BATCH:
+            raise TunnelError("a batch in a batch")
+        out.append((entry[0], entry[1:]))
+    return out
+
+
+class Outbox:
+    """Messages waiting to be sent, in order, so that those of one loop turn go as one.
+
+    :meth:`add` a message (it returns ``True`` when the outbox was empty: schedule a flush);
+    :meth:`take` the messages to send now: consecutive small text messages grouped into
+    ``batch`` messages, and each message with ``bytes`` (or over :data:`BATCH_BYTES`) alone, so
+    a message carries at most one attachment and stays small.
+    """
+
+    __slots__ = ("_entries", "max_chars")
+
+    def __init__(self, max_chars: int = BATCH_BYTES) -> None:
+        self._entries: list[list[Any]] = []
+        self.max_chars = max_chars
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, event: str, args: Sequence[Any]) -> bool:
+        """Queue ``event(*args)``; ``True`` if it is the first since the last :meth:`take`."""
+        self._entries.append([event, *args])
+        return len(self._entries) == 1
+
+    def take(self) -> list[tuple[str, list[Any]]]:
+        """Everything queued, as the messages to send (in order); the outbox is then empty."""
+        entries, self._entries = self._entries, []
+        if len(entries) == 1:
+            return [(entries[0][0], entries[0][1:])]
+        out: list[tuple[str, list[Any]]] = []
+        group: list[list[Any]] = []
+        size = 0
+
+        def close_group() -> None:
+            if len(group) == 1:
+                out.append((group[0][0], group[0][1:]))
+            elif group:
+                out.append((BATCH, [list(group)]))
+            group.clear()
+
+        for entry in entries:
+            chars = _chars(entry)
+            if chars < 0 or chars > self.max_chars:
+                close_group()
+                size = 0
+                out.append((entry[0], entry[1:]))
+                continue
+            if size + chars > self.max_chars:
+                close_group()
+                size = 0
+            group.append(entry)
+            size += chars
+        close_group()
+        return out
+
+
+def _chars(value: Any) -> int:
+    """About how many characters ``value`` takes in JSON; ``-1`` if it holds ``bytes``."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return -1
+    if isinstance(value, (list, tuple)):
+        items: Any = value
+    elif isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    else:
+        return 24
+    total = 2
+    for item in items:
+        size = _chars(item)
+        if size < 0:
+            return -1
+        total += size + 1
+    return total
 
 
 def reason(value: str) -> Reason:

@@ -40,7 +40,8 @@ API, never private members:
   later packets to ``host.receive(client, packet)`` (only clients with a hosted name pay the
   check); at close it calls ``host.client_closed(client, name, reason)``. The host answers on
   ``client.session`` and calls ``client.forget_host(name)`` when it gives the name up. Such
-  namespaces are made outside ``Server.of`` and registered with ``Server.attach_namespace``;
+  namespaces are made outside ``Server.of`` and registered with ``Server.attach_namespace``
+  (``Server.parent_for`` tells whether a name would be a dynamic namespace's child);
   ``Namespace.reset()`` and ``Socket.remove_all_listeners()`` let code define a namespace again.
 - Timers (ack timeouts) run on ``Server.clock`` (:mod:`jupyter_rt.clock`).
 """

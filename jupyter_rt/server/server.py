@@ -150,6 +150,14 @@ class Server:
         """What builds each namespace's adapter (``Server(adapter=...)``)."""
         return self._adapter_factory
 
+    def parent_for(self, name: str) -> ParentNamespace | None:
+        """The dynamic namespace whose pattern ``name`` matches (a client connecting to
+        ``name`` would get a child of it), or ``None``; nothing is created."""
+        for parent in self._parents:
+            if parent.matches(name):
+                return parent
+        return None
+
     def namespace_for(self, name: str) -> Namespace | None:
         """The namespace a client connecting to ``name`` joins: an existing one, a new child of
         a matching :class:`ParentNamespace`, or ``None`` (refused)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jupyter_rt.server import Server, Socket
@@ -22,6 +23,11 @@ def setup(io: Server) -> None:
         @socket.on("whoami")
         def whoami() -> Any:
             return dict(socket.handshake.user or {})
+
+
+def documents(io: Server) -> None:
+    """``/doc-<name>``: a dynamic namespace per document (it only exists)."""
+    io.of(re.compile(r"/doc-\w+"))
 
 
 def broken(io: Server) -> None:

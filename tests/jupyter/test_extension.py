@@ -6,10 +6,12 @@ import asyncio
 import logging
 import re
 import subprocess
+from typing import Any
 
 import pytest
 import socketio
 from tornado import httpclient
+from traitlets import TraitError
 
 from jupyter_rt.apps import chat, hub, tick
 from jupyter_rt.extension import BUILT_IN_APPS, RealtimeApp
@@ -219,3 +221,30 @@ async def test_no_apps(jupyter: Jupyter) -> None:
 @pytest.mark.parametrize("rt_config", [{"log_level": "WARN"}], indirect=True)
 async def test_log_level_applies_to_jupyter_rt(jupyter: Jupyter) -> None:
     assert logging.getLogger("jupyter_rt").getEffectiveLevel() == logging.WARNING
+
+
+HOSTING = {"max_hosted_per_kernel": 3, "max_hosted_namespaces": 5, "hosted_vacancy": 7.5}
+
+
+DOCUMENTS_APP = "tests.jupyter.custom_app:documents"
+
+
+@pytest.mark.parametrize(
+    "rt_config", [{"apps": [CUSTOM_APP, DOCUMENTS_APP], **HOSTING}], indirect=True
+)
+async def test_the_relay_keeps_the_apps_namespaces_and_takes_its_limits(
+    jupyter: Jupyter, jp_serverapp: Any
+) -> None:
+    (app,) = jp_serverapp.extension_manager.extension_apps["jupyter_rt"]
+    relay = app.relay
+    assert (relay.max_per_kernel, relay.max_total, relay.vacancy) == (3, 5, 7.5)
+    assert "/custom" in relay.reserved and relay.refusal("/custom") is not None
+    assert "matches a dynamic namespace" in relay.refusal("/doc-notes")
+    assert relay.refusal("/free-for-a-kernel") is None
+    assert relay.token() == jupyter.token
+
+
+@pytest.mark.parametrize("trait", sorted(HOSTING))
+def test_hosting_limits_must_be_positive(trait: str) -> None:
+    with pytest.raises(TraitError, match="must be positive"):
+        RealtimeApp(**{trait: 0})

@@ -11,8 +11,6 @@ from jupyter_rt.testing import JupyterServer, Spawner
 from tests.helpers import Process, artifact_dir, start_jupyter_server
 from tests.kernel.support import Kernel, running_kernel
 
-pytestmark = [pytest.mark.jupyter]
-
 
 @pytest.fixture(scope="module")
 def jupyter_server(

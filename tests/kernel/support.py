@@ -21,7 +21,8 @@ from jupyter_rt.testing import JupyterServer, wait_until
 from tests.helpers import node_env, require_binary, require_node_packages
 
 JS_CLIENT = Path(__file__).with_name("js_client.cjs")
-STEP = 15.0  # seconds any single wait may take
+STEP = 20.0  # seconds any single wait may take
+CELL = 40.0  # seconds a cell may take (the first host() of a kernel opens its tunnel)
 
 
 # -- kernels ----------------------------------------------------------------------------------
@@ -151,25 +152,25 @@ class Kernel:
         self.ws.write_message(json.dumps(message))
         return execution
 
-    async def finish(self, execution: Execution, timeout: float = STEP) -> Execution:
+    async def finish(self, execution: Execution, timeout: float = CELL) -> Execution:
         """Wait for a submitted cell to be done; raises AssertionError if it raised."""
         await asyncio.wait_for(execution.idle.wait(), timeout)
         if execution.error is not None:
             raise AssertionError(f"the cell raised:\n{execution.error}\n{execution.errors}")
         return execution
 
-    async def run(self, code: str, timeout: float = STEP) -> Execution:
+    async def run(self, code: str, timeout: float = CELL) -> Execution:
         """Run ``code`` as a cell and wait until it is done; raises if the cell raised."""
         return await self.finish(self.submit(code), timeout)
 
-    async def run_failing(self, code: str, timeout: float = STEP) -> str:
+    async def run_failing(self, code: str, timeout: float = CELL) -> str:
         """Run a cell that must raise; returns its traceback text."""
         execution = self.submit(code)
         await asyncio.wait_for(execution.idle.wait(), timeout)
         assert execution.error is not None, f"the cell did not raise: {execution.text}"
         return execution.error
 
-    async def value(self, expression: str, timeout: float = STEP) -> Any:
+    async def value(self, expression: str, timeout: float = CELL) -> Any:
         """The value of a Python expression in the kernel (through JSON)."""
         execution = await self.run(
             f"import json as _json; print(_json.dumps({expression}))", timeout

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from tornado import httpclient, websocket
 
 from jupyter_rt.client import AsyncClient
 from jupyter_rt.testing import JupyterServer, wait_until
@@ -215,8 +216,8 @@ async def test_disconnect_reasons_reach_the_kernels_handlers(
         js.emit("bob", "kick")
         assert await js.disconnected("bob", start) == "io server disconnect"
     async with JsClients(jupyter_server) as js:
-        await js.open("cy", "/app", auth={"name": "cy"})
-    # leaving the block killed node: cy's transport closed
+        await js.open("cy", "/app", auth={"name": "cy"}, transports=["websocket"])
+    # leaving the block killed node: cy's WebSocket closed
 
     async def three_reasons() -> bool:
         return len(await kernel.value("seen")) >= 3
@@ -233,7 +234,7 @@ async def test_handler_errors_show_in_the_output_of_the_hosting_cell(
     jupyter_server: JupyterServer, kernel: Kernel
 ) -> None:
     hosting = await kernel.run(APP)
-    later = await kernel.run("print('another cell')")
+    later = await kernel.run("other = host('/other-namespace'); print('another cell')")
     async with JsClients(jupyter_server) as js:
         await js.open("ada", "/app", auth={"name": "ada"})
         assert await js.call("ada", "boom") == [{"ok": False, "error": "Internal server error"}]
@@ -381,3 +382,75 @@ async def test_unknown_namespaces_are_still_invalid(jupyter_server: JupyterServe
     async with JsClients(jupyter_server) as js:
         await js.open("ada", "/nobody-hosts-this", wait=False)
         assert (await js.refused("ada"))["message"] == "Invalid namespace"
+
+
+async def test_clients_that_waited_meet_the_middleware_of_the_new_definition(
+    jupyter_server: JupyterServer, kernel: Kernel
+) -> None:
+    cell = """
+    from jupyter_rt import ConnectionRefused
+    from jupyter_rt.kernel import host
+
+    guarded = host("/guarded")
+
+    @guarded.use
+    def only_ada(socket):
+        if socket.handshake.auth.get("name") != "ada":
+            raise ConnectionRefused("ada only")
+
+    guarded.on("connection", lambda socket: socket.on("ping", lambda: "pong"))
+    """
+    await kernel.run(cell)
+    async with JsClients(jupyter_server) as js:
+        await js.open("ada", "/guarded", auth={"name": "ada"})
+        start = js.mark()
+        await kernel.run("guarded.close()")
+        await js.disconnected("ada", start)
+        await js.open("eve", "/guarded", wait=False, auth={"name": "eve"})  # waits: vacant
+        await asyncio.sleep(1.5)
+        await kernel.run(cell)
+        await js.connected("ada", start)
+        assert (await js.refused("eve", start))["message"] == "ada only"
+        assert await js.call("ada", "ping") == ["pong"]
+
+
+async def test_long_polling_clients_and_upgrades(
+    jupyter_server: JupyterServer, kernel: Kernel
+) -> None:
+    await kernel.run(APP)
+    async with JsClients(jupyter_server) as js:
+        await js.open("poller", "/app", auth={"name": "poller"}, transports=["polling"])
+        [who] = await js.call("poller", "whoami")
+        assert who["transport"] == "polling"
+        assert await js.call("poller", "echo", js_bytes(b"\x00\xff")) == [b"\x00\xff"]
+        start = js.mark()
+        await js.open("upgrader", "/app", auth={"name": "upgrader"})
+        await js.wait_for(lambda m: m["type"] == "upgrade", "the upgrade", start=start)
+        [who] = await js.call("upgrader", "whoami")
+        assert who["transport"] == "websocket"  # the kernel heard of the upgrade
+
+
+async def test_what_a_client_sends_is_checked_before_it_reaches_the_kernel(
+    jupyter_server: JupyterServer, kernel: Kernel
+) -> None:
+    await kernel.run(APP)
+    await kernel.run("seen.clear()")
+    request = httpclient.HTTPRequest(
+        f"ws://127.0.0.1:{jupyter_server.port}{jupyter_server.path}?EIO=4&transport=websocket",
+        headers={"Authorization": f"token {jupyter_server.token}"},
+    )
+    ws = await websocket.websocket_connect(request)
+    try:
+        assert str(await ws.read_message()).startswith("0{")
+        ws.write_message('40/app,{"name":"raw"}')
+        assert str(await ws.read_message()).startswith('40/app,{"sid":')
+        ws.write_message('42/app,["connect"]')  # a reserved event name: a protocol error
+        while await asyncio.wait_for(ws.read_message(), STEP) is not None:
+            pass  # the server closes the connection
+    finally:
+        ws.close()
+
+    async def parse_error_seen() -> bool:
+        return await kernel.value("seen") == [["raw", "parse error"]]
+
+    await wait_until(parse_error_seen, STEP, 0.2, "the kernel to see the parse error")

@@ -4,6 +4,7 @@ stops reading), the vacancy, and Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,31 @@ async def test_a_tunnel_needs_the_servers_token(jupyter_server: JupyterServer) -
     assert "not-the-token" not in jupyter_server.log()
 
 
+async def test_malformed_tunnel_messages_are_dropped_and_logged(
+    jupyter_server: JupyterServer,
+) -> None:
+    tunnel_client = AsyncClient(reconnection=False)
+    await tunnel_client.connect(
+        f"http://127.0.0.1:{jupyter_server.port}",
+        path=jupyter_server.path,
+        token=jupyter_server.token,
+        namespaces=[tunnel.NAMESPACE],
+        auth={"token": jupyter_server.token},
+    )
+    try:
+        await tunnel_client.emit("send", 42)  # a session id is a string
+        await tunnel_client.emit("batch", [["claim", "/x", "k"]])  # requests never come batched
+        await tunnel_client.emit("add", "/x")
+        answer = await tunnel_client.call("claim", "/by-hand", "hand-made-kernel")
+        assert answer == {"ok": True}  # still served
+        assert await tunnel_client.call("release", "/by-hand") is True
+    finally:
+        await tunnel_client.disconnect()
+    await jupyter_server.process.await_output(
+        r"Dropping a malformed tunnel message from kernel \(unnamed\): send: expected str", STEP
+    )
+
+
 async def test_a_restart_frees_the_name_and_its_clients_come_back(
     jupyter_server: JupyterServer, kernel: Kernel
 ) -> None:
@@ -170,6 +196,24 @@ async def test_waiting_clients_get_invalid_namespace_once_the_vacancy_ends(
         refused = await js.refused("ada", start)
         assert refused["message"] == "Invalid namespace"
         await server.process.await_output(r"/brief was not hosted again within 2\.0 s", STEP)
+
+
+async def test_a_waiting_client_may_wait_longer_than_the_connect_timeout(
+    start_server: StartServer,
+) -> None:
+    server = start_server(connect_timeout=1, hosted_vacancy=30)
+    async with running_kernel(server) as kernel, JsClients(server) as js:
+        await kernel.run(ping("/patient"))
+        await js.open("ada", "/patient", transports=["polling"])
+        start = js.mark()
+        await kernel.run("ns.close()")
+        await js.disconnected("ada", start)
+        await asyncio.sleep(4)  # a new session, its CONNECT held past the connect timeout
+        await kernel.run(ping("/patient", "worth the wait"))
+        await js.connected("ada", start)
+        assert await js.call("ada", "ping") == ["worth the wait"]
+        disconnects = [m for m in js.seen[start:] if m["type"] == "disconnect"]
+        assert len(disconnects) == 1
 
 
 async def test_a_kernel_that_stops_reading_is_cut_off_and_its_clients_told(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -138,3 +139,10 @@ async def test_reset_and_remove_all_listeners_define_a_namespace_again(
     session.receive('2/quiz,["ask"]')
     assert seen == ["new handler"]
     assert "room" in socket.rooms
+
+
+def test_parent_for_finds_a_dynamic_namespace_without_making_a_child(io: Server) -> None:
+    docs = io.of(re.compile(r"/doc-\w+"))
+    assert io.parent_for("/doc-a") is docs
+    assert io.parent_for("/other") is None
+    assert "/doc-a" not in io.namespaces
