@@ -187,8 +187,8 @@ def measure(
 
     a, b = servers
     fanout = run.Settings(**{**settings.__dict__, "fanout_clients": settings.cluster_clients})
-    cmd = run.load_command("fanout", a.port, fanout, pinning)
-    cmd += ["--url2", f"ws://127.0.0.1:{b.port}/socket.io/"]
+    cmd = run.load_command("fanout", a, fanout, pinning)
+    cmd += ["--url2", b.url]
     load = run.start_pinned(cmd, pinning, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=BENCH)
     assert load.stdin is not None and load.stdout is not None
     pids = [s.pid for s in servers]

@@ -4,6 +4,8 @@
 //   node load.mjs --url ws://127.0.0.1:PORT/socket.io/ --scenario connect|echo|fanout [options]
 //   --url2 ws://...: every other client connects there instead (the cluster scenario: clients
 //   split over two servers; the fanout controller stays on --url)
+//   --namespace /bench: the Socket.IO namespace the clients join (default "/")
+//   BENCH_TOKEN (environment): sent as "Authorization: token ..." (a Jupyter server's token)
 //
 // Output protocol (stdout, one line each), read by run.py:
 //   @mark NAME          a point in time (run.py samples the server's CPU time there)
@@ -19,6 +21,7 @@ import WebSocket from "ws";
 const DEFAULTS = {
   url: "ws://127.0.0.1:3000/socket.io/",
   url2: "", // if set, odd-numbered clients connect here
+  namespace: "/", // the Socket.IO namespace every client joins
   scenario: "echo",
   clients: 0, // 0 = the scenario's default
   concurrency: 100, // WebSocket handshakes in flight while connecting
@@ -57,6 +60,10 @@ function parseArgs(argv) {
   const eio = (url) => `${url}${url.includes("?") ? "&" : "?"}EIO=4&transport=websocket`;
   opts.wsUrl = eio(opts.url);
   opts.wsUrl2 = opts.url2 ? eio(opts.url2) : opts.wsUrl;
+  if (!opts.namespace.startsWith("/")) throw new Error("--namespace starts with /");
+  // Packets of a namespace other than "/" carry its name: 42/bench,["tick",...]
+  opts.nspPrefix = opts.namespace === "/" ? "" : `${opts.namespace},`;
+  opts.headers = process.env.BENCH_TOKEN ? { Authorization: `token ${process.env.BENCH_TOKEN}` } : {};
   return opts;
 }
 
@@ -85,11 +92,12 @@ function withTimeout(promise, seconds, what) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A minimal Socket.IO client on the default namespace.
+// A minimal Socket.IO client on one namespace (--namespace).
 
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
-const TICK_PREFIX = Buffer.from('42["tick",');
+const NSP = opts.nspPrefix;
+const TICK_PREFIX = Buffer.from(`42${NSP}["tick",`);
 
 class Client {
   constructor(url) {
@@ -108,6 +116,7 @@ class Client {
       const ws = new WebSocket(this.url, {
         perMessageDeflate: opts.deflate,
         skipUTF8Validation: true,
+        headers: opts.headers,
       });
       this.ws = ws;
       let connected = false;
@@ -120,7 +129,7 @@ class Client {
       ws.on("message", (data, isBinary) => {
         if (isBinary) return;
         // Fast path for broadcast deliveries: parse the sequence number from the bytes.
-        if (this.onTick && data.length > TICK_PREFIX.length && data[0] === 52 && data[2] === 91) {
+        if (this.onTick && data.length > TICK_PREFIX.length && data[0] === 52 && data[1] === 50) {
           if (data.compare(TICK_PREFIX, 0, TICK_PREFIX.length, 0, TICK_PREFIX.length) === 0) {
             this.onTick(readSeq(data));
             return;
@@ -128,8 +137,8 @@ class Client {
         }
         const msg = data.toString();
         switch (msg[0]) {
-          case "0": // Engine.IO open: join the default namespace
-            ws.send("40");
+          case "0": // Engine.IO open: join the namespace
+            ws.send(`40${NSP}`);
             return;
           case "2": // Engine.IO ping
             ws.send("3");
@@ -142,6 +151,7 @@ class Client {
           default:
             return;
         }
+        if (NSP && !msg.startsWith(NSP, 2)) return; // another namespace's packet
         switch (msg[1]) {
           case "0": // CONNECT reply
             if (!connected) {
@@ -157,8 +167,8 @@ class Client {
             ws.terminate();
             return;
           case "3": {
-            // ACK: 43<id>[...]
-            let i = 2;
+            // ACK: 43<id>[...] (43/bench,<id>[...] on a namespace)
+            let i = 2 + NSP.length;
             let id = 0;
             while (i < msg.length && msg.charCodeAt(i) >= DIGIT_0 && msg.charCodeAt(i) <= DIGIT_9) {
               id = id * 10 + (msg.charCodeAt(i) - DIGIT_0);
@@ -186,14 +196,14 @@ class Client {
   }
 
   emit(event, ...args) {
-    this.ws.send(`42${JSON.stringify([event, ...args])}`);
+    this.ws.send(`42${NSP}${JSON.stringify([event, ...args])}`);
   }
 
   call(event, ...args) {
     return new Promise((resolve) => {
       const id = this.nextAckId++;
       this.pendingAcks.set(id, resolve);
-      this.ws.send(`42${id}${JSON.stringify([event, ...args])}`);
+      this.ws.send(`42${NSP}${id}${JSON.stringify([event, ...args])}`);
     });
   }
 

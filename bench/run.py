@@ -3,11 +3,12 @@
     python bench/run.py            # connect 5000, fanout 1000, echo 50; 3 runs each (~5 min)
     python bench/run.py --quick    # smoke run with small numbers (a few seconds per server)
     python bench/run.py --scenarios cluster   # fanout across two servers sharing Redis
+    python bench/run.py hosted     # a kernel-hosted namespace vs. the same handlers in Jupyter
 
 Each server is started alone, pinned to one core, once per scenario; the load generator
 (`load.mjs`, Node + `ws`) is pinned to the other core. Results are printed as a table with the
-ratios jupyter_rt/node and jupyter_rt/python-socketio and written to bench/results/latest.json.
-See bench/README.md.
+ratios jupyter_rt/node and jupyter_rt/python-socketio (``hosted``: hosted/in-process) and
+written to bench/results/latest.json. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -39,7 +40,103 @@ ADMIN = "jupyter_rt+admin"
 VARIANTS = ("jupyter_rt-recovery", ADMIN)
 """Servers run only when named: jupyter_rt with connection state recovery on, with the Admin UI."""
 SCENARIOS = ("connect", "echo", "fanout", "cluster")
-PYTHON_SERVERS = {"jupyter_rt", "jupyter_rt-recovery", "python-socketio", ADMIN}
+HOSTED_SERVERS = ("in-process", "hosted")  # bench/hosted.py: both in a real Jupyter server
+PYTHON_SERVERS = {"jupyter_rt", "jupyter_rt-recovery", "python-socketio", ADMIN, *HOSTED_SERVERS}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for ``subject / ref`` of one figure (median over the runs)."""
+
+    text: str
+    scenario: str
+    path: tuple[str, ...]
+    ref: str
+    goal: float
+    higher: bool = True
+    subject: str | None = None
+    """The server measured, when not the comparison's subject."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What one command compares: every ratio is ``subject`` over each reference."""
+
+    servers: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    subject: str
+    references: tuple[tuple[str, str], ...]  # (server, label of the ratio column)
+    targets: tuple[Target, ...]
+    variants: tuple[str, ...] = ()
+    """Servers run only when named with ``--servers``."""
+
+
+PEERS = Comparison(
+    servers=SERVERS,
+    scenarios=SCENARIOS,
+    subject="jupyter_rt",
+    references=(("node", "rt/node"), ("python-socketio", "rt/pysio")),
+    targets=(
+        Target("fanout deliveries/s >= node", "fanout", ("deliveries_per_s",), "node", 1.0),
+        Target(
+            "fanout deliveries per server CPU-s >= node",
+            "fanout",
+            ("deliveries_per_cpu_s",),
+            "node",
+            1.0,
+        ),
+        Target(
+            "echo acks/s >= 3x python-socketio", "echo", ("acks_per_s",), "python-socketio", 3.0
+        ),
+        Target(
+            "echo acks per server CPU-s >= 3x python-socketio",
+            "echo",
+            ("acks_per_cpu_s",),
+            "python-socketio",
+            3.0,
+        ),
+        Target(
+            "RSS per idle connection <= node",
+            "connect",
+            ("rss_per_conn_kib",),
+            "node",
+            1.0,
+            higher=False,
+        ),
+        *(
+            Target(
+                f"{scenario} {unit} per server CPU-s with the Admin UI >= 0.85x without",
+                scenario,
+                (f"{unit}_per_cpu_s",),
+                "jupyter_rt",
+                0.85,
+                subject=ADMIN,
+            )
+            for scenario, unit in (("echo", "acks"), ("fanout", "deliveries"))
+        ),
+    ),
+    variants=VARIANTS,
+)
+
+HOSTED = Comparison(
+    servers=HOSTED_SERVERS,
+    scenarios=("echo", "fanout"),
+    subject="hosted",
+    references=(("in-process", "hosted/in-process"),),
+    targets=tuple(
+        Target(f"hosted {what} >= {goal}x in-process", scenario, (key,), "in-process", goal)
+        for what, scenario, key, goal in (
+            ("fanout deliveries/s", "fanout", "deliveries_per_s", 0.8),
+            ("fanout deliveries per server CPU-s", "fanout", "deliveries_per_cpu_s", 0.8),
+            ("echo acks/s", "echo", "acks_per_s", 0.3),
+            ("echo acks per server CPU-s", "echo", "acks_per_cpu_s", 0.3),
+        )
+    ),
+)
+"""Issue 10's targets; the hosted side's server CPU is the Jupyter server's plus the kernel's."""
+
+
+COMPARISONS = {"peers": PEERS, "hosted": HOSTED}
 
 
 def server_command(name: str) -> list[str]:
@@ -180,9 +277,21 @@ class ServerProcess:
         )
         self.port = self._wait_ready(30.0)
 
+    namespace = "/"
+    load_env: dict[str, str] = {}  # noqa: RUF012 - read only
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/socket.io/"
+
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """The processes that serve the clients, by role (their CPU time is the server's)."""
+        return {"server": self.proc.pid}
 
     def _wait_ready(self, timeout: float) -> int:
         assert self.proc.stdout is not None
@@ -267,7 +376,7 @@ class Profiler:
         return self.out if self.out.exists() else None
 
 
-def load_command(scenario: str, port: int, settings: Settings, pinning: Pinning) -> list[str]:
+def load_command(scenario: str, server: Any, settings: Settings, pinning: Pinning) -> list[str]:
     clients = {
         "connect": settings.connect_clients,
         "echo": settings.echo_clients,
@@ -277,7 +386,9 @@ def load_command(scenario: str, port: int, settings: Settings, pinning: Pinning)
         "node",
         str(BENCH / "load.mjs"),
         "--url",
-        f"ws://127.0.0.1:{port}/socket.io/",
+        server.url,
+        "--namespace",
+        server.namespace,
         "--scenario",
         scenario,
         "--clients",
@@ -304,20 +415,29 @@ def load_command(scenario: str, port: int, settings: Settings, pinning: Pinning)
 
 
 def run_scenario(
-    server: ServerProcess,
+    server: Any,
     scenario: str,
     settings: Settings,
     pinning: Pinning,
     profile: bool,
 ) -> dict[str, Any]:
-    """Runs one load generator against a running server, sampling the server at its marks."""
-    cmd = load_command(scenario, server.port, settings, pinning)
-    load = start_pinned(cmd, pinning, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=BENCH)
+    """Runs one load generator against a running server (a :class:`ServerProcess` or a
+    ``hosted.JupyterBench``), sampling the server's processes at its marks."""
+    cmd = load_command(scenario, server, settings, pinning)
+    load = start_pinned(
+        cmd,
+        pinning,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=BENCH,
+        env=dict(os.environ, **server.load_env),
+    )
     assert load.stdin is not None and load.stdout is not None
     samples: dict[str, Any] = {}
     result: dict[str, Any] = {"error": "load generator ended without a result"}
-    profiler: Profiler | None = None
-    mark: tuple[float, float, float, dict[str, float]] | None = None
+    profilers: list[Profiler] = []
+    pids: dict[str, int] = server.pids
+    mark: tuple[float, dict[str, float], float, dict[str, float]] | None = None
     for raw in load.stdout:
         line = raw.strip()
         if line.startswith("@sync "):
@@ -328,34 +448,42 @@ def run_scenario(
         elif line == "@mark start":
             mark = (
                 time.monotonic(),
-                cpu_seconds(server.pid),
+                {role: cpu_seconds(pid) for role, pid in pids.items()},
                 cpu_seconds(load.pid),
                 core_busy_seconds(),
             )
             if profile and server.name in PYTHON_SERVERS:
-                profiler = Profiler(server.pid, RESULTS / f"profile-{server.name}-{scenario}.txt")
+                for role, pid in pids.items():
+                    out = RESULTS / f"profile-{server.name}-{scenario}-{role}.txt"
+                    profilers.append(Profiler(pid, out))
         elif line == "@mark end":
             if mark is not None:
                 wall = time.monotonic() - mark[0]
-                server_cpu = (cpu_seconds(server.pid) - mark[1]) / wall
+                by_process = {
+                    role: (cpu_seconds(pid) - mark[1][role]) / wall for role, pid in pids.items()
+                }
+                server_cpu = sum(by_process.values())
                 load_cpu = (cpu_seconds(load.pid) - mark[2]) / wall
                 busy = core_busy_seconds()
                 core_use = {c: (busy[c] - mark[3].get(c, 0.0)) / wall for c in busy}
                 samples["server_cpu"] = round(server_cpu, 3)
+                if len(by_process) > 1:
+                    samples["cpu_by_process"] = {r: round(c, 3) for r, c in by_process.items()}
                 # Time the two cores spent on anything but the server and the load generator:
                 # other processes on a shared machine, plus the kernel's loopback work.
                 samples["other_cpu"] = round(
                     max(0.0, sum(core_use.values()) - server_cpu - load_cpu), 3
                 )
-            if profiler is not None:
-                samples["profile"] = str(profiler.stop() or "")
-                profiler = None
+            if profilers:
+                written = [str(path) for path in (p.stop() for p in profilers) if path]
+                samples["profile"] = ", ".join(written)
+                profilers = []
         elif line.startswith("@result "):
             result = json.loads(line[len("@result ") :])
         elif line:
             print(f"    load: {line}", file=sys.stderr)
     load.wait(30)
-    if profiler is not None:
+    for profiler in profilers:
         profiler.stop()
     result.update(samples)
     if "rss_baseline_kib" in samples and "rss_connected_kib" in samples and result.get("connected"):
@@ -401,10 +529,6 @@ FIGURES: list[tuple[str, str, tuple[str, ...], bool, str]] = [
     ("cluster: Redis CPU", "cluster", ("redis_cpu",), False, "{:.0%}"),
 ]
 
-REFERENCES = (("node", "rt/node"), ("python-socketio", "rt/pysio"))
-ADMIN_RATIO = "admin/rt"
-"""The Admin UI's cost: jupyter_rt+admin / jupyter_rt."""
-
 
 def figure(
     results: dict[str, dict[str, Any]], server: str, scenario: str, path: tuple[str, ...]
@@ -435,27 +559,29 @@ def derived(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_table(results: dict[str, dict[str, Any]], servers: list[str]) -> list[dict[str, Any]]:
+def build_table(
+    results: dict[str, dict[str, Any]], servers: list[str], comparison: Comparison
+) -> list[dict[str, Any]]:
     rows = []
     for label, scenario, path, higher, fmt in FIGURES:
         row: dict[str, Any] = {"figure": label, "higher_is_better": higher, "format": fmt}
         for server in servers:
             row[server] = figure(results, server, scenario, path)
-        rt = row.get("jupyter_rt")
-        for ref, name in REFERENCES:
+        subject = row.get(comparison.subject)
+        for ref, name in comparison.references:
             base = row.get(ref)
-            row[name] = round(rt / base, 3) if rt is not None and base else None
-        admin = row.get(ADMIN)
-        row[ADMIN_RATIO] = round(admin / rt, 3) if admin is not None and rt else None
+            row[name] = round(subject / base, 3) if subject is not None and base else None
         if any(row.get(s) is not None for s in servers):
             rows.append(row)
     return rows
 
 
-def render_table(rows: list[dict[str, Any]], servers: list[str]) -> str:
-    ratios = [name for ref, name in REFERENCES if ref in servers and "jupyter_rt" in servers]
-    if ADMIN in servers and "jupyter_rt" in servers:
-        ratios.append(ADMIN_RATIO)
+def render_table(rows: list[dict[str, Any]], servers: list[str], comparison: Comparison) -> str:
+    ratios = [
+        name
+        for ref, name in comparison.references
+        if ref in servers and comparison.subject in servers
+    ]
     header = ["figure", *servers, *ratios]
     lines = []
     for row in rows:
@@ -478,63 +604,26 @@ def render_table(rows: list[dict[str, Any]], servers: list[str]) -> str:
         )
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
-    out.append("ratios are jupyter_rt / reference; memory, latency and CPU: lower is better")
-    if ADMIN_RATIO in ratios:
-        out.append(f"{ADMIN_RATIO}: {ADMIN} (the Admin UI on, production mode) / jupyter_rt")
+    out.append(
+        f"ratios are {comparison.subject} / reference; memory, latency and CPU: lower is better"
+    )
     return "\n".join(out)
 
 
-def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The targets of the realtime-core issue, as ratios within this run."""
+def check_targets(
+    results: dict[str, dict[str, Any]], comparison: Comparison
+) -> list[dict[str, Any]]:
+    """The comparison's targets, as ratios within this run."""
     targets = []
-
-    def ratio(
-        scenario: str, path: tuple[str, ...], ref: str, server: str = "jupyter_rt"
-    ) -> float | None:
-        rt = figure(results, server, scenario, path)
-        base = figure(results, ref, scenario, path)
-        return rt / base if rt is not None and base else None
-
-    for text, value, goal, higher in (
-        ("fanout deliveries/s >= node", ratio("fanout", ("deliveries_per_s",), "node"), 1.0, True),
-        (
-            "fanout deliveries per server CPU-s >= node",
-            ratio("fanout", ("deliveries_per_cpu_s",), "node"),
-            1.0,
-            True,
-        ),
-        (
-            "echo acks/s >= 3x python-socketio",
-            ratio("echo", ("acks_per_s",), "python-socketio"),
-            3.0,
-            True,
-        ),
-        (
-            "echo acks per server CPU-s >= 3x python-socketio",
-            ratio("echo", ("acks_per_cpu_s",), "python-socketio"),
-            3.0,
-            True,
-        ),
-        (
-            "RSS per idle connection <= node",
-            ratio("connect", ("rss_per_conn_kib",), "node"),
-            1.0,
-            False,
-        ),
-        *(
-            (
-                f"{scenario} {unit} per server CPU-s with the Admin UI >= 0.85x without",
-                ratio(scenario, (f"{unit}_per_cpu_s",), "jupyter_rt", ADMIN),
-                0.85,
-                True,
-            )
-            for scenario, unit in (("echo", "acks"), ("fanout", "deliveries"))
-        ),
-    ):
-        if value is None:
+    for target in comparison.targets:
+        measured = target.subject or comparison.subject
+        subject = figure(results, measured, target.scenario, target.path)
+        base = figure(results, target.ref, target.scenario, target.path)
+        if subject is None or not base:
             continue
-        met = value >= goal if higher else value <= goal
-        targets.append({"target": text, "ratio": round(value, 3), "met": met})
+        value = subject / base
+        met = value >= target.goal if target.higher else value <= target.goal
+        targets.append({"target": target.text, "ratio": round(value, 3), "met": met})
     return targets
 
 
@@ -644,8 +733,14 @@ def run_one(
         import cluster  # bench/cluster.py: Redis and two servers
 
         return cluster.run_cluster(name, settings, pinning)
+    server: Any
     try:
-        server = ServerProcess(name, pinning, RESULTS / f"server-{name}.log")
+        if name in HOSTED_SERVERS:
+            import hosted  # bench/hosted.py: a Jupyter server, and a kernel for "hosted"
+
+            server = hosted.JupyterBench(name, pinning, RESULTS / f"server-{name}.log")
+        else:
+            server = ServerProcess(name, pinning, RESULTS / f"server-{name}.log")
     except (RuntimeError, OSError) as exc:
         return {"error": str(exc)}
     try:
@@ -658,16 +753,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "comparison",
+        nargs="?",
+        default="peers",
+        choices=sorted(COMPARISONS),
+        help="peers (default): jupyter_rt vs node and python-socketio; hosted: a kernel-hosted "
+        "namespace vs. the same handlers in the Jupyter server",
+    )
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
     parser.add_argument(
         "--servers",
-        default=",".join(SERVERS),
-        help=f"comma list of {', '.join(SERVERS + VARIANTS)}",
+        default=None,
+        help=f"comma list of {', '.join(SERVERS + VARIANTS)} (hosted: {', '.join(HOSTED_SERVERS)})",
     )
     parser.add_argument(
         "--scenarios",
         default=None,
-        help=f"comma list of {', '.join(SCENARIOS)} (cluster by default if redis-server exists)",
+        help=f"comma list of {', '.join(SCENARIOS)} (cluster by default if redis-server exists;"
+        " hosted: echo, fanout)",
     )
     parser.add_argument(
         "--connect-clients", type=int, help="clients for the connect scenario (5000)"
@@ -700,12 +804,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=RESULTS / "latest.json", help="JSON results path"
     )
     args = parser.parse_args(argv)
+    comparison = COMPARISONS[args.comparison]
+    if args.servers is None:
+        args.servers = ",".join(comparison.servers)
     if args.scenarios is None:
-        default = [s for s in SCENARIOS if s != "cluster" or shutil.which("redis-server")]
-        if "cluster" not in default:
+        default = [
+            s for s in comparison.scenarios if s != "cluster" or shutil.which("redis-server")
+        ]
+        if "cluster" in comparison.scenarios and "cluster" not in default:
             print("redis-server not found: skipping the cluster scenario", file=sys.stderr)
         args.scenarios = ",".join(default)
-    for name, allowed in (("servers", SERVERS + VARIANTS), ("scenarios", SCENARIOS)):
+    servers = comparison.servers + comparison.variants
+    for name, allowed in (("servers", servers), ("scenarios", comparison.scenarios)):
         chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
         unknown = set(chosen) - set(allowed)
         if unknown:
@@ -716,6 +826,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    comparison = COMPARISONS[args.comparison]
     settings = Settings.quick() if args.quick else Settings()
     for opt, attr in (
         ("connect_clients", "connect_clients"),
@@ -768,11 +879,11 @@ def main(argv: list[str] | None = None) -> int:
                 for text in run_warnings(result):
                     print(f"  {text}", file=sys.stderr, flush=True)
 
-    rows = build_table(results, args.servers)
-    targets = check_targets(results)
+    rows = build_table(results, args.servers, comparison)
+    targets = check_targets(results, comparison)
     notes = warnings_for(results)
     print(flush=True)
-    print(render_table(rows, args.servers))
+    print(render_table(rows, args.servers, comparison))
     if targets:
         print()
         for t in targets:
@@ -785,13 +896,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, scenarios in results.items():
             for scenario, entry in scenarios.items():
                 for r in entry["runs"]:
-                    if r.get("profile"):
-                        print(f"\nprofile {name}/{scenario} ({r['profile']}):")
-                        print(summarize_profile(Path(r["profile"])))
+                    for path in filter(None, r.get("profile", "").split(", ")):
+                        print(f"\nprofile {name}/{scenario} ({path}):")
+                        print(summarize_profile(Path(path)))
 
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
+        "comparison": args.comparison,
         "quick": args.quick,
         "pinning": {
             "server": pinning.server_core,
