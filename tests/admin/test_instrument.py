@@ -47,6 +47,9 @@ class Served:
         self.admins: list[AdminClient] = []
 
     async def admin_client(self, **options: Any) -> AdminClient:
+        # WebSocket only: the server's ManualClock never runs the engine's 100 ms upgrade
+        # check, so a polling client would wait for its upgrade forever.
+        options.setdefault("transports", ["websocket"])
         client = AdminClient(f"{self.server.url}/admin", **options)
         self.admins.append(client)
         return await client.start()
