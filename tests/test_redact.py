@@ -38,7 +38,7 @@ def test_scrub_headers_masks_credentials_in_any_case() -> None:
 
 
 def test_fetched_handshakes_carry_no_token_in_their_url() -> None:
-    from jupyter_rt.adapters.redis.adapter import _public_handshake
+    from jupyter_rt.adapters.redis.adapter import public_handshake
 
     handshake = SocketHandshake(
         headers={"authorization": "token s3cret", "cookie": "a=b", "user-agent": "t"},
@@ -51,7 +51,7 @@ def test_fetched_handshakes_carry_no_token_in_their_url() -> None:
         xdomain=False,
         secure=False,
     )
-    out = _public_handshake(SimpleNamespace(handshake=handshake))  # type: ignore[arg-type]
+    out = public_handshake(SimpleNamespace(handshake=handshake))  # type: ignore[arg-type]
     assert out["headers"] == {"user-agent": "t"}
     assert out["query"] == {"EIO": "4"}
     assert out["url"] == f"http://127.0.0.1/socket.io/?EIO=4&token={MASK}&transport=polling"

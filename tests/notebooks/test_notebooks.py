@@ -53,7 +53,8 @@ EXPECTED: dict[str, list[str]] = {
         r"blue heard: \[\]",
     ],
     "05-scaling-with-redis.ipynb": [
-        r"server A on port \d+: Sharing rooms through Redis at 127\.0\.0\.1:\d+/0, prefix 'demo-",
+        r"server A on port \d+: Sharing rooms through Redis at 127\.0\.0\.1:\d+/0 \(pubsub\), "
+        r"prefix 'demo-",
         r"bob, on server B, heard: \['alice: Hello from server A!'\]",
         r"alice, on server A, heard: \['bob: Hi alice, this is server B\.'\]",
         r"servers that got it: 2",
