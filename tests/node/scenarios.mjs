@@ -790,6 +790,9 @@ const scenarios = {
     await back;
     ids.push(socket.id);
     const echo = await ack(socket, "echo", "after reconnect");
+    // The upgrade of the new session may finish after the echo (the server answers the probe's
+    // pending GET from its 100 ms check, as Node's does).
+    if ((options.transport ?? "upgrade") === "upgrade") await waitUpgrade(socket);
     const result = { ids, reasons: [...reasons], echo, transport: transportName(socket) };
     socket.disconnect();
     return result;
