@@ -9,6 +9,7 @@ command line)::
     c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
     c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
+    c.RealtimeApp.monitor = False             # no JupyterLab "Realtime" panel (on by default)
     c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
     c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
     c.RealtimeApp.max_hosted_per_kernel = 16  # namespaces a kernel may host (jupyter_rt.kernel)
@@ -36,6 +37,8 @@ from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.kernel.relay import Relay
+from jupyter_rt.monitor import Monitor, watch
+from jupyter_rt.monitor.jupyter import MonitorAccess, monitor_handlers
 from jupyter_rt.options import HOOKS, Options
 from jupyter_rt.server import Server
 from jupyter_rt.transports import EngineDriver, mount
@@ -140,6 +143,13 @@ class RealtimeApp(ExtensionApp):
         False, help="The Admin UI only shows: no join, leave, disconnect or emit."
     ).tag(config=True)
 
+    monitor = Bool(
+        True,
+        help="Serve the live view of the JupyterLab 'Realtime' panel on the namespace "
+        "/jupyter/monitor, for this server's own token (and its logged-in users); it costs "
+        "nothing while nobody watches.",
+    ).tag(config=True)
+
     redis_adapter = CaselessStrEnum(
         ["pubsub", "streams"],
         default_value="pubsub",
@@ -155,6 +165,9 @@ class RealtimeApp(ExtensionApp):
     admin: AdminUI | None = None
     """The Admin UI (``admin_ui = True``), else ``None``."""
     admin_access: AdminAccess
+    realtime_monitor: Monitor | None = None
+    """The live view of the "Realtime" panel (``monitor = True``), else ``None``."""
+    monitor_access: MonitorAccess
     relay: Relay
     """Lets kernels host namespaces (``jupyter_rt.kernel.host``) on :attr:`io`."""
 
@@ -210,6 +223,9 @@ class RealtimeApp(ExtensionApp):
         self.io = Server(self.server_options(), adapter=self._adapter())
         if self.admin_ui:
             self._start_admin_ui()
+        if self.monitor:
+            self.monitor_access = MonitorAccess(self._server.identity_provider.token)
+            self.realtime_monitor = watch(self.io, auth=self.monitor_access.middleware)
         for spec in self.apps:
             self._start_app(spec)
         # After the apps: their namespaces are the server's own, no kernel may take them.
@@ -276,6 +292,9 @@ class RealtimeApp(ExtensionApp):
             routes = admin_handlers(web_app.settings["base_url"], self.admin_access)
             web_app.add_handlers(r".*", routes)
             log.info("Admin UI at %s (%s mode)", url_path_join(path, "admin/"), self.admin.mode)
+        if self.realtime_monitor is not None:
+            routes = monitor_handlers(web_app.settings["base_url"], self.monitor_access)
+            web_app.add_handlers(r".*", routes)
 
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the event loop runs: start the adapters (with Redis: subscribe), so this server
@@ -312,6 +331,8 @@ class RealtimeApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.admin is not None:
             self.admin.close()
+        if self.realtime_monitor is not None:
+            self.realtime_monitor.close()
         await self.io.close()
         self.driver.shutdown()
 
