@@ -75,6 +75,8 @@ export class MonitorModel {
   changed: () => void = () => undefined;
 
   private socket: Socket | null = null;
+  /** Whether the panel wants to watch (false once `stop()` was called). */
+  private wanted = false;
   private serverTime = 0;
   private receivedAt = 0;
   private retried = false;
@@ -88,19 +90,21 @@ export class MonitorModel {
   }
 
   async start(): Promise<void> {
-    if (this.socket !== null) {
+    if (this.wanted) {
       return;
     }
+    this.wanted = true;
     this.setState('connecting');
     let namespace: string;
     try {
       namespace = await this.askDoor();
     } catch (error) {
+      this.wanted = false;
       this.fail(String((error as Error).message ?? error));
       return;
     }
-    if (this.socket !== null) {
-      return; // started twice while asking
+    if (!this.wanted || this.socket !== null) {
+      return; // stopped while asking
     }
     const { origin, path } = endpoint();
     const manager = new Manager(origin, {
@@ -122,12 +126,13 @@ export class MonitorModel {
     socket.on('update', (data: unknown) => this.onUpdate(data));
   }
 
+  /** Disconnect (its Manager closes with its only socket); `start()` connects again. */
   stop(): void {
     const socket = this.socket;
+    this.wanted = false;
     this.socket = null;
     if (socket !== null) {
       socket.disconnect();
-      socket.io.engine?.close();
     }
     this.setState('idle');
   }
@@ -168,6 +173,7 @@ export class MonitorModel {
         // fall through: show the refusal
       }
     }
+    this.stop(); // showing the panel again tries again
     this.fail(error.message);
   }
 

@@ -112,3 +112,18 @@ async def test_a_login_cookie_watches_once_the_door_answered(jupyter: JupyterSer
 def test_the_door_needs_a_login(jupyter: JupyterServer) -> None:
     response = requests.get(f"{jupyter.url}socket.io/monitor", timeout=10, allow_redirects=False)
     assert response.status_code in (302, 403)
+
+
+@pytest.fixture
+def rt_jupyter_options() -> dict[str, Any]:
+    return {"traits": {"RealtimeApp.monitor": False}}
+
+
+async def test_monitor_false_serves_neither_door_nor_namespace(rt_jupyter: JupyterServer) -> None:
+    door = requests.get(
+        f"{rt_jupyter.url}socket.io/monitor", params={"token": rt_jupyter.token}, timeout=10
+    )
+    assert door.status_code == 404
+    client = AsyncClient()
+    with pytest.raises(ConnectionRefused, match="Invalid namespace"):
+        await client.connect(rt_jupyter.url, token=rt_jupyter.token, namespaces=[MONITOR_NAMESPACE])
