@@ -15,8 +15,9 @@ The view: ``{time, clients, sockets, namespaceCount, namespaces: [{name, socketC
 roomCount, sockets: [{id, transport, user}], rooms: [{name, members}]}]}``, this server's
 sockets only (not a cluster's), the monitor namespace left out, lists bounded
 (:data:`~jupyter_rt.monitor._monitor.MAX_LISTED`). ``time`` is on the server's clock, in
-seconds. ``user`` is the Jupyter user's display name: no handshake header, query, cookie,
-token or CONNECT payload is ever sent.
+seconds; ``clients`` counts Engine.IO sessions (the watchers' own included), ``sockets`` the
+sockets of every namespace but the monitor's. ``user`` is the Jupyter user's display name: no
+handshake header, query, cookie, token or CONNECT payload is ever sent.
 
 While nobody watches, the server pays nothing: the monitor observes the server
 (:mod:`jupyter_rt.server.observer`) and runs its timer only while a watcher is connected.
