@@ -121,7 +121,9 @@ class AsyncClient:
         self._namespaces: dict[str, NamespaceState] = {}
         self._pending: dict[int, PendingAck] = {}
         self._ids = itertools.count()
-        self._endpoint: Endpoint | None = None
+        self._endpoints: tuple[Endpoint, ...] = ()
+        self._next_endpoint = 0
+        """The index in ``_endpoints`` that the next connection attempt tries first."""
         self._transports: tuple[str, ...] = ()
         self._conn: EngineConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -215,7 +217,7 @@ class AsyncClient:
 
     async def connect(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         path: str = "/socket.io/",
         token: str | None = None,
@@ -230,7 +232,11 @@ class AsyncClient:
         """Open the connection and join ``namespaces``; return once all are connected.
 
         ``url`` is the server (``http(s)://`` or ``ws(s)://``); a path in it names the
-        namespace when ``namespaces`` is not given, as in the JS client. ``path`` is where the
+        namespace when ``namespaces`` is not given, as in the JS client. A list of urls names
+        the servers of one cluster (the same credentials on each, sessions shared through Redis,
+        e.g. ``c.RealtimeApp.redis_adapter = "streams"``): each connection attempt tries them in
+        turn, starting after the server last connected to, so a client that loses one server
+        comes back to the next and recovers its session there. ``path`` is where the
         server serves Socket.IO (``{base_url}socket.io/`` in Jupyter). ``token`` goes in the
         ``Authorization`` header of every request. ``auth`` is each namespace's CONNECT
         payload.
@@ -248,16 +254,27 @@ class AsyncClient:
         """
         if self._supervisor is not None and not self._supervisor.done():
             raise RuntimeError("already connected; disconnect() first")
-        self._endpoint, names = make_endpoint(
-            url,
-            path,
-            token=token,
-            namespaces=namespaces,
-            headers=headers,
-            query=query,
-            timeout=self.connect_timeout,
-            validate_cert=validate_cert,
-        )
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("connect to at least one url")
+        made = [
+            make_endpoint(
+                each,
+                path,
+                token=token,
+                namespaces=namespaces,
+                headers=headers,
+                query=query,
+                timeout=self.connect_timeout,
+                validate_cert=validate_cert,
+            )
+            for each in urls
+        ]
+        names = made[0][1]
+        if any(other != names for _, other in made):
+            raise ValueError("the urls name different namespaces: give namespaces=")
+        self._endpoints = tuple(endpoint for endpoint, _ in made)
+        self._next_endpoint = 0
         self._transports = check_transports(transports)
         self.default_namespace = names[0]
         self._namespaces = {
@@ -283,7 +300,7 @@ class AsyncClient:
                 if self._stopping:
                     raise ConnectError("disconnect() was called")
             try:
-                await self._establish()
+                await self._establish_any()
             except (ConnectionRefused, CredentialsRefused) as exc:
                 self._fire_all("connect_error", exc)
                 raise
@@ -297,11 +314,27 @@ class AsyncClient:
                 log.info("Connected after %d attempt(s)", attempt + first)
             return
 
-    async def _establish(self) -> None:
-        """Open an Engine.IO session and connect every active namespace."""
-        assert self._endpoint is not None
+    async def _establish_any(self) -> None:
+        """Connect to the first of the servers that answers, in turn from
+        ``_next_endpoint``; raise the last one's :class:`ConnectError` if none does."""
+        count = len(self._endpoints)
+        for turn in range(count):
+            index = (self._next_endpoint + turn) % count
+            try:
+                await self._establish(self._endpoints[index])
+            except ConnectError as exc:
+                if turn == count - 1 or isinstance(exc, CredentialsRefused):
+                    raise
+                self._fire_all("connect_error", exc)
+                log.info("Cannot connect to %s: %s", self._endpoints[index].display, exc)
+                continue
+            self._next_endpoint = (index + 1) % count
+            return
+
+    async def _establish(self, endpoint: Endpoint) -> None:
+        """Open an Engine.IO session at ``endpoint`` and connect every active namespace."""
         conn = await EngineConnection.open(
-            self._endpoint,
+            endpoint,
             self._transports,
             max_message=MAX_MESSAGE,
             connect_timeout=self.connect_timeout,

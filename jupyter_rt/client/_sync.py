@@ -103,7 +103,7 @@ class Client:
 
     def connect(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         path: str = "/socket.io/",
         token: str | None = None,
