@@ -488,6 +488,37 @@ async def test_default_and_per_call_ack_timeouts(server: InProcessServer) -> Non
         await client.call("slow", 0.2, "too late", timeout=0.05)
 
 
+async def test_emit_callbacks_honour_the_ack_timeouts(
+    server: InProcessServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callback runs for an ack that comes in time; after the timeout (``ack_timeout``, or
+    the emit's own) it is given up with a warning, and a late ack does not run it."""
+
+    @server.io.on("connection")
+    def slow_app(socket: jupyter_rt.Socket) -> None:
+        @socket.on("slow")
+        async def slow(delay: float, value: Any) -> Any:
+            await asyncio.sleep(delay)
+            return value
+
+        @socket.on("done")
+        def done() -> str:
+            return "done"
+
+    client = await server.connect(ack_timeout=0.2)
+    acked: list[Any] = []
+    await client.emit("slow", 0.01, "quick", callback=acked.append)
+    await client.emit("slow", 0.5, "late", callback=acked.append)
+    await client.emit("slow", 0.5, "patient", callback=acked.append, timeout=5)
+    await client.emit("slow", 0.3, "impatient", callback=acked.append, timeout=0.05)
+    await wait_until(lambda: "patient" in acked, STEP, message="the patient callback")
+    assert await client.call("done") == "done"  # after the late acks, in order
+    assert acked == ["quick", "patient"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "jupyter_rt.client"]
+    assert "No ack for 'slow' within 0.2 s: its callback will not run" in warnings
+    assert "No ack for 'slow' within 0.05 s: its callback will not run" in warnings
+
+
 async def test_no_default_ack_timeout(server: InProcessServer) -> None:
     """``ack_timeout=None``: a call waits as long as the connection lasts."""
     echo_app(server.io, [])
