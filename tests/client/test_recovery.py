@@ -136,11 +136,7 @@ async def away_from(helper: AsyncClient, sid: str) -> None:
     async def gone() -> bool:
         return await helper.call("fetch", {"rooms": [sid]}) == []
 
-    for _ in range(200):
-        if await gone():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"socket {sid} is still connected somewhere")
+    await wait_until(gone, STEP, 0.05, f"socket {sid} to leave the cluster")
 
 
 async def test_the_client_recovers_on_the_other_server_and_starts_afresh_after_redis_lost_all(
