@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from jupyter_rt._tasks import TaskKeeper
+from jupyter_rt.client._acks import PendingAcks
 from jupyter_rt.client._dial import (
     CredentialsRefused,
     Endpoint,
@@ -28,9 +29,8 @@ from jupyter_rt.client._handlers import Handler, Handlers, run_handlers
 from jupyter_rt.client._namespace import (
     FINAL_REASONS,
     MAX_BUFFERED,
-    MAX_PENDING_ACKS,
     NamespaceState,
-    PendingAck,
+    await_connects,
 )
 from jupyter_rt.errors import (
     AckTimeout,
@@ -119,9 +119,10 @@ class AsyncClient:
         """The namespace used when a method is given none: the first one connected to."""
         self._handlers = Handlers()
         self._namespaces: dict[str, NamespaceState] = {}
-        self._pending: dict[int, PendingAck] = {}
-        self._ids = itertools.count()
-        self._endpoint: Endpoint | None = None
+        self._acks = PendingAcks()
+        self._endpoints: tuple[Endpoint, ...] = ()
+        self._next_endpoint = 0
+        """The index in ``_endpoints`` that the next connection attempt tries first."""
         self._transports: tuple[str, ...] = ()
         self._conn: EngineConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -215,7 +216,7 @@ class AsyncClient:
 
     async def connect(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         path: str = "/socket.io/",
         token: str | None = None,
@@ -230,7 +231,11 @@ class AsyncClient:
         """Open the connection and join ``namespaces``; return once all are connected.
 
         ``url`` is the server (``http(s)://`` or ``ws(s)://``); a path in it names the
-        namespace when ``namespaces`` is not given, as in the JS client. ``path`` is where the
+        namespace when ``namespaces`` is not given, as in the JS client. A list of urls names
+        the servers of one cluster (the same credentials on each, sessions shared through Redis,
+        e.g. ``c.RealtimeApp.redis_adapter = "streams"``): each connection attempt tries them in
+        turn, starting after the server last connected to, so a client that loses one server
+        comes back to the next and recovers its session there. ``path`` is where the
         server serves Socket.IO (``{base_url}socket.io/`` in Jupyter). ``token`` goes in the
         ``Authorization`` header of every request. ``auth`` is each namespace's CONNECT
         payload.
@@ -248,16 +253,27 @@ class AsyncClient:
         """
         if self._supervisor is not None and not self._supervisor.done():
             raise RuntimeError("already connected; disconnect() first")
-        self._endpoint, names = make_endpoint(
-            url,
-            path,
-            token=token,
-            namespaces=namespaces,
-            headers=headers,
-            query=query,
-            timeout=self.connect_timeout,
-            validate_cert=validate_cert,
-        )
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("connect to at least one url")
+        made = [
+            make_endpoint(
+                each,
+                path,
+                token=token,
+                namespaces=namespaces,
+                headers=headers,
+                query=query,
+                timeout=self.connect_timeout,
+                validate_cert=validate_cert,
+            )
+            for each in urls
+        ]
+        names = made[0][1]
+        if any(other != names for _, other in made):
+            raise ValueError("the urls name different namespaces: give namespaces=")
+        self._endpoints = tuple(endpoint for endpoint, _ in made)
+        self._next_endpoint = 0
         self._transports = check_transports(transports)
         self.default_namespace = names[0]
         self._namespaces = {
@@ -283,7 +299,7 @@ class AsyncClient:
                 if self._stopping:
                     raise ConnectError("disconnect() was called")
             try:
-                await self._establish()
+                await self._establish_any()
             except (ConnectionRefused, CredentialsRefused) as exc:
                 self._fire_all("connect_error", exc)
                 raise
@@ -297,11 +313,27 @@ class AsyncClient:
                 log.info("Connected after %d attempt(s)", attempt + first)
             return
 
-    async def _establish(self) -> None:
-        """Open an Engine.IO session and connect every active namespace."""
-        assert self._endpoint is not None
+    async def _establish_any(self) -> None:
+        """Connect to the first of the servers that answers, in turn from
+        ``_next_endpoint``; raise the last one's :class:`ConnectError` if none does."""
+        count = len(self._endpoints)
+        for turn in range(count):
+            index = (self._next_endpoint + turn) % count
+            try:
+                await self._establish(self._endpoints[index])
+            except ConnectError as exc:
+                if turn == count - 1 or isinstance(exc, CredentialsRefused):
+                    raise
+                self._fire_all("connect_error", exc)
+                log.info("Cannot connect to %s: %s", self._endpoints[index].display, exc)
+                continue
+            self._next_endpoint = (index + 1) % count
+            return
+
+    async def _establish(self, endpoint: Endpoint) -> None:
+        """Open an Engine.IO session at ``endpoint`` and connect every active namespace."""
         conn = await EngineConnection.open(
-            self._endpoint,
+            endpoint,
             self._transports,
             max_message=MAX_MESSAGE,
             connect_timeout=self.connect_timeout,
@@ -323,7 +355,7 @@ class AsyncClient:
             except NotConnected as exc:
                 raise ConnectError(f"connection lost while connecting: {exc}") from None
             waiters = {ns.waiter for ns in active if ns.waiter is not None}
-            await self._await_connects(waiters, reader)
+            await await_connects(waiters, reader, self.connect_timeout)
         except BaseException:
             self._conn = None
             conn.drop()
@@ -331,26 +363,6 @@ class AsyncClient:
                 if ns.waiter is not None and not ns.waiter.done():
                     ns.waiter.cancel()
             raise
-
-    async def _await_connects(
-        self, waiters: set[asyncio.Future[str]], reader: asyncio.Task[Reason]
-    ) -> None:
-        """Wait for every namespace's CONNECT answer; raise on a refusal, loss or timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.connect_timeout
-        while waiters:
-            remaining = deadline - loop.time()
-            pending: list[asyncio.Future[Any]] = [*waiters, reader]
-            done, _ = await asyncio.wait(
-                pending, timeout=max(remaining, 0), return_when=asyncio.FIRST_COMPLETED
-            )
-            if not done:
-                raise ConnectError(f"no CONNECT answer within {self.connect_timeout} s")
-            if reader in done:
-                raise ConnectError(f"connection lost while connecting ({reader.result()})")
-            for waiter in done:
-                waiter.result()  # raises ConnectionRefused
-                waiters.discard(waiter)
 
     async def _supervise(self) -> None:
         """Wait for the transport to drop; reconnect unless that was final."""
@@ -396,12 +408,9 @@ class AsyncClient:
         ns = self._namespaces.get(packet.nsp)
         ptype = packet.type
         if ptype in (PacketType.ACK, PacketType.BINARY_ACK):
-            pending = self._pending.pop(packet.id, None) if packet.id is not None else None
-            if pending is not None and pending.namespace == packet.nsp:
-                if pending.future is not None and not pending.future.done():
-                    pending.future.set_result(list(packet.data))
-                elif pending.callback is not None:
-                    self._spawn_call(pending.callback, list(packet.data))
+            callback = self._acks.answered(packet.id, packet.nsp, list(packet.data))
+            if callback is not None:
+                self._tasks.spawn(run_handlers([callback], [], "a callback", list(packet.data)))
             return False
         if ns is None or not ns.active:
             return False
@@ -461,9 +470,6 @@ class AsyncClient:
         with contextlib.suppress(NotConnected):  # the ack is lost with the connection
             await conn.send(frames)
 
-    def _spawn_call(self, fn: Handler, args: Sequence[Any]) -> None:
-        self._tasks.spawn(run_handlers([fn], [], "a callback", list(args)))
-
     def _fire(self, nsp: str, event: str, *args: Any) -> None:
         handlers = self._handlers.of(nsp, event, self.default_namespace)
         if handlers:
@@ -479,13 +485,7 @@ class AsyncClient:
     def _drop_namespace(self, ns: NamespaceState, reason: Reason) -> None:
         was_connected = ns.connected
         ns.lost()
-        for ack_id, pending in list(self._pending.items()):
-            if pending.namespace == ns.name:
-                del self._pending[ack_id]
-                if pending.future is not None and not pending.future.done():
-                    pending.future.set_exception(
-                        NotConnected(f"disconnected from {ns.name} ({reason})")
-                    )
+        self._acks.fail(ns.name, NotConnected(f"disconnected from {ns.name} ({reason})"))
         if was_connected:
             self._fire(ns.name, "disconnect", reason)
 
@@ -544,19 +544,22 @@ class AsyncClient:
         *args: Any,
         namespace: str | None = None,
         callback: Handler | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Send ``event`` with ``args`` (``bytes`` anywhere go as binary attachments).
 
         ``namespace`` defaults to :attr:`default_namespace`. ``callback(*ack_args)`` runs when
-        the server acknowledges. While the client reconnects the event is kept (up to
+        the server acknowledges within ``timeout`` seconds (by default the client's
+        ``ack_timeout``); a later ack is ignored (and a warning logged), as is one lost with
+        the connection. While the client reconnects the event is kept (up to
         :data:`MAX_BUFFERED` per namespace) and sent once the namespace is back. Raises
         :class:`~jupyter_rt.NotConnected` when the client is not connected to ``namespace``.
         """
         ns = self._check(event, namespace)
         ack_id = None
         if callback is not None:
-            ack_id = next(self._ids)
-            self._add_pending(ack_id, PendingAck(ns.name, callback=callback))
+            seconds = self.ack_timeout if timeout is None else timeout
+            ack_id = self._acks.expect_callback(ns.name, callback, event, seconds)
         frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
         await self._send(ns, frames)
 
@@ -571,9 +574,7 @@ class AsyncClient:
         """
         ns = self._check(event, namespace)
         seconds = self.ack_timeout if timeout is None else timeout
-        ack_id = next(self._ids)
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._add_pending(ack_id, PendingAck(ns.name, future=future))
+        ack_id, future = self._acks.expect_answer(ns.name)
         try:
             frames = encode_fields(PacketType.EVENT, ns.name, [event, *args], ack_id)
             await self._send(ns, frames)
@@ -582,15 +583,8 @@ class AsyncClient:
             except asyncio.TimeoutError:
                 raise AckTimeout(f"no ack for {event!r} within {seconds} s") from None
         finally:
-            self._pending.pop(ack_id, None)
+            self._acks.forget(ack_id)
         return ack_value(values)
-
-    def _add_pending(self, ack_id: int, pending: PendingAck) -> None:
-        self._pending[ack_id] = pending
-        while len(self._pending) > MAX_PENDING_ACKS:
-            oldest = self._pending.pop(next(iter(self._pending)))
-            if oldest.future is not None and not oldest.future.done():
-                oldest.future.set_exception(AckTimeout("too many acks pending"))
 
     def _check(self, event: str, namespace: str | None) -> NamespaceState:
         check_event_name(event, allow_empty=False)

@@ -14,8 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_rt.client._handlers import Handler
-from jupyter_rt.errors import ProtocolError
+from jupyter_rt.errors import ConnectError, ProtocolError
 from jupyter_rt.protocol.events import DisconnectReason
 from jupyter_rt.protocol.socketio import Packet
 
@@ -23,9 +22,8 @@ __all__ = [
     "FINAL_REASONS",
     "MAX_BUFFERED",
     "MAX_EARLY_EVENTS",
-    "MAX_PENDING_ACKS",
     "NamespaceState",
-    "PendingAck",
+    "await_connects",
 ]
 
 MAX_BUFFERED = 1000
@@ -35,23 +33,10 @@ MAX_EARLY_EVENTS = 10_000
 """Events a namespace keeps before its CONNECT answer (the packets a recovered session missed
 come first); past this the connection is closed and the next one starts a fresh session."""
 
-
-MAX_PENDING_ACKS = 10_000
-"""Acks waited for at once; past this the oldest is given up (a ``call`` gets AckTimeout)."""
-
 FINAL_REASONS = frozenset(
     {DisconnectReason.IO_SERVER_DISCONNECT, DisconnectReason.IO_CLIENT_DISCONNECT}
 )
 """Reasons after which the client does not come back on its own."""
-
-
-@dataclass(slots=True)
-class PendingAck:
-    """An ack the client waits for: a ``call``'s future or an ``emit``'s callback."""
-
-    namespace: str
-    future: asyncio.Future[list[Any]] | None = None
-    callback: Handler | None = None
 
 
 @dataclass(slots=True)
@@ -120,3 +105,25 @@ class NamespaceState:
         self.early.clear()
         if not self.active:
             self.buffer.clear()
+
+
+async def await_connects(
+    waiters: set[asyncio.Future[str]], reader: asyncio.Future[Any], timeout: float
+) -> None:
+    """Wait for every namespace's CONNECT answer (``waiters``) for at most ``timeout`` seconds;
+    raise :class:`~jupyter_rt.ConnectionRefused` on a refusal, :class:`ConnectError` if the
+    connection (its ``reader``) ends first or the time runs out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while waiters:
+        pending: list[asyncio.Future[Any]] = [*waiters, reader]
+        done, _ = await asyncio.wait(
+            pending, timeout=max(deadline - loop.time(), 0), return_when=asyncio.FIRST_COMPLETED
+        )
+        if not done:
+            raise ConnectError(f"no CONNECT answer within {timeout} s")
+        if reader in done:
+            raise ConnectError(f"connection lost while connecting ({reader.result()})")
+        for waiter in done:
+            waiter.result()  # raises ConnectionRefused
+            waiters.discard(waiter)

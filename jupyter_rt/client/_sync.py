@@ -103,7 +103,7 @@ class Client:
 
     def connect(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         path: str = "/socket.io/",
         token: str | None = None,
@@ -156,9 +156,13 @@ class Client:
         *args: Any,
         namespace: str | None = None,
         callback: Handler | None = None,
+        timeout: float | None = None,
     ) -> None:
-        """Send ``event``; ``callback(*ack)`` runs on the client's thread when acknowledged."""
-        coroutine = self.aio.emit(event, *args, namespace=namespace, callback=callback)
+        """Send ``event``; ``callback(*ack)`` runs on the client's thread when acknowledged
+        within ``timeout`` seconds (by default the client's ``ack_timeout``)."""
+        coroutine = self.aio.emit(
+            event, *args, namespace=namespace, callback=callback, timeout=timeout
+        )
         if threading.current_thread() is self._thread:
             self._tasks.spawn(coroutine)
             return

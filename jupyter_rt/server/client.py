@@ -305,9 +305,11 @@ class Client:
             reply["pid"] = socket.pid
         if recovery is not None:
             nsp.adapter.add_all(socket.id, recovery.session.rooms)
+            # As in Node, the missed packets come before the CONNECT reply: the official
+            # clients hand them to the listeners before running the "connect" ones.
+            if recovery.session.missed_packets:
+                self.session.send([f for frames in recovery.session.missed_packets for f in frames])
         self.session.send(encode_fields(PacketType.CONNECT, nsp.name, reply))
-        if recovery is not None and recovery.session.missed_packets and socket.connected:
-            self.session.send([f for frames in recovery.session.missed_packets for f in frames])
         if socket.connected:  # sending may have closed the session (slow consumer)
             socket.start(queued)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -487,6 +488,37 @@ async def test_default_and_per_call_ack_timeouts(server: InProcessServer) -> Non
         await client.call("slow", 0.2, "too late", timeout=0.05)
 
 
+async def test_emit_callbacks_honour_the_ack_timeouts(
+    server: InProcessServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callback runs for an ack that comes in time; after the timeout (``ack_timeout``, or
+    the emit's own) it is given up with a warning, and a late ack does not run it."""
+
+    @server.io.on("connection")
+    def slow_app(socket: jupyter_rt.Socket) -> None:
+        @socket.on("slow")
+        async def slow(delay: float, value: Any) -> Any:
+            await asyncio.sleep(delay)
+            return value
+
+        @socket.on("done")
+        def done() -> str:
+            return "done"
+
+    client = await server.connect(ack_timeout=0.2)
+    acked: list[Any] = []
+    await client.emit("slow", 0.01, "quick", callback=acked.append)
+    await client.emit("slow", 0.5, "late", callback=acked.append)
+    await client.emit("slow", 0.5, "patient", callback=acked.append, timeout=5)
+    await client.emit("slow", 0.3, "impatient", callback=acked.append, timeout=0.05)
+    await wait_until(lambda: "patient" in acked, STEP, message="the patient callback")
+    assert await client.call("done") == "done"  # after the late acks, in order
+    assert acked == ["quick", "patient"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "jupyter_rt.client"]
+    assert "No ack for 'slow' within 0.2 s: its callback will not run" in warnings
+    assert "No ack for 'slow' within 0.05 s: its callback will not run" in warnings
+
+
 async def test_no_default_ack_timeout(server: InProcessServer) -> None:
     """``ack_timeout=None``: a call waits as long as the connection lasts."""
     echo_app(server.io, [])
@@ -523,3 +555,51 @@ async def test_emit_nowait_keeps_order_with_awaited_emits(
         await client.disconnect()
     with pytest.raises(jupyter_rt.NotConnected):
         client.emit_nowait("note", "after disconnect")
+
+
+def named_app(name: str) -> Callable[[jupyter_rt.Server], None]:
+    """An app whose ``name`` event acks ``name``: which server a client reached."""
+
+    def setup(io: jupyter_rt.Server) -> None:
+        @io.on("connection")
+        def on_connection(socket: jupyter_rt.Socket) -> None:
+            socket.on("name", lambda: name)
+
+    return setup
+
+
+async def test_several_urls_are_tried_in_turn_and_a_lost_one_hands_over_to_the_next() -> None:
+    one = InProcessServer(setup=named_app("one"), ping_interval=0.5, ping_timeout=0.5).start()
+    two = InProcessServer(setup=named_app("two"), ping_interval=0.5, ping_timeout=0.5).start()
+    nobody = f"http://127.0.0.1:{free_port()}"
+    client = AsyncClient(reconnection_delay=0.05, reconnection_delay_max=0.2, connect_timeout=5)
+    errors: list[Exception] = []
+    connects: list[str | None] = []
+    client.on("connect_error", errors.append)
+    client.on("connect", lambda: connects.append(client.sid))
+    try:
+        await client.connect([nobody, one.url, two.url])  # no retry: one round of the urls
+        assert await client.call("name") == "one"
+        assert [type(e) for e in errors] == [ConnectError]
+        client.drop()  # the next attempt goes to the next server
+        await wait_until(lambda: len(connects) == 2, STEP, 0.02, lambda: f"{connects} {errors}")
+        assert await client.call("name") == "two"
+        two.drop()  # the next after the last is the first: nobody answers, then one does
+        await wait_until(lambda: len(connects) == 3, STEP, 0.02, lambda: f"{connects} {errors}")
+        assert await client.call("name") == "one"
+        assert len(errors) == 2
+    finally:
+        await client.disconnect()
+        await one.close()
+        await two.close()
+
+
+async def test_several_urls_name_one_set_of_namespaces() -> None:
+    client = AsyncClient()
+    with pytest.raises(ValueError, match="different namespaces"):
+        await client.connect(["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"])
+    with pytest.raises(ValueError, match="at least one url"):
+        await client.connect([])
+    nobody = [f"http://127.0.0.1:{free_port()}/a", f"http://127.0.0.1:{free_port()}/b"]
+    with pytest.raises(ConnectError):  # with namespaces given, the urls' paths do not matter
+        await client.connect(nobody, namespaces=["/a"])
