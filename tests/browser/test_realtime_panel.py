@@ -84,7 +84,7 @@ def test_the_panel_follows_a_chat_live_without_a_kernel(
         )
         if UPDATE_SCREENSHOT:
             clip = {"x": 0, "y": 0, "width": 760, "height": 560}
-            page.screenshot(path=str(SCREENSHOT), clip=clip)  # type: ignore[arg-type]
+            page.screenshot(path=str(SCREENSHOT), clip=clip)
         ada.screenshot(artifacts, "realtime-panel")
 
         # One leaves: the panel follows.
