@@ -148,7 +148,12 @@ def setup(io: Server) -> None:
         @socket.on("disconnect")
         async def on_disconnect(reason: str) -> None:
             recovery = io.recovery
-            if recovery is None or socket.pid is None or reason not in RECOVERABLE_REASONS:
+            if (
+                recovery is None
+                or socket.pid is None
+                or not chat.adapter.recovers_sessions  # it will come back as a new socket
+                or reason not in RECOVERABLE_REASONS
+            ):
                 await depart(socket)
                 return
             # It may come back with its name and room: announce it gone only if it does not.

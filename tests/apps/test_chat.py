@@ -11,6 +11,7 @@ import pytest
 from jupyter_rt.apps import chat
 from jupyter_rt.client import AsyncClient
 from jupyter_rt.clock import ManualClock
+from jupyter_rt.server import MemoryAdapter
 from jupyter_rt.testing import InProcessServer, wait_until
 
 DURATION = 30.0  # max_disconnection_duration
@@ -140,8 +141,15 @@ async def test_leaving_on_purpose_is_announced_at_once(rt_server: InProcessServe
     assert (await bob.rename("ada"))["success"]
 
 
-async def test_without_recovery_a_lost_connection_is_announced_at_once() -> None:
-    async with InProcessServer(setup=chat.setup) as server:
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"connection_state_recovery": True, "adapter": MemoryAdapter}],
+    ids=["recovery off", "an adapter that keeps no sessions"],
+)
+async def test_without_recovery_a_lost_connection_is_announced_at_once(
+    options: dict[str, Any],
+) -> None:
+    async with InProcessServer(setup=chat.setup, **options) as server:
         ada = await Chatter.join(server, "Lobby", reconnection=False)
         bob = await Chatter.join(server, "Lobby")
         assert (await ada.rename("ada"))["success"]
