@@ -13,10 +13,11 @@ A new socket gets a nickname (the Jupyter user's display name when nobody else h
 
 Joins, leaves and nickname changes are announced to the room as ``message {"text": …}``.
 
-With connection state recovery on, a socket that lost its connection keeps its nickname and room
-while it may come back: a recovered socket is not greeted, named or announced again (it gets the
-lines it missed instead); one that has not come back within ``max_disconnection_duration`` is
-announced as gone then.
+A socket's nickname and room are also in ``socket.data`` (``"nickname"``, ``"room"``). With
+connection state recovery on, a socket that lost its connection keeps them while it may come
+back: a recovered socket is not greeted, named or announced again (it gets the lines it missed
+instead); one that has not come back within ``max_disconnection_duration`` is announced as gone
+then.
 """
 
 from __future__ import annotations
