@@ -4,6 +4,10 @@ Events:
 
 - server → client ``tickEvent {"tick": n}``, every second, ``n`` counting from 0 per connection;
 - client → server ``tickReceivedEvent {"tick": n}``: logged as ``Socket <id> got <n>``.
+
+Ticks are volatile: with connection state recovery on none is kept for replay (a missed tick is
+stale), so a tick socket that lost its connection comes back as a new one, counting from 0. Each
+tick waits until the client can take it, so none is dropped while it is connected.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ log = logging.getLogger("jupyter_rt")
 
 NAMESPACE = "/tick"
 INTERVAL = 1.0
+WAIT = 0.05
+"""Seconds between looks at a client that cannot take a tick yet (connecting, upgrading)."""
 
 
 def setup(io: Server) -> None:
@@ -41,6 +47,9 @@ def setup(io: Server) -> None:
 async def _tick(socket: Socket) -> None:
     n = 0
     while socket.connected:
-        await socket.emit("tickEvent", {"tick": n})
+        if not socket.conn.writable:  # a volatile tick would be dropped: wait for the client
+            await asyncio.sleep(WAIT)
+            continue
+        socket.volatile.emit("tickEvent", {"tick": n})
         n += 1
         await asyncio.sleep(INTERVAL)

@@ -13,7 +13,8 @@
  * After every (re)connect the server names the socket and puts it in `Lobby`; the model
  * then claims the chosen nickname (once) and moves to the chosen room. Lines wait until
  * both are done, and after a `/join` until the server confirms the room, so a line is
- * said in the room it was meant for, under the name it shows.
+ * said in the room it was meant for, under the name it shows. A socket the server recovered
+ * (connection state recovery) keeps its name and room: nothing is claimed or joined again.
  *
  * Every message is rendered with `textContent`: chat text is untrusted.
  */
@@ -144,7 +145,15 @@ export class ChatModel extends SocketModel {
     });
   }
 
-  protected onConnected(_socket: Socket): void {
+  protected onConnected(socket: Socket): void {
+    if (socket.recovered) {
+      // Connection state recovery: the server kept our name and room and sent the lines we
+      // missed; it greets nobody again, so carry on where we were.
+      this._startPolling();
+      this.requestRooms();
+      this._flush();
+      return;
+    }
     // The server greets a new socket with a name and `Lobby`; then we move on.
     const room = String(this.get('room') || '');
     this._wantedRoom = validRoom(room) ? room : null;

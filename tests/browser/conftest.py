@@ -27,7 +27,15 @@ def lab_artifacts(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, lab_artifacts: Path) -> Iterator[Lab]:
+def lab_traits() -> dict[str, object]:
+    """More settings for the module's ``lab`` (none; a module overrides it to change them)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, lab_artifacts: Path, lab_traits: dict[str, object]
+) -> Iterator[Lab]:
     """A token-protected ``jupyter lab`` on a copy of ``notebooks/``, stopped by PID."""
     require_binary("chromium")
     check_lab_environment()
@@ -41,7 +49,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, lab_artifacts: Path) -> Iterat
         return process.start()
 
     try:
-        yield start_lab(spawn, home)
+        yield start_lab(spawn, home, traits=lab_traits)
     finally:
         for process in started:
             process.stop()

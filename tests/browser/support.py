@@ -62,8 +62,15 @@ def check_lab_environment() -> None:
         unavailable("the labextension is not built (run `bash dev.sh setup`)")
 
 
-def start_lab(spawn: Callable[..., Process], home: Path, *, timeout: float = 90.0) -> Lab:
-    """Start ``jupyter lab`` in ``home`` on a free port; return once it serves requests."""
+def start_lab(
+    spawn: Callable[..., Process],
+    home: Path,
+    *,
+    timeout: float = 90.0,
+    traits: Mapping[str, object] | None = None,
+) -> Lab:
+    """Start ``jupyter lab`` in ``home`` on a free port; return once it serves requests.
+    ``traits`` are more settings (``{"RealtimeApp.connection_state_recovery": True}``)."""
     root = home / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     workspaces = home / "workspaces"
@@ -89,6 +96,7 @@ def start_lab(spawn: Callable[..., Process], home: Path, *, timeout: float = 90.
             "LabApp.expose_app_in_browser": True,
             "JupyterNotebookApp.expose_app_in_browser": True,
             "LabApp.news_url": "",
+            **(traits or {}),
         },
         env={
             "JUPYTER_PATH": os.pathsep.join(

@@ -79,6 +79,17 @@ EXPECTED: dict[str, list[str]] = {
         r"a new socket id: True",
         r"closed: True",
     ],
+    "07-surviving-a-dropped-connection.ipynb": [
+        r"ada connected while bob spoke: False",
+        r"ada's life: \['connected', 'disconnected: transport close', 'connected'\]",
+        r"recovered: True \| same socket id: True",
+        r"ada heard while away: \['bob: are you there\?', 'bob: the meeting moved to 3 pm', "
+        r"'bob: see you then'\]",
+        r"bob heard: \['ada: back, what did I miss\?'\]",
+        r"tick client recovered: False \| new socket id: True",
+        r"first tick after coming back: 0",
+        r"stopped the server: True",
+    ],
 }
 
 #: Binaries a notebook starts itself, passed to it as environment variables.
