@@ -286,8 +286,11 @@ class RealtimeApp(ExtensionApp):
         self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
         if self.metrics:
             # In prometheus_client's default registry, the one Jupyter serves at /metrics.
-            self.server_metrics = ServerMetrics(self.io, self.driver.engine)
-            self.server_metrics.register()
+            metrics = ServerMetrics(self.io, self.driver.engine)
+            if metrics.register():
+                self.server_metrics = metrics
+            else:  # logged; nothing to count for
+                metrics.close()
         if self.admin is not None:
             routes = admin_handlers(web_app.settings["base_url"], self.admin_access)
             web_app.add_handlers(r".*", routes)

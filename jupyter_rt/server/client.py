@@ -152,13 +152,13 @@ class Client:
             log.warning("Session %s: refusing %s, too many namespaces", self.session.sid, name)
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _TOO_MANY))
             if self.server.observer is not None:
-                self.server.observer.connect_refused(None, "too many namespaces")
+                self.server.observer.connect_refused(None, "too_many_namespaces")
             return
         nsp = self.server.namespace_for(name)
         if nsp is None:
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
             if self.server.observer is not None:
-                self.server.observer.connect_refused(None, "invalid namespace")
+                self.server.observer.connect_refused(None, "invalid_namespace")
             return
         host = nsp.host
         if host is not None:
@@ -276,7 +276,7 @@ class Client:
             if exc.data is not None:
                 body["data"] = exc.data
         else:
-            reason = "middleware error"
+            reason = "middleware_error"
             where = (nsp.name, "middleware")
             report_error(self.server.tasks, exc, middleware, "middleware", where)
             body = {"message": "Internal server error"}

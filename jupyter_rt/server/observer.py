@@ -89,10 +89,10 @@ class Observer:
         self.event_sent(nsp, data, frames, recipients)
 
     def connect_refused(self, nsp: Namespace | None, reason: str) -> None:
-        """A client's CONNECT was refused: ``reason`` is ``"invalid namespace"`` (``nsp`` is
-        then ``None``: the name was the client's), ``"too many namespaces"`` (``nsp`` ``None``
-        too), ``"refused"`` (a middleware raised ``ConnectionRefused``) or ``"middleware
-        error"`` (a middleware raised something else)."""
+        """A client's CONNECT was refused: ``reason`` is ``"invalid_namespace"`` (``nsp`` is
+        then ``None``: the name was the client's), ``"too_many_namespaces"`` (``nsp`` ``None``
+        too), ``"refused"`` (a middleware raised ``ConnectionRefused``) or
+        ``"middleware_error"`` (a middleware raised something else)."""
 
     def ack_timed_out(self, nsp: Namespace) -> None:
         """A ``call`` in ``nsp`` (to a socket, or a broadcast's) got no (or not every) ack

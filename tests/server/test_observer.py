@@ -243,9 +243,9 @@ async def test_refused_connects_say_why_and_never_the_clients_name(
     session.connect("/guarded")
     session.connect("/guarded", {"broken": True})
     assert tally.named("connect_refused") == [
-        ("connect_refused", None, "invalid namespace"),
+        ("connect_refused", None, "invalid_namespace"),
         ("connect_refused", "/guarded", "refused"),
-        ("connect_refused", "/guarded", "middleware error"),
+        ("connect_refused", "/guarded", "middleware_error"),
     ]
     crowded = Server(max_namespaces_per_client=1)
     crowded.add_observer(tally)
@@ -254,7 +254,7 @@ async def test_refused_connects_say_why_and_never_the_clients_name(
     two = FakeSession(crowded).open()
     two.connect("/a")
     two.connect("/b")
-    assert tally.named("connect_refused")[-1] == ("connect_refused", None, "too many namespaces")
+    assert tally.named("connect_refused")[-1] == ("connect_refused", None, "too_many_namespaces")
 
 
 async def test_acks_that_time_out_are_told(io: Server, tally: Tally, clock: ManualClock) -> None:

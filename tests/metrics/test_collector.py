@@ -4,49 +4,23 @@ transports, behind Jupyter's auth, with no credential, id or room in them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import socketio
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from jupyter_rt.metrics import METRICS
+from jupyter_rt.metrics import METRICS, ServerMetrics
+from jupyter_rt.server import Server
 from tests.jupyter.support import STEP, Jupyter, sio_client
 from tests.metrics.metrics_app import NAMESPACE
+from tests.metrics.support import APP, ROOM, scrape
+from tests.server.fakes import FakeSession
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.timeout(60)]
 
-APP = {"apps": ["tests.metrics.metrics_app:setup"]}
-ROOM = "room-of-secret-plans"
 DYNAMIC = "<dynamic ^/doc-\\w+$>"
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-class Scrape:
-    """One scrape of ``/metrics``: its text, and its samples by name and labels."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.samples: Samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                key = (sample.name, frozenset(sample.labels.items()))
-                self.samples[key] = sample.value
-
-    def value(self, name: str, **labels: str) -> float | None:
-        return self.samples.get((name, frozenset(labels.items())))
-
-    def names(self) -> set[str]:
-        return {name for name, _ in self.samples}
-
-
-async def scrape(jupyter: Jupyter, headers: Mapping[str, str] | None = None) -> Scrape:
-    response = await jupyter.fetch(jupyter.url("metrics"), headers=headers)
-    assert response.code == 200, response.code
-    return Scrape(response.body.decode())
 
 
 async def refused_client(jupyter: Jupyter, namespace: str, **auth: Any) -> None:
@@ -110,7 +84,7 @@ async def test_what_clients_did_is_in_the_metrics(jupyter: Jupyter) -> None:
     assert counter("jupyter_rt_refused_requests", reason="unknown_sid") == 1
     refused = "jupyter_rt_refused_connects"
     assert counter(refused, namespace=NAMESPACE, reason="refused") == 1
-    assert counter(refused, namespace="", reason="invalid namespace") == 1
+    assert counter(refused, namespace="", reason="invalid_namespace") == 1
     assert counter("jupyter_rt_events_received", namespace=NAMESPACE) == 4  # 2 joins, shout, ask
     assert counter("jupyter_rt_events_sent", namespace=NAMESPACE) == 3  # 2 shouted, 1 question
     assert counter("jupyter_rt_broadcasts", namespace=NAMESPACE) == 1
@@ -179,3 +153,56 @@ async def test_the_figures_leave_the_registry_when_the_extension_stops(
     assert REGISTRY.get_sample_value("jupyter_rt_slow_consumers_total") is None
     scraped = await scrape(jupyter, jupyter.auth_header)
     assert "jupyter_rt_" not in scraped.text
+
+
+@pytest.mark.parametrize("rt_config", [{**APP, "max_buffered_bytes": 4096}], indirect=True)
+async def test_a_client_that_stops_polling_is_counted_as_a_slow_consumer(jupyter: Jupyter) -> None:
+    auth = jupyter.auth_header
+    sid = await jupyter.open_polling(auth)
+    assert (await jupyter.post(sid, f"40{NAMESPACE},", auth)).code == 200
+    assert f"40{NAMESPACE}," in (await jupyter.poll(auth, sid=sid)).body.decode()
+    assert (await jupyter.post(sid, f'42{NAMESPACE},0["join","{ROOM}"]', auth)).code == 200
+    assert f"43{NAMESPACE},0[true]" in (await jupyter.poll(auth, sid=sid)).body.decode()
+    polling = {"namespace": NAMESPACE, "transport": "polling"}
+    before = await scrape(jupyter, auth)
+    assert before.value("jupyter_rt_connected_sockets", **polling) == 1
+    assert before.value("jupyter_rt_slow_consumers_total") == 0
+    # The polling client reads no more; what the room gets waits for it, past the limit.
+    async with sio_client(jupyter, [NAMESPACE], ["websocket"]) as shouter:
+        for _ in range(2):
+            await shouter.call("shout", (ROOM, "x" * 3000), namespace=NAMESPACE, timeout=STEP)
+        after = await scrape(jupyter, auth)
+        assert after.value("jupyter_rt_slow_consumers_total") == 1
+        assert after.value("jupyter_rt_connected_sockets", **polling) == 0
+        assert (
+            after.value("jupyter_rt_connected_sockets", namespace=NAMESPACE, transport="websocket")
+            == 1
+        )
+
+
+def test_two_servers_of_one_process_add_up_in_one_registry() -> None:
+    registry = CollectorRegistry()
+    first, second = Server(), Server()
+    metrics = [ServerMetrics(io) for io in (first, second)]
+    assert all(each.register(registry) for each in metrics)  # no duplicate names
+    for io, count in ((first, 1), (second, 2)):
+        for _ in range(count):
+            FakeSession(io).open().connect("/")
+    labels = {"namespace": "/", "transport": "websocket"}
+    assert registry.get_sample_value("jupyter_rt_connected_sockets", labels) == 3
+    assert registry.get_sample_value("jupyter_rt_handshakes_total", {"transport": "websocket"}) == 3
+    metrics[1].close()
+    assert registry.get_sample_value("jupyter_rt_connected_sockets", labels) == 1
+    FakeSession(second).open().connect("/")  # no longer counted
+    assert registry.get_sample_value("jupyter_rt_handshakes_total", {"transport": "websocket"}) == 1
+    metrics[0].close()
+    assert (
+        registry.get_sample_value("jupyter_rt_handshakes_total", {"transport": "websocket"}) is None
+    )
+    restarted = ServerMetrics(Server())  # the names are free again
+    assert restarted.register(registry)
+    assert (
+        registry.get_sample_value("jupyter_rt_handshakes_total", {"transport": "websocket"}) is None
+    )
+    assert registry.get_sample_value("jupyter_rt_received_bytes_total") == 0
+    restarted.close()
