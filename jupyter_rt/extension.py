@@ -13,6 +13,7 @@ command line)::
     c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
     c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
     c.RealtimeApp.max_hosted_per_kernel = 16  # namespaces a kernel may host (jupyter_rt.kernel)
+    c.RealtimeApp.metrics = False             # no jupyter_rt_* figures in {base_url}metrics
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.kernel.relay import Relay
+from jupyter_rt.metrics import ServerMetrics
 from jupyter_rt.monitor import Monitor, watch
 from jupyter_rt.monitor.jupyter import MonitorAccess, monitor_handlers
 from jupyter_rt.options import HOOKS, Options
@@ -150,6 +152,14 @@ class RealtimeApp(ExtensionApp):
         "nothing while nobody watches.",
     ).tag(config=True)
 
+    metrics = Bool(
+        True,
+        help="Add this server's realtime figures (jupyter_rt_* names: sockets, handshakes, "
+        "refusals, events, bytes, broadcasts, acks timed out, Redis, handler time) to "
+        "Jupyter's Prometheus metrics at {base_url}metrics, which need Jupyter's auth unless "
+        "c.ServerApp.authenticate_prometheus = False.",
+    ).tag(config=True)
+
     redis_adapter = CaselessStrEnum(
         ["pubsub", "streams"],
         default_value="pubsub",
@@ -170,6 +180,8 @@ class RealtimeApp(ExtensionApp):
     monitor_access: MonitorAccess
     relay: Relay
     """Lets kernels host namespaces (``jupyter_rt.kernel.host``) on :attr:`io`."""
+    server_metrics: ServerMetrics | None = None
+    """The figures in Jupyter's ``/metrics`` (``metrics = True``), else ``None``."""
 
     @validate("transports", "apps")
     def _read_json_lists(self, proposal: dict[str, Any]) -> list[str]:
@@ -288,6 +300,13 @@ class RealtimeApp(ExtensionApp):
             pattern = re.escape(decoded.rstrip("/")) + "/?"
             web_app.add_handlers(r".*", [(pattern, RealtimeHandler, {"driver": self.driver})])
         self.handlers.append((r"/socket.io/socket.io.js", ClientBundleHandler))
+        if self.metrics:
+            # In prometheus_client's default registry, the one Jupyter serves at /metrics.
+            metrics = ServerMetrics(self.io, self.driver.engine)
+            if metrics.register():
+                self.server_metrics = metrics
+            else:  # logged; nothing to count for
+                metrics.close()
         if self.admin is not None:
             routes = admin_handlers(web_app.settings["base_url"], self.admin_access)
             web_app.add_handlers(r".*", routes)
@@ -329,6 +348,8 @@ class RealtimeApp(ExtensionApp):
                 )
 
     async def stop_extension(self) -> None:
+        if self.server_metrics is not None:
+            self.server_metrics.close()
         if self.admin is not None:
             self.admin.close()
         if self.realtime_monitor is not None:

@@ -86,7 +86,13 @@ class RealtimeHandler(WebSocketMixin, JupyterHandler, EngineIOHandler):
         }
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # A short text message: never a traceback or a login page.
+        # Jupyter refused it (auth, authorization, XSRF: 403), or it failed; counted as a
+        # refusal. A short text message: never a traceback or a login page.
+        if status_code == 403:
+            reason = "not_authorized"
+        else:
+            reason = "server_error" if status_code >= 500 else f"http_{status_code}"
+        self.engine.count_refusal(reason)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.finish(self._reason)
 

@@ -62,6 +62,20 @@ class Engine:
         must then fire by that time); ``None`` when nobody needs telling."""
         self._timers = _TimerHeap()
         self._hook_errors = LogThrottle(log)
+        self.refusals: dict[str, int] = {}
+        """Requests refused since the engine started, by reason (:meth:`count_refusal`)."""
+        self.slow_consumers = 0
+        """Sessions closed since the engine started because more than
+        :attr:`max_buffered_bytes` waited to be sent to their client."""
+
+    def count_refusal(self, reason: str) -> None:
+        """Count a request the I/O layer refused, for ``reason`` (a word of a short fixed list:
+        :attr:`Refusal.reason`, or the host's own, such as ``"not_authorized"``). Past
+        :data:`MAX_REFUSAL_REASONS` distinct reasons, new ones count as ``"other"``."""
+        refusals = self.refusals
+        if reason not in refusals and len(refusals) >= MAX_REFUSAL_REASONS:
+            reason = "other"
+        refusals[reason] = refusals.get(reason, 0) + 1
 
     def check_request(self, query: Mapping[str, str], method: str = "GET") -> Refusal | None:
         """Refuse what engine.io refuses before it looks at a session, in its order: a missing or
@@ -258,6 +272,9 @@ class Engine:
         if self._sessions_size.shrunk(self.sessions) and self.on_crowd_left is not None:
             self.on_crowd_left()
 
+
+MAX_REFUSAL_REASONS = 32
+"""Distinct reasons :attr:`Engine.refusals` keeps apart."""
 
 PROTECTED_HEADERS = frozenset(
     {

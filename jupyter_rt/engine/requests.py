@@ -39,6 +39,18 @@ class Refusal:
         """The response body (JSON, or empty)."""
         return "" if self.code is None else engineio.error_body(self.code, self.message)
 
+    @property
+    def reason(self) -> str:
+        """Why, in one word of a short fixed list (for counting refusals, never the message,
+        which an app may write): ``"payload_too_large"`` (413), ``"websocket_version"`` (426),
+        else engine.io's code in lower case (``"unknown_sid"``, ``"forbidden"``...)."""
+        if self.status in _STATUS_REASONS:
+            return _STATUS_REASONS[self.status]
+        return "bad_request" if self.code is None else self.code.name.lower()
+
+
+_STATUS_REASONS = {413: "payload_too_large", 426: "websocket_version"}
+
 
 NOT_POLLING = Refusal.of(ErrorCode.BAD_REQUEST)
 """The answer to a polling request for a session on a WebSocket (engine.io's transport mismatch)."""

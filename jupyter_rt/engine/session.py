@@ -222,6 +222,7 @@ class EngineSession:
             self._wake_poll()
 
     def _refuse_slow_consumer(self, pending: int) -> None:
+        self._engine.slow_consumers += 1
         log.warning(
             "Closing session %s: %d bytes wait to be sent, over the limit of %d",
             self.sid,

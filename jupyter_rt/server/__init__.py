@@ -47,8 +47,11 @@ API, never private members:
   ``session_opened``, ``message_received``, ``session_closed``; :class:`Socket` →
   ``socket_connected`` (in ``start``), ``event_received`` (in dispatch), ``event_sent`` (its
   emits), ``socket_disconnected`` (end of ``on_close``); :class:`Adapter` → ``room_joined``,
-  ``room_left`` (``add_all``, ``delete``, ``delete_all``), ``event_sent`` (``broadcast_local``,
-  ``broadcast_with_ack_local``). ``Server.sessions`` lists the open Engine.IO sessions.
+  ``room_left`` (``add_all``, ``delete``, ``delete_all``), ``broadcast_sent``
+  (``broadcast_local``, ``broadcast_with_ack_local``); ``Client`` → ``connect_refused``;
+  ``Socket.call`` and ``BroadcastOperator.call`` → ``ack_timed_out``; ``call_handler`` →
+  ``handler_finished``, through ``TaskGroup.observer`` (kept in step with ``Server.observer``
+  by ``add_observer``). ``Server.sessions`` lists the open Engine.IO sessions.
 - A namespace served elsewhere (a kernel's, through ``jupyter_rt.kernel``) has
   ``Namespace.host`` set: the ``Client`` hands it that name's CONNECT
   (``host.connect(client, name, auth)``), records it in ``Client.hosted`` and routes the name's

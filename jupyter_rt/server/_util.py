@@ -12,12 +12,15 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt._throttle import LogThrottle
 from jupyter_rt.errors import LimitExceeded, NotConnected
 from jupyter_rt.protocol.events import ack_args, ack_value, check_event_name
+
+if TYPE_CHECKING:
+    from jupyter_rt.server.observer import Observer
 
 log = logging.getLogger("jupyter_rt")
 
@@ -66,15 +69,18 @@ class TaskGroup:
     loop-blocking steps through one rate-limited ``throttle``.
 
     ``slow_threshold``: seconds a sync handler (or one step of an async one) may hold the event
-    loop before it is logged; ``0`` turns it off.
+    loop before it is logged; ``0`` turns it off. ``observer``, when set, is told how long the
+    code :func:`call_handler` runs took (``Observer.handler_finished``); the server keeps it
+    the same as ``Server.observer``.
     """
 
-    __slots__ = ("_keeper", "slow_threshold", "throttle")
+    __slots__ = ("_keeper", "observer", "slow_threshold", "throttle")
 
     def __init__(self, slow_threshold: float = 0.1, throttle: LogThrottle | None = None) -> None:
         self._keeper = TaskKeeper()
         self.slow_threshold = slow_threshold
         self.throttle = throttle if throttle is not None else LogThrottle(log)
+        self.observer: Observer | None = None
 
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``awaitable`` in the background, kept until it finishes."""
@@ -188,18 +194,27 @@ def call_handler(
 
     What it raises is logged (rate-limited, :func:`report_error`) and, with ``on_error``, its
     :func:`error_ack` is passed there. ``where`` (namespace, event) goes in the logs;
-    sync steps that hold the loop too long are logged too.
+    sync steps that hold the loop too long are logged too. With ``tasks.observer`` set, it is
+    told how long the handler ran, before its result or error goes on.
     """
+    observer = tasks.observer
+    started = time.perf_counter() if observer is not None else 0.0
     try:
         result = run_sync(tasks, handler, args, what, where)
     except Exception as exc:
+        if observer is not None:
+            observer.handler_finished(where[0], what, time.perf_counter() - started)
         report_error(tasks, exc, handler, what, where)
         if on_error is not None:
             on_error(error_ack(exc))
         return
     if result is not None and isinstance(result, Awaitable):
-        tasks.spawn(_finish(tasks, result, on_result, what, handler, where, on_error))
-    elif on_result is not None:
+        timed = started if observer is not None else None
+        tasks.spawn(_finish(tasks, result, on_result, what, handler, where, on_error, timed))
+        return
+    if observer is not None:
+        observer.handler_finished(where[0], what, time.perf_counter() - started)
+    if on_result is not None:
         on_result(result)
 
 
@@ -211,19 +226,30 @@ async def _finish(
     handler: Callable[..., Any],
     where: Where,
     on_error: Callable[[Any], None] | None,
+    started: float | None,
 ) -> None:
     try:
         result = await Timed(awaitable, tasks, handler, what, where)
     except NotConnected as exc:
+        _report_time(tasks, what, where, started)
         log.info("%s %s stopped: %s", what.capitalize(), handler_name(handler), exc)
         return
     except Exception as exc:
+        _report_time(tasks, what, where, started)
         report_error(tasks, exc, handler, what, where)
         if on_error is not None:
             on_error(error_ack(exc))
         return
+    _report_time(tasks, what, where, started)
     if on_result is not None:
         on_result(result)
+
+
+def _report_time(tasks: TaskGroup, what: str, where: Where, started: float | None) -> None:
+    """Tell the observer how long an async handler ran (``started``: when it was called)."""
+    observer = tasks.observer
+    if started is not None and observer is not None:
+        observer.handler_finished(where[0], what, time.perf_counter() - started)
 
 
 class Timed:

@@ -269,7 +269,7 @@ class Adapter:
             socket.deliver(frames, volatile)
         observer = self.nsp.server.observer
         if observer is not None:
-            observer.event_sent(self.nsp, packet.data, frames, targets)
+            observer.broadcast_sent(self.nsp, packet.data, frames, targets)
 
     def broadcast_with_ack(
         self,
@@ -303,7 +303,7 @@ class Adapter:
                 socket.deliver(frames)
             observer = self.nsp.server.observer
             if observer is not None:
-                observer.event_sent(self.nsp, packet.data, frames, targets)
+                observer.broadcast_sent(self.nsp, packet.data, frames, targets)
         client_count_callback(len(targets))
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:

@@ -157,6 +157,9 @@ class BroadcastOperator:
             if not waiter.done():
                 expired = True
                 waiter.cancel()
+                observer = adapter.nsp.server.observer
+                if observer is not None:
+                    observer.ack_timed_out(adapter.nsp)
 
         clock = adapter.nsp.server.clock
         timer = clock.call_at(clock.now() + timeout, expire)

@@ -151,10 +151,14 @@ class Client:
         if joined >= self.server.max_namespaces_per_client:
             log.warning("Session %s: refusing %s, too many namespaces", self.session.sid, name)
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _TOO_MANY))
+            if self.server.observer is not None:
+                self.server.observer.connect_refused(None, "too_many_namespaces")
             return
         nsp = self.server.namespace_for(name)
         if nsp is None:
             self.session.send(encode_fields(PacketType.CONNECT_ERROR, name, _INVALID_NAMESPACE))
+            if self.server.observer is not None:
+                self.server.observer.connect_refused(None, "invalid_namespace")
             return
         host = nsp.host
         if host is not None:
@@ -266,14 +270,18 @@ class Client:
         waiting = self._connecting.pop(nsp.name, None) is not None
         self._recovering.pop(nsp.name, None)
         if isinstance(exc, ConnectionRefused):
+            reason = "refused"
             log.info("Refused socket %s on %s: %s", socket.id, nsp.name, exc.message)
             body: dict[str, Any] = {"message": exc.message}
             if exc.data is not None:
                 body["data"] = exc.data
         else:
+            reason = "middleware_error"
             where = (nsp.name, "middleware")
             report_error(self.server.tasks, exc, middleware, "middleware", where)
             body = {"message": "Internal server error"}
+        if self.server.observer is not None:
+            self.server.observer.connect_refused(nsp, reason)
         if waiting and not self.closed:
             try:
                 frames = encode_fields(PacketType.CONNECT_ERROR, nsp.name, body)

@@ -1,10 +1,11 @@
 """Watching a server from outside: :class:`Observer` hooks, told what the server does.
 
 ``io.add_observer(observer)`` (an :class:`Observer` subclass overriding the hooks it needs)
-tells it about Engine.IO sessions, sockets connecting and disconnecting, room joins and leaves,
-and events received and sent, in every namespace. The Admin UI
-(:mod:`jupyter_rt.admin`) is one; metrics or a panel are others. A server nobody observes
-pays one ``None`` check per operation.
+tells it about Engine.IO sessions, sockets connecting (or refused) and disconnecting, room joins
+and leaves, events received and sent, broadcasts, acks that timed out and how long handlers
+ran, in every namespace. The Admin UI (:mod:`jupyter_rt.admin`) is one; the Prometheus metrics
+(:mod:`jupyter_rt.metrics`) another. A server nobody observes pays one ``None`` check per
+operation.
 
 Hooks run synchronously, on the event loop, in the middle of the server's work:
 
@@ -74,6 +75,35 @@ class Observer:
         was sent to ``recipients``, local sockets of ``nsp`` (one for an emit, the local members
         for a broadcast; volatile ones may have dropped it). The other servers of a cluster
         tell their own observers."""
+
+    def broadcast_sent(
+        self,
+        nsp: Namespace,
+        data: list[Any],
+        frames: Sequence[str | bytes],
+        recipients: Sequence[Socket],
+    ) -> None:
+        """A broadcast (``io.to(room).emit``..., or one from another server of the cluster)
+        reached ``recipients``, the local sockets it selected (never empty). The event was
+        sent: by default this calls :meth:`event_sent`, which is not called otherwise."""
+        self.event_sent(nsp, data, frames, recipients)
+
+    def connect_refused(self, nsp: Namespace | None, reason: str) -> None:
+        """A client's CONNECT was refused: ``reason`` is ``"invalid_namespace"`` (``nsp`` is
+        then ``None``: the name was the client's), ``"too_many_namespaces"`` (``nsp`` ``None``
+        too), ``"refused"`` (a middleware raised ``ConnectionRefused``) or
+        ``"middleware_error"`` (a middleware raised something else)."""
+
+    def ack_timed_out(self, nsp: Namespace) -> None:
+        """A ``call`` in ``nsp`` (to a socket, or a broadcast's) got no (or not every) ack
+        within its timeout; it raises :class:`~jupyter_rt.errors.AckTimeout`."""
+
+    def handler_finished(self, nsp: str, what: str, seconds: float) -> None:
+        """App code of the namespace named ``nsp`` ran ``seconds``: an async one from its call
+        to its end (its awaits included). ``what`` says which code: ``"handler"`` (an event
+        handler), ``"catch-all handler"``, ``"ack callback"``, ``"disconnect handler"``...
+        Called for the code the server calls per event, not for middleware or connection
+        handlers."""
 
 
 class Observers(Observer):
@@ -166,3 +196,37 @@ class Observers(Observer):
                 observer.event_sent(nsp, data, frames, recipients)
             except Exception:
                 self._failed(observer, "event_sent")
+
+    def broadcast_sent(
+        self,
+        nsp: Namespace,
+        data: list[Any],
+        frames: Sequence[str | bytes],
+        recipients: Sequence[Socket],
+    ) -> None:
+        for observer in self._all:
+            try:
+                observer.broadcast_sent(nsp, data, frames, recipients)
+            except Exception:
+                self._failed(observer, "broadcast_sent")
+
+    def connect_refused(self, nsp: Namespace | None, reason: str) -> None:
+        for observer in self._all:
+            try:
+                observer.connect_refused(nsp, reason)
+            except Exception:
+                self._failed(observer, "connect_refused")
+
+    def ack_timed_out(self, nsp: Namespace) -> None:
+        for observer in self._all:
+            try:
+                observer.ack_timed_out(nsp)
+            except Exception:
+                self._failed(observer, "ack_timed_out")
+
+    def handler_finished(self, nsp: str, what: str, seconds: float) -> None:
+        for observer in self._all:
+            try:
+                observer.handler_finished(nsp, what, seconds)
+            except Exception:
+                self._failed(observer, "handler_finished")

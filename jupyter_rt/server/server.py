@@ -156,6 +156,11 @@ class Server:
         """The namespaces by name (dynamic children included), as a snapshot."""
         return dict(self._nsps)
 
+    def namespace(self, name: str) -> Namespace | None:
+        """The namespace served as ``name`` (a dynamic child too), or ``None``; unlike
+        :meth:`of`, nothing is created, and unlike :attr:`namespaces`, nothing is copied."""
+        return self._nsps.get(name)
+
     # -- observers ----------------------------------------------------------------------------
 
     def add_observer(self, observer: Observer) -> None:
@@ -164,6 +169,7 @@ class Server:
         members = () if self.observer is None else self.observer.members
         if observer not in members:
             self.observer = Observers((*members, observer), self._tasks.throttle)
+            self._tasks.observer = self.observer
 
     def remove_observer(self, observer: Observer) -> None:
         """Stop telling ``observer``; nothing happens if it was not observing."""
@@ -171,6 +177,7 @@ class Server:
             return
         members = tuple(o for o in self.observer.members if o is not observer)
         self.observer = Observers(members, self._tasks.throttle) if members else None
+        self._tasks.observer = self.observer
 
     @property
     def sessions(self) -> list[Connection]:

@@ -313,6 +313,10 @@ class Socket:
             timer = clock.call_at(clock.now() + timeout, lambda: ack.fail(error))
         try:
             return await future
+        except AckTimeout:  # only the timer above fails it so
+            if self.server.observer is not None:
+                self.server.observer.ack_timed_out(self.nsp)
+            raise
         finally:
             if timer is not None:
                 timer.cancel()

@@ -116,6 +116,7 @@ class EngineIOHandler(web.RequestHandler):
             )
 
     def _refuse(self, refusal: Refusal) -> None:
+        self.engine.count_refusal(refusal.reason)
         log.info(
             "Refused %s %s: %d %s",
             self.request.method,
@@ -182,6 +183,7 @@ class EngineIOHandler(web.RequestHandler):
                 gate.waiting,
             )
             self._unlogged = True  # one line a minute, above; not one per request
+            self.engine.count_refusal("too_many_handshakes")
             self.set_status(503)
             self.set_header("Retry-After", "1")
             self.set_header("Content-Type", "text/plain; charset=UTF-8")

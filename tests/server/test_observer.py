@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from jupyter_rt.clock import ManualClock
 from jupyter_rt.engine import EngineSession
 from jupyter_rt.protocol.events import Reason
 from jupyter_rt.server import Namespace, Observer, Server, Socket
@@ -176,3 +178,130 @@ async def test_sessions_lists_the_open_ones(io: Server) -> None:
     first.close("transport close")
     await settle()
     assert [s.sid for s in io.sessions] == [second.sid]
+
+
+class Tally(Recorder):
+    """A :class:`Recorder` hearing the hooks metrics need too."""
+
+    def broadcast_sent(
+        self,
+        nsp: Namespace,
+        data: list[Any],
+        frames: Sequence[str | bytes],
+        recipients: Sequence[Socket],
+    ) -> None:
+        ids = sorted(s.id for s in recipients)
+        self.calls.append(("broadcast_sent", nsp.name, list(data), list(frames), ids))
+
+    def connect_refused(self, nsp: Namespace | None, reason: str) -> None:
+        self.calls.append(("connect_refused", None if nsp is None else nsp.name, reason))
+
+    def ack_timed_out(self, nsp: Namespace) -> None:
+        self.calls.append(("ack_timed_out", nsp.name))
+
+    def handler_finished(self, nsp: str, what: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.calls.append(("handler_finished", nsp, what))
+
+
+@pytest.fixture
+def tally(io: Server) -> Tally:
+    tally = Tally()
+    io.add_observer(tally)
+    return tally
+
+
+async def test_a_broadcast_is_told_as_a_broadcast(io: Server, tally: Tally) -> None:
+    _, a = connect(io)
+    _, b = connect(io)
+    a.join("Lobby")
+    tally.calls.clear()
+    await io.to("Lobby").emit("news", "hi")
+    await a.emit("direct", 1)  # an emit to one socket stays an event_sent
+    assert tally.calls == [
+        ("broadcast_sent", "/", ["news", "hi"], ['2["news","hi"]'], [a.id]),
+        ("event_sent", "/", ["direct", 1], ['2["direct",1]'], [a.id]),
+    ]
+    assert b.id not in str(tally.calls)
+
+
+async def test_refused_connects_say_why_and_never_the_clients_name(
+    io: Server, tally: Tally
+) -> None:
+    from jupyter_rt.errors import ConnectionRefused
+
+    guarded = io.of("/guarded")
+
+    @guarded.use
+    def guard(socket: Socket) -> None:
+        if socket.handshake.auth.get("broken"):
+            raise RuntimeError("bug")
+        raise ConnectionRefused("no")
+
+    session = FakeSession(io).open()
+    session.connect("/made-up-by-the-client")
+    session.connect("/guarded")
+    session.connect("/guarded", {"broken": True})
+    assert tally.named("connect_refused") == [
+        ("connect_refused", None, "invalid_namespace"),
+        ("connect_refused", "/guarded", "refused"),
+        ("connect_refused", "/guarded", "middleware_error"),
+    ]
+    crowded = Server(max_namespaces_per_client=1)
+    crowded.add_observer(tally)
+    crowded.of("/a")
+    crowded.of("/b")
+    two = FakeSession(crowded).open()
+    two.connect("/a")
+    two.connect("/b")
+    assert tally.named("connect_refused")[-1] == ("connect_refused", None, "too_many_namespaces")
+
+
+async def test_acks_that_time_out_are_told(io: Server, tally: Tally, clock: ManualClock) -> None:
+    from jupyter_rt.errors import AckTimeout
+
+    session, socket = connect(io, "/jobs")
+    asked = asyncio.ensure_future(socket.call("job", timeout=2))
+    broadcast = asyncio.ensure_future(io.of("/jobs").timeout(2).call("all"))
+    await settle()
+    clock.advance(1)
+    await settle()
+    assert tally.named("ack_timed_out") == []
+    clock.advance(1.5)
+    await settle()
+    for call in (asked, broadcast):
+        with pytest.raises(AckTimeout):
+            await call
+    assert tally.named("ack_timed_out") == [("ack_timed_out", "/jobs")] * 2
+    answered = asyncio.ensure_future(socket.call("job", timeout=2))
+    await settle()
+    (last,) = [p for p in session.packets() if p.data == ["job"]][-1:]
+    session.receive(f"3/jobs,{last.id}[true]")
+    assert await answered is True
+    clock.advance(3)
+    assert len(tally.named("ack_timed_out")) == 2
+
+
+async def test_handlers_are_timed_sync_async_and_failing(io: Server, tally: Tally) -> None:
+    session, socket = connect(io, "/work")
+    gate = asyncio.Event()
+
+    async def slow() -> str:
+        await gate.wait()
+        return "done"
+
+    def broken() -> None:
+        raise ValueError("bug")
+
+    socket.on("quick", lambda: "ok")
+    socket.on("slow", slow)
+    socket.on("broken", broken)
+    session.receive('2/work,["quick"]', '2/work,["broken"]', '2/work,["slow"]')
+    await settle()
+    assert tally.named("handler_finished") == [("handler_finished", "/work", "handler")] * 2
+    gate.set()
+    await settle()
+    assert len(tally.named("handler_finished")) == 3
+    io.remove_observer(tally)
+    session.receive('2/work,["quick"]')
+    assert len(tally.named("handler_finished")) == 3  # no observer: not timed

@@ -184,6 +184,12 @@ class RedisAdapter(Adapter):
         """``False`` while the last Redis operation failed (an outage is going on)."""
         return not self._link.down
 
+    @property
+    def redis_publish_errors(self) -> int:
+        """Messages this server could not publish to Redis since it started (Redis away, or
+        too slow to take them); shared by the namespaces of the server."""
+        return self._link.publish_errors
+
     async def server_count(self) -> int:
         """How many servers (Node ones included) serve this namespace."""
         count = await self._link.numsub(self.channels.request, self.request_timeout)

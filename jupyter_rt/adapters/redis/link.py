@@ -92,6 +92,10 @@ class RedisLink:
         self._sub_lock: asyncio.Lock | None = None
         self._closed = False
         self.down = False
+        """Whether Redis is thought away (the last operation on it failed)."""
+        self.publish_errors = 0
+        """Messages (and stream writes) that could not be published since the start: Redis
+        away, or too slow to take them."""
         self._down_since = 0.0
         self._dropped = 0
         self._next_probe = 0.0
@@ -201,6 +205,7 @@ class RedisLink:
             return
         if len(self._queue) >= _MAX_QUEUE:
             self._dropped += 1
+            self.publish_errors += 1
             self.failed("publish", OverflowError(f"{_MAX_QUEUE} messages waiting"))
             if future is not None:
                 future.set_exception(self.unavailable())
@@ -263,6 +268,7 @@ class RedisLink:
 
     def _drop(self, batch: list[tuple[str, bytes, asyncio.Future[int] | None]]) -> None:
         self._dropped += len(batch)
+        self.publish_errors += len(batch)
         for _, _, future in batch:
             if future is not None and not future.done():
                 future.set_exception(self.unavailable())

@@ -209,6 +209,7 @@ class StreamLink:
     def _enqueue(self, write: _Write) -> None:
         if self._closed or len(self._queue) >= _MAX_QUEUE:
             if not self._closed:
+                self.pubsub.publish_errors += 1
                 self.pubsub.failed("stream write", OverflowError(f"{_MAX_QUEUE} writes waiting"))
             write[2](RedisUnavailable("the Redis Streams adapter cannot write now"))
             return
@@ -233,6 +234,7 @@ class StreamLink:
                 continue
             batch = [queue.popleft() for _ in range(min(len(queue), _MAX_BATCH))]
             if self.pubsub.down and loop.time() < self._next_probe:
+                self.pubsub.publish_errors += len(batch)
                 self._fail(batch, self.pubsub.unavailable())
                 continue
             self._in_flight = len(batch)
@@ -242,6 +244,7 @@ class StreamLink:
                 self._fail(batch, RedisUnavailable("the Redis Streams adapter is closed"))
                 raise
             except Exception as exc:
+                self.pubsub.publish_errors += len(batch)
                 self.pubsub.failed("stream write", exc)
                 self._next_probe = loop.time() + _PROBE_INTERVAL
                 self._fail(batch, self.pubsub.unavailable())

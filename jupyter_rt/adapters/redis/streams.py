@@ -179,6 +179,12 @@ class RedisStreamsAdapter(Adapter):
         """``False`` while the last Redis operation failed (an outage is going on)."""
         return not self._link.pubsub.down
 
+    @property
+    def redis_publish_errors(self) -> int:
+        """Messages this server could not publish to Redis since it started (Redis away, or
+        too slow to take them); shared by the namespaces of the server."""
+        return self._link.pubsub.publish_errors
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def init(self) -> None:
