@@ -9,6 +9,7 @@ command line)::
     c.RealtimeApp.redis_prefix = "socket.io"  # one per deployment sharing a Redis
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
     c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
+    c.RealtimeApp.jupyter_events = False      # no /jupyter namespace (Jupyter's events as rooms)
     c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
     c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
     c.RealtimeApp.max_hosted_per_kernel = 16  # namespaces a kernel may host (jupyter_rt.kernel)
@@ -34,6 +35,7 @@ from traitlets import Bool, CaselessStrEnum, Enum, Float, Int, List, TraitError,
 from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
+from jupyter_rt.events import JupyterEvents
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.kernel.relay import Relay
 from jupyter_rt.options import HOOKS, Options
@@ -139,6 +141,12 @@ class RealtimeApp(ExtensionApp):
     admin_ui_read_only = Bool(
         False, help="The Admin UI only shows: no join, leave, disconnect or emit."
     ).tag(config=True)
+    jupyter_events = Bool(
+        True,
+        help="Serve the /jupyter namespace: rooms of the server's events (kernel actions, "
+        "contents saves...) and of its kernels' execution state, for this server's own "
+        "credentials, with the authorizer's 'read' on 'events'.",
+    ).tag(config=True)
 
     redis_adapter = CaselessStrEnum(
         ["pubsub", "streams"],
@@ -155,6 +163,8 @@ class RealtimeApp(ExtensionApp):
     admin: AdminUI | None = None
     """The Admin UI (``admin_ui = True``), else ``None``."""
     admin_access: AdminAccess
+    events: JupyterEvents | None = None
+    """The ``/jupyter`` namespace (``jupyter_events = True``), else ``None``."""
     relay: Relay
     """Lets kernels host namespaces (``jupyter_rt.kernel.host``) on :attr:`io`."""
 
@@ -208,6 +218,9 @@ class RealtimeApp(ExtensionApp):
         _route_logs_to(self._server.log, self.config.get("RealtimeApp", {}).get("log_level"))
         MalformedRequestFilter.install()
         self.io = Server(self.server_options(), adapter=self._adapter())
+        self.admin_access = AdminAccess(self._server.identity_provider.token)
+        if self.jupyter_events:
+            self.events = JupyterEvents(self.io, self._server, self.admin_access.allows)
         if self.admin_ui:
             self._start_admin_ui()
         for spec in self.apps:
@@ -224,7 +237,6 @@ class RealtimeApp(ExtensionApp):
         self.settings["jupyter_rt"] = self.io
 
     def _start_admin_ui(self) -> None:
-        self.admin_access = AdminAccess(self._server.identity_provider.token)
         self.admin = instrument(
             self.io,
             auth=self.admin_access.middleware,
@@ -287,6 +299,8 @@ class RealtimeApp(ExtensionApp):
             pace_connections(http_server, self.driver.connections)
         if self.admin is not None:
             self.admin.start()
+        if self.events is not None:
+            self.events.start()
         where = getattr(self.io.sockets.adapter, "where", "?")
         try:
             await self.io.ready()
@@ -312,6 +326,8 @@ class RealtimeApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if self.admin is not None:
             self.admin.close()
+        if self.events is not None:
+            self.events.close()
         await self.io.close()
         self.driver.shutdown()
 
