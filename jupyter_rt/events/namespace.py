@@ -19,6 +19,7 @@ What a subscriber receives:
 Who may connect (:class:`JupyterEvents` middleware): the server's own credentials, as for the
 Admin UI (:class:`~jupyter_rt.admin.jupyter.AdminAccess`), and only if the server's authorizer
 allows them ``read`` on the resource ``events``. Others are refused with a logged reason.
+Events go to this server's subscribers only, never through Redis to other servers'.
 """
 
 from __future__ import annotations
@@ -189,10 +190,10 @@ class JupyterEvents:
             "data": data,
             "timestamp": datetime.now(tz=timezone.utc).isoformat(),
         }
-        await self._nsp.to(_room(schema_id)).emit("event", payload)
+        await self._nsp.local.to(_room(schema_id)).emit("event", payload)
         if schema_id == KERNEL_ACTIONS:
             await self._kernels.on_kernel_action(data)
 
     def _kernel_status(self, kernel_id: str, execution_state: str) -> None:
         payload = {"kernel_id": kernel_id, "execution_state": execution_state}
-        self._io.tasks.spawn(self._nsp.to(_room(KERNEL_STATUS)).emit(KERNEL_STATUS, payload))
+        self._io.tasks.spawn(self._nsp.local.to(_room(KERNEL_STATUS)).emit(KERNEL_STATUS, payload))
