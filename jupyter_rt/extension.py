@@ -10,6 +10,7 @@ command line)::
     c.RealtimeApp.connection_state_recovery = True  # clients that drop come back whole
     c.RealtimeApp.admin_ui = True             # the Socket.IO Admin UI at {base_url}socket.io/admin/
     c.RealtimeApp.monitor = False             # no JupyterLab "Realtime" panel (on by default)
+    c.RealtimeApp.jupyter_events = False      # no /jupyter namespace (Jupyter's events as rooms)
     c.RealtimeApp.allow_request = "mypackage.realtime:allow_request"  # the engine's hooks
     c.RealtimeApp.redis_adapter = "streams"   # ... to any server of the cluster
     c.RealtimeApp.max_hosted_per_kernel = 16  # namespaces a kernel may host (jupyter_rt.kernel)
@@ -36,6 +37,7 @@ from traitlets import Bool, CaselessStrEnum, Enum, Float, Int, List, TraitError,
 from jupyter_rt._redact import MalformedRequestFilter
 from jupyter_rt.admin import AdminUI, instrument
 from jupyter_rt.admin.jupyter import ADMIN_UI_DIR, AdminAccess, admin_handlers
+from jupyter_rt.events import JupyterEvents
 from jupyter_rt.handlers import ClientBundleHandler, RealtimeHandler
 from jupyter_rt.kernel.relay import Relay
 from jupyter_rt.metrics import ServerMetrics
@@ -145,6 +147,13 @@ class RealtimeApp(ExtensionApp):
         False, help="The Admin UI only shows: no join, leave, disconnect or emit."
     ).tag(config=True)
 
+    jupyter_events = Bool(
+        True,
+        help="Serve the /jupyter namespace: rooms of the server's events (kernel actions, "
+        "contents saves...) and of its kernels' execution state, for this server's own "
+        "credentials, with the authorizer's 'read' on 'events'.",
+    ).tag(config=True)
+
     monitor = Bool(
         True,
         help="Serve the live view of the JupyterLab 'Realtime' panel on the namespace "
@@ -178,6 +187,8 @@ class RealtimeApp(ExtensionApp):
     realtime_monitor: Monitor | None = None
     """The live view of the "Realtime" panel (``monitor = True``), else ``None``."""
     monitor_access: MonitorAccess
+    events: JupyterEvents | None = None
+    """The ``/jupyter`` namespace (``jupyter_events = True``), else ``None``."""
     relay: Relay
     """Lets kernels host namespaces (``jupyter_rt.kernel.host``) on :attr:`io`."""
     server_metrics: ServerMetrics | None = None
@@ -233,6 +244,9 @@ class RealtimeApp(ExtensionApp):
         _route_logs_to(self._server.log, self.config.get("RealtimeApp", {}).get("log_level"))
         MalformedRequestFilter.install()
         self.io = Server(self.server_options(), adapter=self._adapter())
+        self.admin_access = AdminAccess(self._server.identity_provider.token)
+        if self.jupyter_events:
+            self.events = JupyterEvents(self.io, self._server, self.admin_access.allows)
         if self.admin_ui:
             self._start_admin_ui()
         if self.monitor:
@@ -252,7 +266,6 @@ class RealtimeApp(ExtensionApp):
         self.settings["jupyter_rt"] = self.io
 
     def _start_admin_ui(self) -> None:
-        self.admin_access = AdminAccess(self._server.identity_provider.token)
         self.admin = instrument(
             self.io,
             auth=self.admin_access.middleware,
@@ -325,6 +338,8 @@ class RealtimeApp(ExtensionApp):
             pace_connections(http_server, self.driver.connections)
         if self.admin is not None:
             self.admin.start()
+        if self.events is not None:
+            self.events.start()
         where = getattr(self.io.sockets.adapter, "where", "?")
         try:
             await self.io.ready()
@@ -354,6 +369,8 @@ class RealtimeApp(ExtensionApp):
             self.admin.close()
         if self.realtime_monitor is not None:
             self.realtime_monitor.close()
+        if self.events is not None:
+            self.events.close()
         await self.io.close()
         self.driver.shutdown()
 
