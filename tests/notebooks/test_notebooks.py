@@ -90,6 +90,17 @@ EXPECTED: dict[str, list[str]] = {
         r"first tick after coming back: 0",
         r"stopped the server: True",
     ],
+    "08-seeing-into-the-server.ipynb": [
+        r"Admin UI, once turned on: http://127\.0\.0\.1:\d+/.*socket\.io/admin/",
+        r"knows kernel actions: True \| contents: True",
+        r"subscribe kernel_status \{'ok': True\}",
+        r"contents events: \[.*\('save', 'notes-08\.txt'\)",
+        r"kernel actions: \[.*'start'.*'shutdown'",
+        r"its states, first and last: \w+ \.\.\. dead",
+        r"\{'ok': True\}",
+        r'jupyter_rt_connected_sockets\{namespace="/hub",transport="\w+"\} 1\.0',
+        r"jupyter_rt figures: 1\d",
+    ],
 }
 
 #: Binaries a notebook starts itself, passed to it as environment variables.
