@@ -470,6 +470,9 @@ class EngineSession:
             return
         if websocket is not self._websocket:
             return
+        if frame.__class__ is str and frame[:1] == "4":  # a text MESSAGE, without a Packet
+            self._engine.listener.on_engine_message(self, frame[1:])
+            return
         try:
             packet = engineio.decode_frame(frame)
         except ProtocolError as exc:

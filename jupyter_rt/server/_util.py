@@ -35,6 +35,7 @@ __all__ = [
     "error_ack",
     "handler_name",
     "in_thread",
+    "is_awaitable",
     "log",
     "report_error",
     "report_slow",
@@ -175,6 +176,15 @@ def run_sync(
             report_slow(tasks, elapsed, handler, what, where)
 
 
+_PLAIN_VALUES = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict})
+
+
+def is_awaitable(value: object) -> bool:
+    """``isinstance(value, Awaitable)``, answered at once for the plain values handlers
+    return most (the ABC's check costs more than the rest of a small handler's call)."""
+    return value.__class__ not in _PLAIN_VALUES and isinstance(value, Awaitable)
+
+
 def call_handler(
     tasks: TaskGroup,
     handler: Callable[..., Any],
@@ -197,7 +207,7 @@ def call_handler(
         if on_error is not None:
             on_error(error_ack(exc))
         return
-    if result is not None and isinstance(result, Awaitable):
+    if is_awaitable(result):
         tasks.spawn(_finish(tasks, result, on_result, what, handler, where, on_error))
     elif on_result is not None:
         on_result(result)
@@ -311,6 +321,8 @@ def wants_ack(handler: Callable[..., Any]) -> bool:
         code = getattr(getattr(handler, "__func__", None), "__code__", None)
         if code is None:
             return False
+    if not code.co_kwonlyargcount:
+        return False
     start = code.co_argcount
     return "ack" in code.co_varnames[start : start + code.co_kwonlyargcount]
 

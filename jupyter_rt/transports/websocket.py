@@ -27,10 +27,13 @@ def wire_bytes(frames: Sequence[str | bytes]) -> bytes:
     recipient the same ``frames`` object (kept here, so its id cannot be reused meanwhile)."""
     global _last_frames, _last_wire
     if frames is not _last_frames:
-        _last_wire = b"".join(
-            websocket.binary_frame(f) if isinstance(f, bytes) else websocket.text_frame(f)
-            for f in frames
-        )
+        if len(frames) == 1 and frames[0].__class__ is str:  # the common case
+            _last_wire = websocket.text_frame(frames[0])
+        else:
+            _last_wire = b"".join(
+                websocket.binary_frame(f) if isinstance(f, bytes) else websocket.text_frame(f)
+                for f in frames
+            )
         _last_frames = frames
     return _last_wire
 
