@@ -57,15 +57,40 @@ class WebSocketConnection:
         self._closing = False
         self._held: list[bytes] | None = []
         """Bytes received before the session is attached (``None`` once attached)."""
+        self._unsent: list[bytes] | None = None
+        """Bytes written in this loop turn, sent together at its end (``None``: nothing)."""
+        self._unsent_bytes = 0
 
     # -- Transport -----------------------------------------------------------------------------
 
     def write(self, frames: Sequence[str | bytes]) -> None:
-        if not self._closing:
-            self._send(wire_bytes(frames))
+        """Queue ``frames``: everything written to a connection in one loop turn goes out in
+        one system call at the turn's end (a burst of broadcasts costs one per client)."""
+        if self._closing:
+            return
+        data = wire_bytes(frames)
+        unsent = self._unsent
+        if unsent is None:
+            self._unsent = [data]
+            self._unsent_bytes = len(data)
+            self.driver.flush_soon(self)
+        else:
+            unsent.append(data)
+            self._unsent_bytes += len(data)
+
+    def flush(self) -> None:
+        """Send what :meth:`write` queued (the driver calls it at the end of the turn)."""
+        unsent, self._unsent = self._unsent, None
+        if unsent is not None and not self._closing:
+            self._send(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     @property
     def buffered_amount(self) -> int:
+        """Bytes written but not yet taken by the kernel: queued for this turn's end, and
+        waiting in the transport."""
+        return (self._unsent_bytes if self._unsent is not None else 0) + self._backlog()
+
+    def _backlog(self) -> int:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -154,6 +179,7 @@ class WebSocketConnection:
 
     def _close_with(self, code: int) -> None:
         if not self._closing:
+            self.flush()
             self._closing = True
             self._send(websocket.close_frame(code))
             self._shutdown()
@@ -161,6 +187,7 @@ class WebSocketConnection:
     def _lost(self) -> None:
         """The connection is gone: tell the session once."""
         self._closing = True
+        self._unsent = None
         session, self.session = self.session, None
         if session is not None:
             session.websocket_closed(self)
@@ -204,8 +231,7 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
         self._transport = None
         self._lost()
 
-    @property
-    def buffered_amount(self) -> int:
+    def _backlog(self) -> int:
         transport = self._transport
         return transport.get_write_buffer_size() if transport is not None else 0
 
@@ -266,8 +292,7 @@ class StreamConnection(WebSocketConnection):
         finally:
             self._lost()
 
-    @property
-    def buffered_amount(self) -> int:
+    def _backlog(self) -> int:
         return TornadoStreamInternals.write_buffer_size(self._stream)
 
     def _send(self, data: bytes) -> None:
