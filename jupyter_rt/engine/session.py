@@ -123,6 +123,30 @@ class EngineSession:
     """One client's Engine.IO session. Created by :meth:`Engine.open`, with the WebSocket it
     opens on (``None`` on polling); an upgrade's WebSocket comes in through :meth:`attach_probe`."""
 
+    __slots__ = (
+        "__weakref__",
+        "_clock",
+        "_close_deadline",
+        "_close_reason",
+        "_drain_deadline",
+        "_engine",
+        "_outbox",
+        "_outbox_bytes",
+        "_ping_due",
+        "_pong_deadline",
+        "_posting",
+        "_probe",
+        "_state",
+        "_upgrade_deadline",
+        "_upgrade_noop_at",
+        "_upgrade_noop_ready",
+        "_wake_poll",
+        "_websocket",
+        "credential",
+        "handshake",
+        "sid",
+    )
+
     def __init__(
         self,
         engine: Engine,

@@ -50,6 +50,16 @@ class WebSocketConnection:
     else (TLS) through the Tornado stream.
     """
 
+    __slots__ = (
+        "_closing",
+        "_held",
+        "_reader",
+        "_unsent",
+        "_unsent_bytes",
+        "driver",
+        "session",
+    )
+
     def __init__(self, driver: EngineDriver) -> None:
         self.driver = driver
         self.session: EngineSession | None = None
@@ -207,6 +217,8 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
     default, costs allocator system calls).
     """
 
+    __slots__ = ("_early", "_transport")
+
     def __init__(self, driver: EngineDriver) -> None:
         super().__init__(driver)
         self._transport: asyncio.Transport | None = None
@@ -274,6 +286,8 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
 
 class StreamConnection(WebSocketConnection):
     """A WebSocket on a Tornado stream (used for TLS, where the socket cannot be taken over)."""
+
+    __slots__ = ("_reading", "_stream")
 
     def __init__(self, driver: EngineDriver, stream: iostream.IOStream) -> None:
         super().__init__(driver)
