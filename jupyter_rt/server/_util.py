@@ -11,7 +11,7 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any
 
 from jupyter_rt._tasks import TaskKeeper
@@ -77,9 +77,28 @@ class TaskGroup:
         self.slow_threshold = slow_threshold
         self.throttle = throttle if throttle is not None else LogThrottle(log)
 
-    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
-        """Run ``awaitable`` in the background, kept until it finishes."""
-        return self._keeper.spawn(awaitable)
+    def spawn(
+        self, awaitable: Awaitable[Any], *, context: contextvars.Context | None = None
+    ) -> asyncio.Future[Any]:
+        """Run ``awaitable`` in the background (in ``context`` if given), kept until it
+        finishes."""
+        return self._keeper.spawn(awaitable, context=context)
+
+    def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` now, up to its first suspension, in a copy of the current context
+        (as a task would); if it suspends, a task carries it on from there. A handler that
+        finishes without waiting (most do) costs no task and answers within this loop turn.
+
+        ``coroutine`` must handle its own exceptions; a cancellation ends it quietly.
+        """
+        context = contextvars.copy_context()
+        try:
+            signal = context.run(coroutine.send, None)
+        except StopIteration:
+            return
+        except asyncio.CancelledError:
+            return
+        self._keeper.spawn(_Resumed(coroutine, signal), context=context)
 
     def cancel_all(self) -> None:
         """Cancel every task still running."""
@@ -208,7 +227,7 @@ def call_handler(
             on_error(error_ack(exc))
         return
     if is_awaitable(result):
-        tasks.spawn(_finish(tasks, result, on_result, what, handler, where, on_error))
+        tasks.start(_finish(tasks, result, on_result, what, handler, where, on_error))
     elif on_result is not None:
         on_result(result)
 
@@ -234,6 +253,36 @@ async def _finish(
         return
     if on_result is not None:
         on_result(result)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step ran already and yielded ``signal``: awaited by
+    the task that carries it on (``signal`` goes to that task first)."""
+
+    __slots__ = ("_coroutine", "_signal")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], signal: Any) -> None:
+        self._coroutine = coroutine
+        self._signal = signal
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, signal = self._coroutine, self._signal
+        while True:
+            try:
+                value = yield signal
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # cancellation, thrown in by the task
+                try:
+                    signal = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    signal = coroutine.send(value)
+                except StopIteration as stop:
+                    return stop.value
 
 
 class Timed:
