@@ -92,9 +92,13 @@ class EngineDriver:
         """Call ``connection.flush()`` at the end of this loop turn (once per call)."""
         self._unflushed.append(connection)
         if len(self._unflushed) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self.flush_writes)
 
-    def _flush(self) -> None:
+    def flush_writes(self) -> None:
+        """Send what connections queued in this turn now, not at its end: work resumed in a
+        later turn calls it first, so that replies written meanwhile do not wait a slice."""
+        if not self._unflushed:
+            return
         connections, self._unflushed = self._unflushed, []
         for connection in connections:
             connection.flush()
@@ -147,6 +151,7 @@ class EngineDriver:
             if not more:
                 return
             await asyncio.sleep(0)
+            self.flush_writes()
 
     def run_due(self) -> None:
         """Run the timeouts already due, so that a request never finds an expired session alive

@@ -132,6 +132,7 @@ class WebSocketConnection:
             asyncio.get_running_loop().call_soon(self._dispatch_more)
 
     def _dispatch_more(self) -> None:
+        self.driver.flush_writes()
         if self._closing:
             return
         if self._dispatch(b""):
