@@ -123,6 +123,30 @@ class EngineSession:
     """One client's Engine.IO session. Created by :meth:`Engine.open`, with the WebSocket it
     opens on (``None`` on polling); an upgrade's WebSocket comes in through :meth:`attach_probe`."""
 
+    __slots__ = (
+        "__weakref__",
+        "_clock",
+        "_close_deadline",
+        "_close_reason",
+        "_drain_deadline",
+        "_engine",
+        "_outbox",
+        "_outbox_bytes",
+        "_ping_due",
+        "_pong_deadline",
+        "_posting",
+        "_probe",
+        "_state",
+        "_upgrade_deadline",
+        "_upgrade_noop_at",
+        "_upgrade_noop_ready",
+        "_wake_poll",
+        "_websocket",
+        "credential",
+        "handshake",
+        "sid",
+    )
+
     def __init__(
         self,
         engine: Engine,
@@ -470,6 +494,9 @@ class EngineSession:
             self._receive_probe_frame(frame, now)
             return
         if websocket is not self._websocket:
+            return
+        if frame.__class__ is str and frame[:1] == "4":  # a text MESSAGE, without a Packet
+            self._engine.listener.on_engine_message(self, frame[1:])
             return
         try:
             packet = engineio.decode_frame(frame)

@@ -99,11 +99,14 @@ def frame(opcode: Opcode, payload: bytes) -> bytes:
 
 
 def text_frame(text: str) -> bytes:
-    return frame(Opcode.TEXT, utf8(text))
+    return frame(_TEXT_OPCODE, utf8(text))
 
 
 def binary_frame(data: bytes) -> bytes:
-    return frame(Opcode.BINARY, data)
+    return frame(_BINARY_OPCODE, data)
+
+
+_TEXT_OPCODE, _BINARY_OPCODE = Opcode.TEXT, Opcode.BINARY  # read once, not through the enum
 
 
 def close_frame(code: int = CloseCode.NORMAL, reason: str = "") -> bytes:
@@ -114,12 +117,16 @@ def pong_frame(payload: bytes) -> bytes:
     return frame(Opcode.PONG, payload)
 
 
-def _unmask(mask: bytes, payload: bytes) -> bytes:
-    if not payload:
-        return payload
+def _unmask(mask: bytes, payload: bytes | bytearray | memoryview) -> bytes:
     n = len(payload)
+    if not n:
+        return b""
     key = int.from_bytes(mask * (n // 4 + 1), "little") & ((1 << (8 * n)) - 1)
     return (int.from_bytes(payload, "little") ^ key).to_bytes(n, "little")
+
+
+_BINARY = int(Opcode.BINARY)
+_DATA_OPCODES = (int(Opcode.TEXT), _BINARY)
 
 
 class FrameReader:
@@ -130,10 +137,20 @@ class FrameReader:
     code 1009 before the data is kept.
     """
 
+    __slots__ = (
+        "_buffer",
+        "_fragment_bytes",
+        "_fragment_opcode",
+        "_fragments",
+        "max_fragments",
+        "max_message",
+    )
+
     def __init__(self, max_message: int, max_fragments: int = 10_000) -> None:
         self.max_message = max_message
         self.max_fragments = max_fragments
         self._buffer = bytearray()
+        """The start of a frame not complete yet (empty between whole frames)."""
         self._fragments: list[bytes] = []
         self._fragment_bytes = 0
         self._fragment_opcode: Opcode | None = None
@@ -143,15 +160,19 @@ class FrameReader:
 
         With ``max_events``, parsing stops after that many events and the rest waits in the
         reader: when that many came back, call ``feed(b"", max_events)`` again for more.
+        ``data`` is not kept: the caller may reuse its buffer at once.
         """
         buffer = self._buffer
-        buffer += data
+        view: bytes | bytearray | memoryview = data
+        if buffer:  # else parsed where it is, and only an incomplete frame is copied
+            buffer += data
+            view = buffer
         events: list[Event] = []
         offset = 0
-        end = len(buffer)
+        end = len(view)
         limit = end if max_events is None else max_events
         while end - offset >= 2 and len(events) < limit:
-            first, second = buffer[offset], buffer[offset + 1]
+            first, second = view[offset], view[offset + 1]
             if first & 0x70:
                 raise FrameError("RSV bits set without a negotiated extension")
             if not second & 0x80:
@@ -161,26 +182,34 @@ class FrameReader:
             if length == 126:
                 if end - offset < 4:
                     break
-                (length,) = struct.unpack_from("!H", buffer, offset + 2)
+                (length,) = struct.unpack_from("!H", view, offset + 2)
                 header = 4
             elif length == 127:
                 if end - offset < 10:
                     break
-                (length,) = struct.unpack_from("!Q", buffer, offset + 2)
+                (length,) = struct.unpack_from("!Q", view, offset + 2)
                 header = 10
             opcode = first & 0x0F
-            final = bool(first & 0x80)
-            self._check_frame(opcode, final, length)
-            if end - offset < header + 4 + length:
-                break
-            mask = bytes(buffer[offset + header : offset + header + 4])
+            whole = first & 0x80 and opcode in _DATA_OPCODES
+            if whole and self._fragment_opcode is None and length <= self.max_message:
+                pass  # a whole message, the common case: nothing more to check
+            else:
+                self._check_frame(opcode, bool(first & 0x80), length)
             start = offset + header + 4
-            payload = _unmask(mask, bytes(buffer[start : start + length]))
+            if end < start + length:
+                break
+            payload = _unmask(bytes(view[start - 4 : start]), view[start : start + length])
             offset = start + length
-            event = self._frame(Opcode(opcode), final, payload)
+            if whole and self._fragment_opcode is None:
+                events.append(Message(payload if opcode == _BINARY else _text(payload)))
+                continue
+            event = self._frame(Opcode(opcode), bool(first & 0x80), payload)
             if event is not None:
                 events.append(event)
-        del buffer[:offset]
+        if view is buffer:
+            del buffer[:offset]
+        elif offset < end:
+            buffer += view[offset:]
         return events
 
     def _check_frame(self, opcode: int, final: bool, length: int) -> None:
@@ -224,10 +253,14 @@ class FrameReader:
             self._fragment_opcode = None
         if opcode is Opcode.BINARY:
             return Message(payload)
-        try:
-            return Message(payload.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise FrameError("text message is not valid UTF-8", CloseCode.INVALID_DATA) from exc
+        return Message(_text(payload))
+
+
+def _text(payload: bytes) -> str:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError("text message is not valid UTF-8", CloseCode.INVALID_DATA) from exc
 
 
 def _close_event(payload: bytes) -> Close:

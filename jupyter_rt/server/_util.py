@@ -11,7 +11,7 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jupyter_rt._tasks import TaskKeeper
@@ -38,6 +38,7 @@ __all__ = [
     "error_ack",
     "handler_name",
     "in_thread",
+    "is_awaitable",
     "log",
     "report_error",
     "report_slow",
@@ -82,9 +83,28 @@ class TaskGroup:
         self.throttle = throttle if throttle is not None else LogThrottle(log)
         self.observer: Observer | None = None
 
-    def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
-        """Run ``awaitable`` in the background, kept until it finishes."""
-        return self._keeper.spawn(awaitable)
+    def spawn(
+        self, awaitable: Awaitable[Any], *, context: contextvars.Context | None = None
+    ) -> asyncio.Future[Any]:
+        """Run ``awaitable`` in the background (in ``context`` if given), kept until it
+        finishes."""
+        return self._keeper.spawn(awaitable, context=context)
+
+    def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` now, up to its first suspension, in a copy of the current context
+        (as a task would); if it suspends, a task carries it on from there. A handler that
+        finishes without waiting (most do) costs no task and answers within this loop turn.
+
+        ``coroutine`` must handle its own exceptions; a cancellation ends it quietly.
+        """
+        context = contextvars.copy_context()
+        try:
+            signal = context.run(coroutine.send, None)
+        except StopIteration:
+            return
+        except asyncio.CancelledError:
+            return
+        self._keeper.spawn(_Resumed(coroutine, signal), context=context)
 
     def cancel_all(self) -> None:
         """Cancel every task still running."""
@@ -181,6 +201,15 @@ def run_sync(
             report_slow(tasks, elapsed, handler, what, where)
 
 
+_PLAIN_VALUES = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict})
+
+
+def is_awaitable(value: object) -> bool:
+    """``isinstance(value, Awaitable)``, answered at once for the plain values handlers
+    return most (the ABC's check costs more than the rest of a small handler's call)."""
+    return value.__class__ not in _PLAIN_VALUES and isinstance(value, Awaitable)
+
+
 def call_handler(
     tasks: TaskGroup,
     handler: Callable[..., Any],
@@ -208,9 +237,9 @@ def call_handler(
         if on_error is not None:
             on_error(error_ack(exc))
         return
-    if result is not None and isinstance(result, Awaitable):
+    if is_awaitable(result):
         timed = started if observer is not None else None
-        tasks.spawn(_finish(tasks, result, on_result, what, handler, where, on_error, timed))
+        tasks.start(_finish(tasks, result, on_result, what, handler, where, on_error, timed))
         return
     if observer is not None:
         observer.handler_finished(where[0], what, time.perf_counter() - started)
@@ -250,6 +279,36 @@ def _report_time(tasks: TaskGroup, what: str, where: Where, started: float | Non
     observer = tasks.observer
     if started is not None and observer is not None:
         observer.handler_finished(where[0], what, time.perf_counter() - started)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step ran already and yielded ``signal``: awaited by
+    the task that carries it on (``signal`` goes to that task first)."""
+
+    __slots__ = ("_coroutine", "_signal")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], signal: Any) -> None:
+        self._coroutine = coroutine
+        self._signal = signal
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, signal = self._coroutine, self._signal
+        while True:
+            try:
+                value = yield signal
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # cancellation, thrown in by the task
+                try:
+                    signal = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    signal = coroutine.send(value)
+                except StopIteration as stop:
+                    return stop.value
 
 
 class Timed:
@@ -337,6 +396,8 @@ def wants_ack(handler: Callable[..., Any]) -> bool:
         code = getattr(getattr(handler, "__func__", None), "__code__", None)
         if code is None:
             return False
+    if not code.co_kwonlyargcount:
+        return False
     start = code.co_argcount
     return "ack" in code.co_varnames[start : start + code.co_kwonlyargcount]
 

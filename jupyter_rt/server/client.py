@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_rt.errors import ConnectionRefused, ProtocolError
 from jupyter_rt.protocol.events import DisconnectReason, Reason
-from jupyter_rt.protocol.socketio import Decoder, Packet, PacketType, encode_fields
+from jupyter_rt.protocol.socketio import (
+    BINARY_EVENT,
+    CONNECT,
+    CONNECT_ERROR,
+    DISCONNECT,
+    EVENT,
+    Decoder,
+    Packet,
+    PacketType,
+    encode_fields,
+)
 from jupyter_rt.server._util import Timed, log, report_error, run_sync
 from jupyter_rt.server.handshake import SocketHandshake
 from jupyter_rt.server.recovery import (
@@ -109,23 +119,23 @@ class Client:
         if self.hosted:
             host = self.hosted.get(name)
             if host is not None:
-                if ptype == PacketType.CONNECT_ERROR:
+                if ptype == CONNECT_ERROR:
                     raise ProtocolError("a client cannot send CONNECT_ERROR")
                 host.receive(self, packet)
                 return
-        if ptype == PacketType.CONNECT:
+        if ptype == CONNECT:
             if name in self.sockets or name in self._connecting:
                 log.debug("Session %s: CONNECT to %s again, ignored", self.session.sid, name)
                 return
             self._connect(name, packet.data if packet.data is not None else {})
-        elif ptype == PacketType.DISCONNECT:
+        elif ptype == DISCONNECT:
             socket = self.sockets.get(name)
             if socket is not None:
                 socket.on_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
             else:
                 self._connecting.pop(name, None)
                 self._recovering.pop(name, None)
-        elif ptype == PacketType.CONNECT_ERROR:
+        elif ptype == CONNECT_ERROR:
             raise ProtocolError("a client cannot send CONNECT_ERROR")
         else:
             socket = self.sockets.get(name)
@@ -133,7 +143,7 @@ class Client:
                 socket.receive(packet)
                 return
             queue = self._connecting.get(name)
-            if queue is not None and packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
+            if queue is not None and packet.type in (EVENT, BINARY_EVENT):
                 self.check_queue(len(queue))
                 queue.append(packet)
             else:

@@ -47,6 +47,7 @@ PacketMiddleware = Callable[[list[Any]], Any]
 
 _EVENT = PacketType.EVENT
 _ACK = PacketType.ACK
+_BINARY_EVENT = PacketType.BINARY_EVENT
 _SCREENING = "per-packet middleware"
 
 
@@ -501,7 +502,7 @@ class Socket:
     def receive(self, packet: Packet) -> None:
         """An EVENT or ACK packet for this socket (called by its connection)."""
         ptype = packet.type
-        if ptype == _EVENT or ptype == PacketType.BINARY_EVENT:
+        if ptype is _EVENT or ptype is _BINARY_EVENT:
             queue = self._queue
             if queue is None:
                 if self._packet_middleware:

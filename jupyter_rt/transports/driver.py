@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_rt._tasks import TaskKeeper
 from jupyter_rt.clock import Clock, LoopClock, Timer
@@ -17,6 +17,13 @@ from jupyter_rt.engine import Engine
 from jupyter_rt.transports.admission import AdmissionGate
 
 log = logging.getLogger("jupyter_rt")
+
+
+class WebSocketWriter(Protocol):
+    """A connection whose writes of a loop turn wait for :meth:`EngineDriver.flush_soon`."""
+
+    def flush(self) -> None: ...
+
 
 TRIM_EVERY = 60.0
 """Seconds between two :func:`give_back_memory` calls at the most."""
@@ -66,6 +73,7 @@ class EngineDriver:
         """Where every WebSocket of this driver reads into; consumed before the next read."""
         self.handshakes = AdmissionGate()
         """Lets a few handshakes start per loop turn (hosts whose handshakes cost much use it)."""
+        self._unflushed: list[WebSocketWriter] = []
         self.connections = AdmissionGate(per_turn=4, max_waiting=10_000)
         """Lets a few new connections start per loop turn, for hosts that pace their HTTP
         server with :func:`jupyter_rt.transports.admission.pace_connections`."""
@@ -79,6 +87,21 @@ class EngineDriver:
         and with it the request, its headers, the Tornado connection and stream).
         """
         self._tasks.spawn(coroutine, context=contextvars.Context())
+
+    def flush_soon(self, connection: WebSocketWriter) -> None:
+        """Call ``connection.flush()`` at the end of this loop turn (once per call)."""
+        self._unflushed.append(connection)
+        if len(self._unflushed) == 1:
+            asyncio.get_running_loop().call_soon(self.flush_writes)
+
+    def flush_writes(self) -> None:
+        """Send what connections queued in this turn now, not at its end: work resumed in a
+        later turn calls it first, so that replies written meanwhile do not wait a slice."""
+        if not self._unflushed:
+            return
+        connections, self._unflushed = self._unflushed, []
+        for connection in connections:
+            connection.flush()
 
     def now(self) -> float:
         """The engine's time (:attr:`clock`'s)."""
@@ -128,6 +151,7 @@ class EngineDriver:
             if not more:
                 return
             await asyncio.sleep(0)
+            self.flush_writes()
 
     def run_due(self) -> None:
         """Run the timeouts already due, so that a request never finds an expired session alive

@@ -27,10 +27,13 @@ def wire_bytes(frames: Sequence[str | bytes]) -> bytes:
     recipient the same ``frames`` object (kept here, so its id cannot be reused meanwhile)."""
     global _last_frames, _last_wire
     if frames is not _last_frames:
-        _last_wire = b"".join(
-            websocket.binary_frame(f) if isinstance(f, bytes) else websocket.text_frame(f)
-            for f in frames
-        )
+        if len(frames) == 1 and frames[0].__class__ is str:  # the common case
+            _last_wire = websocket.text_frame(frames[0])
+        else:
+            _last_wire = b"".join(
+                websocket.binary_frame(f) if isinstance(f, bytes) else websocket.text_frame(f)
+                for f in frames
+            )
         _last_frames = frames
     return _last_wire
 
@@ -47,6 +50,16 @@ class WebSocketConnection:
     else (TLS) through the Tornado stream.
     """
 
+    __slots__ = (
+        "_closing",
+        "_held",
+        "_reader",
+        "_unsent",
+        "_unsent_bytes",
+        "driver",
+        "session",
+    )
+
     def __init__(self, driver: EngineDriver) -> None:
         self.driver = driver
         self.session: EngineSession | None = None
@@ -54,15 +67,40 @@ class WebSocketConnection:
         self._closing = False
         self._held: list[bytes] | None = []
         """Bytes received before the session is attached (``None`` once attached)."""
+        self._unsent: list[bytes] | None = None
+        """Bytes written in this loop turn, sent together at its end (``None``: nothing)."""
+        self._unsent_bytes = 0
 
     # -- Transport -----------------------------------------------------------------------------
 
     def write(self, frames: Sequence[str | bytes]) -> None:
-        if not self._closing:
-            self._send(wire_bytes(frames))
+        """Queue ``frames``: everything written to a connection in one loop turn goes out in
+        one system call at the turn's end (a burst of broadcasts costs one per client)."""
+        if self._closing:
+            return
+        data = wire_bytes(frames)
+        unsent = self._unsent
+        if unsent is None:
+            self._unsent = [data]
+            self._unsent_bytes = len(data)
+            self.driver.flush_soon(self)
+        else:
+            unsent.append(data)
+            self._unsent_bytes += len(data)
+
+    def flush(self) -> None:
+        """Send what :meth:`write` queued (the driver calls it at the end of the turn)."""
+        unsent, self._unsent = self._unsent, None
+        if unsent is not None and not self._closing:
+            self._send(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     @property
     def buffered_amount(self) -> int:
+        """Bytes written but not yet taken by the kernel: queued for this turn's end, and
+        waiting in the transport."""
+        return (self._unsent_bytes if self._unsent is not None else 0) + self._backlog()
+
+    def _backlog(self) -> int:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -94,6 +132,7 @@ class WebSocketConnection:
             asyncio.get_running_loop().call_soon(self._dispatch_more)
 
     def _dispatch_more(self) -> None:
+        self.driver.flush_writes()
         if self._closing:
             return
         if self._dispatch(b""):
@@ -151,6 +190,7 @@ class WebSocketConnection:
 
     def _close_with(self, code: int) -> None:
         if not self._closing:
+            self.flush()
             self._closing = True
             self._send(websocket.close_frame(code))
             self._shutdown()
@@ -158,6 +198,7 @@ class WebSocketConnection:
     def _lost(self) -> None:
         """The connection is gone: tell the session once."""
         self._closing = True
+        self._unsent = None
         session, self.session = self.session, None
         if session is not None:
             session.websocket_closed(self)
@@ -176,6 +217,8 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
     (a buffer per connection would cost 64 KiB each; a fresh 256 KiB bytes per read, asyncio's
     default, costs allocator system calls).
     """
+
+    __slots__ = ("_early", "_transport")
 
     def __init__(self, driver: EngineDriver) -> None:
         super().__init__(driver)
@@ -201,8 +244,7 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
         self._transport = None
         self._lost()
 
-    @property
-    def buffered_amount(self) -> int:
+    def _backlog(self) -> int:
         transport = self._transport
         return transport.get_write_buffer_size() if transport is not None else 0
 
@@ -246,6 +288,8 @@ class SocketConnection(WebSocketConnection, asyncio.BufferedProtocol):
 class StreamConnection(WebSocketConnection):
     """A WebSocket on a Tornado stream (used for TLS, where the socket cannot be taken over)."""
 
+    __slots__ = ("_reading", "_stream")
+
     def __init__(self, driver: EngineDriver, stream: iostream.IOStream) -> None:
         super().__init__(driver)
         self._stream = stream
@@ -263,8 +307,7 @@ class StreamConnection(WebSocketConnection):
         finally:
             self._lost()
 
-    @property
-    def buffered_amount(self) -> int:
+    def _backlog(self) -> int:
         return TornadoStreamInternals.write_buffer_size(self._stream)
 
     def _send(self, data: bytes) -> None:
