@@ -47,7 +47,6 @@ PacketMiddleware = Callable[[list[Any]], Any]
 
 _EVENT = PacketType.EVENT
 _ACK = PacketType.ACK
-_BINARY_EVENT = PacketType.BINARY_EVENT
 _SCREENING = "per-packet middleware"
 
 
@@ -502,7 +501,7 @@ class Socket:
     def receive(self, packet: Packet) -> None:
         """An EVENT or ACK packet for this socket (called by its connection)."""
         ptype = packet.type
-        if ptype is _EVENT or ptype is _BINARY_EVENT:
+        if ptype is _EVENT or ptype is PacketType.BINARY_EVENT:
             queue = self._queue
             if queue is None:
                 if self._packet_middleware:
