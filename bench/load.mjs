@@ -6,6 +6,10 @@
 //   split over two servers; the fanout controller stays on --url)
 //   --namespace /bench: the Socket.IO namespace the clients join (default "/")
 //   BENCH_TOKEN (environment): sent as "Authorization: token ..." (a Jupyter server's token)
+//   --transport polling: the clients use HTTP long-polling only (echo, connect)
+//   --rate R: fanout paced at R broadcasts/s instead of a window in flight (latency at a rate)
+//   --rooms N: fanout clients spread over N rooms (client i in room r<i mod N>), broadcasts go
+//   to room r0 only: its cost should follow the room's size, not the number of clients
 //
 // Output protocol (stdout, one line each), read by run.py:
 //   @mark NAME          a point in time (run.py samples the server's CPU time there)
@@ -14,6 +18,7 @@
 //   @result {json}      the figures; the last line
 // Every phase is bounded in time; the process exits by itself.
 
+import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
@@ -35,6 +40,9 @@ const DEFAULTS = {
   connectTimeout: 15, // seconds for one client's WebSocket handshake and Socket.IO CONNECT
   deflate: true, // offer permessage-deflate, as browsers do
   sync: false, // wait for run.py at @sync points
+  transport: "websocket", // or "polling" (HTTP long-polling only)
+  rate: 0, // fanout: broadcasts per second (0: a window in flight)
+  rooms: 1, // fanout: rooms the clients are spread over; broadcasts go to the first
 };
 const SCENARIO_CLIENTS = { connect: 5000, echo: 50, fanout: 1000 };
 
@@ -64,6 +72,8 @@ function parseArgs(argv) {
   // Packets of a namespace other than "/" carry its name: 42/bench,["tick",...]
   opts.nspPrefix = opts.namespace === "/" ? "" : `${opts.namespace},`;
   opts.headers = process.env.BENCH_TOKEN ? { Authorization: `token ${process.env.BENCH_TOKEN}` } : {};
+  if (!["websocket", "polling"].includes(opts.transport)) throw new Error("--transport websocket|polling");
+  opts.httpUrl = opts.url.replace(/^ws/, "http");
   return opts;
 }
 
@@ -216,6 +226,142 @@ class Client {
   }
 }
 
+// The same client over HTTP long-polling: one GET waiting at all times, POSTs one at a time
+// (what is written meanwhile leaves in the next POST, records separated by \x1e).
+const pollAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+
+class PollClient {
+  constructor(url) {
+    this.url = url;
+    this.sid = null;
+    this.nextAckId = 0;
+    this.pendingAcks = new Map();
+    this.onTick = null;
+    this.closed = false;
+    this.extensions = "";
+    this.queue = [];
+    this.posting = false;
+    this.polls = 0;
+    this.onConnect = null;
+  }
+
+  request(method, body) {
+    const sid = this.sid ? `&sid=${this.sid}` : "";
+    const target = `${this.url}?EIO=4&transport=polling${sid}&t=${this.polls++}`;
+    return new Promise((resolve, reject) => {
+      const headers = { ...opts.headers };
+      if (body !== undefined) headers["Content-Type"] = "text/plain;charset=UTF-8";
+      const req = http.request(target, { method, agent: pollAgent, headers }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString();
+          if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode} ${text.slice(0, 100)}`));
+          else resolve(text);
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.setTimeout(opts.timeout * 1000, () => req.destroy(new Error("poll timed out")));
+      req.end(body);
+    });
+  }
+
+  async connect() {
+    const open = await this.request("GET");
+    if (open[0] !== "0") throw new Error(`unexpected open packet ${open.slice(0, 50)}`);
+    this.sid = JSON.parse(open.slice(1)).sid;
+    const connected = new Promise((resolve, reject) => {
+      this.onConnect = { resolve, reject };
+      setTimeout(() => reject(new Error(`no CONNECT reply within ${opts.connectTimeout}s`)), opts.connectTimeout * 1000);
+    });
+    this.send(`40${NSP}`);
+    this.pollLoop();
+    await connected;
+    return this;
+  }
+
+  async pollLoop() {
+    while (!this.closed) {
+      let text;
+      try {
+        text = await this.request("GET");
+      } catch (err) {
+        this.closed = true;
+        if (this.onConnect) this.onConnect.reject(err);
+        return;
+      }
+      for (const packet of text.split("\x1e")) this.handle(packet);
+    }
+  }
+
+  handle(msg) {
+    if (msg === "2") return this.send("3");
+    if (msg === "1") {
+      this.closed = true;
+      return;
+    }
+    if (msg[0] !== "4" || (NSP && !msg.startsWith(NSP, 2))) return;
+    if (msg[1] === "0" && this.onConnect) {
+      this.onConnect.resolve();
+      this.onConnect = null;
+    } else if (msg[1] === "4" && this.onConnect) {
+      this.onConnect.reject(new Error(`connect refused: ${msg}`));
+    } else if (msg[1] === "3") {
+      let i = 2 + NSP.length;
+      let id = 0;
+      while (i < msg.length && msg.charCodeAt(i) >= DIGIT_0 && msg.charCodeAt(i) <= DIGIT_9) {
+        id = id * 10 + (msg.charCodeAt(i) - DIGIT_0);
+        i++;
+      }
+      const cb = this.pendingAcks.get(id);
+      if (cb) {
+        this.pendingAcks.delete(id);
+        cb(msg, i);
+      }
+    } else if (msg[1] === "2" && this.onTick) {
+      this.onTick(readSeq(Buffer.from(msg)));
+    }
+  }
+
+  send(packet) {
+    this.queue.push(packet);
+    if (!this.posting) this.flush();
+  }
+
+  async flush() {
+    this.posting = true;
+    try {
+      while (this.queue.length && !this.closed) {
+        await this.request("POST", this.queue.splice(0).join("\x1e"));
+      }
+    } catch (err) {
+      this.closed = true;
+    } finally {
+      this.posting = false;
+    }
+  }
+
+  emit(event, ...args) {
+    this.send(`42${NSP}${JSON.stringify([event, ...args])}`);
+  }
+
+  call(event, ...args) {
+    return new Promise((resolve) => {
+      const id = this.nextAckId++;
+      this.pendingAcks.set(id, resolve);
+      this.send(`42${NSP}${id}${JSON.stringify([event, ...args])}`);
+    });
+  }
+
+  async close() {
+    if (this.closed) return;
+    const posting = this.request("POST", "1").catch(() => {});
+    this.closed = true;
+    await posting;
+  }
+}
+
 // Reads the integer after the first ':' that follows the first '{' (the payload's "s" field).
 function readSeq(buf) {
   let i = buf.indexOf(123, TICK_PREFIX.length); // '{'
@@ -243,7 +389,10 @@ async function connectMany(count, latencies) {
   async function worker() {
     while (next < count) {
       const index = next++;
-      const client = new Client(index % 2 ? opts.wsUrl2 : opts.wsUrl);
+      const client =
+        opts.transport === "polling"
+          ? new PollClient(opts.httpUrl)
+          : new Client(index % 2 ? opts.wsUrl2 : opts.wsUrl);
       const started = now();
       try {
         await client.connect();
@@ -267,8 +416,9 @@ async function closeAll(clients) {
   try {
     await withTimeout(closing, 15, "closing clients");
   } catch {
-    for (const c of clients) if (!c.closed) c.ws.terminate();
+    for (const c of clients) if (!c.closed && c.ws) c.ws.terminate();
   }
+  pollAgent.destroy();
 }
 
 function percentile(sorted, p) {
@@ -388,14 +538,17 @@ async function scenarioEcho() {
 async function scenarioFanout() {
   const { clients, failures, firstError } = await connectMany(opts.clients, null);
   if (!clients.length) throw new Error(`no client connected: ${firstError}`);
+  // One room ("bench"), or --rooms N: client i in room r<i mod N>, the broadcasts to r0.
+  const roomOf = (i) => (opts.rooms > 1 ? `r${i % opts.rooms}` : "bench");
+  const target = roomOf(0);
   await withTimeout(
-    Promise.all(clients.map((c) => c.call("join", "bench"))),
+    Promise.all(clients.map((c, i) => c.call("join", roomOf(i)))),
     opts.timeout,
-    "joining the room",
+    "joining the rooms",
   );
   const controller = (await connectMany(1, null)).clients[0];
   if (!controller) throw new Error("controller could not connect");
-  const members = clients.length;
+  const members = clients.filter((_, i) => roomOf(i) === target).length;
 
   // Sequence numbers index these arrays; warm-up and measurement share one numbering.
   const capacity = opts.maxBroadcasts + 100000;
@@ -414,15 +567,18 @@ async function scenarioFanout() {
   let strays = 0;
   let drained = null;
 
+  function issueOne() {
+    const seq = issued++;
+    const t = now();
+    sentAt[seq] = t;
+    inflight++;
+    controller.emit("fanout", target, { s: seq, t: round(t, 3), p: padding });
+  }
+
   function issue() {
-    while (inflight < opts.window && issued < limit) {
-      const seq = issued++;
-      const t = now();
-      sentAt[seq] = t;
-      inflight++;
-      controller.emit("fanout", "bench", { s: seq, t: round(t, 3), p: padding });
-    }
-    if (inflight === 0 && drained) drained();
+    // Paced (--rate): the timer of runUntil issues; otherwise keep the window full.
+    while (!opts.rate && inflight < opts.window && issued < limit) issueOne();
+    if (inflight === 0 && issued >= limit && drained) drained();
   }
 
   function onTick(seq) {
@@ -451,17 +607,33 @@ async function scenarioFanout() {
 
   function runUntil(seconds, count) {
     return new Promise((resolve) => {
+      let pacer = null;
       const deadline = setTimeout(() => {
+        clearTimeout(pacer);
         limit = issued; // stop issuing; wait for what is in flight
         issue();
       }, seconds * 1000);
       drained = () => {
         clearTimeout(deadline);
+        clearTimeout(pacer);
         drained = null;
         resolve();
       };
       limit = Math.min(issued + count, capacity);
-      issue();
+      if (opts.rate) {
+        // One broadcast every 1/rate s on a fixed schedule, whatever is still in flight.
+        const start = now();
+        let k = 0;
+        const tick = () => {
+          if (issued >= limit) return issue();
+          issueOne();
+          k++;
+          pacer = setTimeout(tick, Math.max(0, start + (k * 1000) / opts.rate - now()));
+        };
+        tick();
+      } else {
+        issue();
+      }
     });
   }
 
@@ -486,7 +658,10 @@ async function scenarioFanout() {
   for (const c of clients) c.onTick = null;
   await closeAll([...clients, controller]);
   return {
-    clients: members,
+    clients: clients.length,
+    room_members: members,
+    rooms: opts.rooms,
+    rate: opts.rate,
     failures,
     first_error: firstError,
     window: opts.window,

@@ -1,6 +1,6 @@
 """The ``cluster`` scenario: fanout across two server processes sharing one Redis.
 
-    python bench/run.py --scenarios cluster            # jupyter_rt, node, python-socketio
+    python bench/run.py --scenarios cluster            # standalone, node, python-socketio
     python bench/run.py --scenarios cluster --quick
 
 For each server kind, a fresh ``redis-server`` (no persistence, loopback) and two servers of
@@ -31,18 +31,22 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
+from . import BENCH, REPO, RESULTS
+from .cpu import core_busy_seconds, cpu_seconds
+from .servers import ServerProcess
+
+CLUSTER_SERVERS = ("standalone", "node", "python-socketio")
+"""The servers with a cluster variant (jupyter_rt in Jupyter on Redis: not measured yet)."""
 NODE_PACKAGES = ("@socket.io/redis-adapter", "redis")
 
 if TYPE_CHECKING:
-    from run import Pinning, Settings
+    from .servers import Pinning, Settings
 
 
 def cluster_command(name: str, port: int, redis_url: str, prefix: str) -> list[str]:
     servers = BENCH / "servers"
     args = [str(port), redis_url, prefix]
-    if name == "jupyter_rt":
+    if name == "standalone":
         return [sys.executable, str(servers / "cluster_rt_server.py"), *args]
     if name == "node":
         return ["node", str(servers / "cluster_node_server.cjs"), *args]
@@ -63,8 +67,8 @@ def missing(name: str) -> str | None:
     """Why the cluster scenario cannot run for server ``name`` here, or ``None``."""
     if shutil.which("redis-server") is None:
         return "redis-server not found (apt-get install redis-server)"
-    if name == "jupyter_rt+admin":
-        return "measured in echo and fanout only"
+    if name not in CLUSTER_SERVERS:
+        return f"no cluster variant of {name}"
     if name == "node":
         for package in NODE_PACKAGES:
             roots = node_path().split(os.pathsep)
@@ -132,38 +136,23 @@ class RedisProcess:
 def start_cluster_server(
     name: str, index: int, redis_url: str, prefix: str, pinning: Pinning
 ) -> Any:
-    """One cluster server, as a ``run.ServerProcess`` (its ``READY <port>`` line waited for)."""
-    import run
-
-    server = run.ServerProcess.__new__(run.ServerProcess)
-    server.name = name
-    server.log_path = run.RESULTS / f"server-{name}-cluster-{'ab'[index]}.log"
-    server.log = open(server.log_path, "w")  # noqa: SIM115 - closed in stop()
-    cmd = pinning.wrap(cluster_command(name, 0, redis_url, prefix), pinning.server_core)
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path, NODE_PATH=node_path())
-    server.proc = run.start_pinned(
-        cmd,
+    """One cluster server, as a :class:`ServerProcess` (its ``READY <port>`` line waited for)."""
+    return ServerProcess(
+        name,
         pinning,
-        stdout=subprocess.PIPE,
-        stderr=server.log,
-        stdin=subprocess.DEVNULL,
-        cwd=BENCH,
-        env=env,
+        RESULTS / f"server-{name}-cluster-{'ab'[index]}.log",
+        cluster_command(name, 0, redis_url, prefix),
+        env={"NODE_PATH": node_path()},
     )
-    server.port = server._wait_ready(30.0)
-    return server
 
 
 def run_cluster(name: str, settings: Settings, pinning: Pinning) -> dict[str, Any]:
     """Start Redis and two ``name`` servers, run the split fanout, stop everything."""
-    import run
-
     reason = missing(name)
     if reason is not None:
         return {"error": f"cluster scenario unavailable: {reason}"}
     try:
-        redis = RedisProcess(run.RESULTS / f"redis-{name}.log")
+        redis = RedisProcess(RESULTS / f"redis-{name}.log")
     except (RuntimeError, OSError) as exc:
         return {"error": str(exc)}
     servers: list[Any] = []
@@ -183,13 +172,13 @@ def run_cluster(name: str, settings: Settings, pinning: Pinning) -> dict[str, An
 def measure(
     servers: list[Any], redis: RedisProcess, settings: Settings, pinning: Pinning
 ) -> dict[str, Any]:
-    import run
+    from .scenarios import load_command
+    from .servers import start_pinned
 
     a, b = servers
-    fanout = run.Settings(**{**settings.__dict__, "fanout_clients": settings.cluster_clients})
-    cmd = run.load_command("fanout", a, fanout, pinning)
+    cmd = load_command("fanout", a, settings, pinning, clients=settings.cluster_clients)
     cmd += ["--url2", b.url]
-    load = run.start_pinned(cmd, pinning, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=BENCH)
+    load = start_pinned(cmd, pinning, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=BENCH)
     assert load.stdin is not None and load.stdout is not None
     pids = [s.pid for s in servers]
     samples: dict[str, Any] = {}
@@ -203,17 +192,17 @@ def measure(
         elif line == "@mark start":
             mark = (
                 time.monotonic(),
-                sum(run.cpu_seconds(p) for p in pids),
-                run.cpu_seconds(redis.proc.pid),
-                run.cpu_seconds(load.pid),
-                run.core_busy_seconds(),
+                sum(cpu_seconds(p) for p in pids),
+                cpu_seconds(redis.proc.pid),
+                cpu_seconds(load.pid),
+                core_busy_seconds(),
             )
         elif line == "@mark end" and mark is not None:
             wall = time.monotonic() - mark[0]
-            server_cpu = (sum(run.cpu_seconds(p) for p in pids) - mark[1]) / wall
-            redis_cpu = (run.cpu_seconds(redis.proc.pid) - mark[2]) / wall
-            load_cpu = (run.cpu_seconds(load.pid) - mark[3]) / wall
-            busy = run.core_busy_seconds()
+            server_cpu = (sum(cpu_seconds(p) for p in pids) - mark[1]) / wall
+            redis_cpu = (cpu_seconds(redis.proc.pid) - mark[2]) / wall
+            load_cpu = (cpu_seconds(load.pid) - mark[3]) / wall
+            busy = core_busy_seconds()
             used = sum(busy[c] - mark[4].get(c, 0.0) for c in busy) / wall
             samples["server_cpu"] = round(server_cpu, 3)
             samples["redis_cpu"] = round(redis_cpu, 3)

@@ -1,5 +1,5 @@
-"""Keeps ``bench/run.py hosted`` working: a quick run measures both sides in a real Jupyter
-server (the hosted one through a real kernel) and reports their ratios."""
+"""Keeps ``bench/run.py hosted`` (``bench/rt_bench/jupyter.py``) working: a quick run measures
+both sides in a real Jupyter server (the hosted one through a real kernel), reports ratios."""
 
 from __future__ import annotations
 

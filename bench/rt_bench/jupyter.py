@@ -1,13 +1,13 @@
-"""The ``hosted`` comparison: the bench handlers served by a kernel vs. by the Jupyter server.
+"""jupyter_rt inside a real ``jupyter server``: the main column of ``run.py``, and ``hosted``.
 
-    python bench/run.py hosted             # echo and fanout, 3 fresh runs of each, medians
-    python bench/run.py hosted --quick
+    python bench/run.py                    # "jupyter_rt": the bench app in a Jupyter server
+    python bench/run.py hosted             # a kernel-hosted namespace vs. the same in-process
 
-Both sides are a real ``jupyter server`` with jupyter_rt (token auth, 127.0.0.1, a free port),
+Every side is a real ``jupyter server`` with jupyter_rt (token auth, 127.0.0.1, a free port),
 started fresh for each run and serving namespace ``/bench`` with the handlers of
 ``servers/bench_app.py``:
 
-- ``in-process``: the handlers are an app of the Jupyter server
+- ``jupyter_rt`` and ``in-process``: the handlers are an app of the Jupyter server
   (``--RealtimeApp.apps=bench_app:setup``);
 - ``hosted``: no app; a kernel started through the server's REST API (``POST /api/kernels``)
   runs a cell ``bench_app.install(host("/bench"))``, so the clients' packets cross the tunnel to
@@ -40,12 +40,13 @@ from tornado import httpclient, websocket
 
 from jupyter_rt.testing import JupyterServer, Process
 
-if TYPE_CHECKING:
-    from run import Pinning
+from . import BENCH, REPO
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-SERVERS = ("in-process", "hosted")
+if TYPE_CHECKING:
+    from .servers import Pinning
+
+SERVERS = ("jupyter_rt", "in-process", "hosted", "comms")
+"""``comms``: no app, a kernel started (:mod:`rt_bench.comms` runs its cells)."""
 NAMESPACE = "/bench"
 
 HOST_CELL = """
@@ -60,7 +61,7 @@ print("KERNEL_PID", os.getpid())
 
 
 class PinnedProcess(Process):
-    """A :class:`Process` started through ``taskset`` (and at a priority) as run.py's are."""
+    """A :class:`Process` started through ``taskset`` (and at a priority) as the others are."""
 
     def __init__(self, argv: Sequence[str], pinning: Pinning, **kwargs: Any) -> None:
         super().__init__(pinning.wrap(list(argv), pinning.server_core), **kwargs)
@@ -78,7 +79,7 @@ class PinnedProcess(Process):
 
 class JupyterBench:
     """A fresh Jupyter server serving ``/bench`` one way or the other (``name`` in
-    :data:`SERVERS`), with what run.py's ``run_scenario`` needs: ``url``, ``namespace``,
+    :data:`SERVERS`), with what ``scenarios.run_scenario`` needs: ``url``, ``namespace``,
     ``load_env``, ``pid``, ``pids``, ``proc``, ``tail_log`` and ``stop``."""
 
     namespace = NAMESPACE
@@ -94,7 +95,7 @@ class JupyterBench:
         path = os.pathsep.join(
             p for p in (str(REPO), str(BENCH / "servers"), os.environ.get("PYTHONPATH")) if p
         )
-        apps = "bench_app:setup" if name == "in-process" else "[]"
+        apps = "[]" if name in ("hosted", "comms") else "bench_app:setup"
 
         def spawn(argv: Sequence[str], *, name: str, env: Mapping[str, str], cwd: Path) -> Process:
             process = PinnedProcess(argv, pinning, name=name, env=env, cwd=cwd, log_path=log_path)
@@ -110,6 +111,8 @@ class JupyterBench:
             self.jupyter.start(timeout=90)
             if name == "hosted":
                 self._host_in_a_kernel()
+            elif name == "comms":
+                self.start_kernel()
         except BaseException:
             self.stop()
             raise
@@ -177,12 +180,21 @@ class JupyterBench:
             data = response.read()
         return json.loads(data) if data else None
 
-    def _host_in_a_kernel(self) -> None:
-        """Start a kernel on the server and run the cell that hosts ``/bench`` in it, over the
-        kernel's channels WebSocket as JupyterLab runs cells."""
+    def start_kernel(self) -> str:
+        """Start a kernel through the REST API (shut down by :meth:`stop`); its id."""
         model = self._request("POST", "api/kernels", {"name": "python3"})
-        self.kernel_id = model["id"]
-        text = asyncio.run(self._run_cell(HOST_CELL, timeout=90))
+        self.kernel_id = str(model["id"])
+        return self.kernel_id
+
+    def run_cell(self, code: str, timeout: float = 90) -> str:
+        """Run ``code`` in the kernel over its channels WebSocket, as JupyterLab runs cells;
+        its stdout, or RuntimeError with its traceback."""
+        return asyncio.run(self._run_cell(code, timeout))
+
+    def _host_in_a_kernel(self) -> None:
+        """Start a kernel on the server and run the cell that hosts ``/bench`` in it."""
+        self.start_kernel()
+        text = self.run_cell(HOST_CELL)
         pids = [line.split()[1] for line in text.splitlines() if line.startswith("KERNEL_PID")]
         if not pids:
             raise RuntimeError(f"the hosting cell printed no pid:\n{text}")
@@ -233,7 +245,7 @@ class JupyterBench:
         finally:
             ws.close()
         if status != "ok":
-            raise RuntimeError(f"the hosting cell failed: {error}")
+            raise RuntimeError(f"the cell failed: {error}")
         return "".join(stdout)
 
 
