@@ -110,6 +110,7 @@ class Observers(Observer):
     """The observers of one server, called in turn; what one raises is logged and dropped.
 
     The server keeps one while somebody observes (``Server.observer``), ``None`` otherwise.
+    Each hook is written out rather than dispatched by name: some run once per message.
     """
 
     __slots__ = ("_all", "_throttle")
