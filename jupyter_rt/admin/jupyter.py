@@ -95,20 +95,31 @@ class AdminAccess:
             return credential[len("user:") :] in self._users
         return False
 
+    # What a refusal says; a subclass guarding another namespace changes them.
+    service = "the Admin UI"
+    """What the namespace is called in a refusal."""
+    first_step = "open the Admin UI page first"
+    """How a logged-in user gets in."""
+    refused = "an Admin UI connection"
+    """What the log calls a refused connection."""
+    refusal_log = log
+
     def middleware(self, socket: Socket) -> None:
-        """The admin namespace's middleware: refuses anyone but the server's own credentials."""
+        """The namespace's middleware: refuses anyone but the server's own credentials, with
+        the reason logged (no credential in it)."""
         # What the Jupyter handler bound the session to; a connection without one (a kernel's
         # tunnel, say) is nobody's.
         credential: str | None = getattr(socket.conn, "credential", None)
         if self.allows(credential):
             return
         if credential is None:
-            why = "the Admin UI needs Jupyter auth (a token or a password)"
+            why = f"{self.service} needs Jupyter auth (a token or a password)"
         elif credential.startswith("token:"):
-            why = "only this server's own token opens the Admin UI"
+            why = f"only this server's own token opens {self.service}"
         else:
-            why = "open the Admin UI page first"
-        log.warning("Refused an Admin UI connection from %s: %s", socket.handshake.address, why)
+            why = self.first_step
+        address = socket.handshake.address
+        self.refusal_log.warning("Refused %s from %s: %s", self.refused, address, why)
         raise ConnectionRefused(f"not authorized: {why}")
 
 

@@ -19,9 +19,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from jupyter_rt.admin.jupyter import AdminAccess
-from jupyter_rt.errors import ConnectionRefused
 from jupyter_rt.monitor._monitor import MONITOR_NAMESPACE
-from jupyter_rt.server import Socket
 
 __all__ = ["MONITOR_RESOURCE", "MonitorAccess", "MonitorDoorHandler", "monitor_handlers"]
 
@@ -34,19 +32,10 @@ MONITOR_RESOURCE = "realtime-monitor"
 class MonitorAccess(AdminAccess):
     """Admits the server's own token and the users :meth:`grant` names to the monitor."""
 
-    def middleware(self, socket: Socket) -> None:
-        """The monitor namespace's middleware: refuses anyone but the server's own credentials."""
-        credential: str | None = getattr(socket.conn, "credential", None)
-        if self.allows(credential):
-            return
-        if credential is None:
-            why = "the realtime monitor needs Jupyter auth (a token or a password)"
-        elif credential.startswith("token:"):
-            why = "only this server's own token opens the realtime monitor"
-        else:
-            why = "ask GET socket.io/monitor first"
-        log.warning("Refused a monitor connection from %s: %s", socket.handshake.address, why)
-        raise ConnectionRefused(f"not authorized: {why}")
+    service = "the realtime monitor"
+    first_step = "ask GET socket.io/monitor first"
+    refused = "a monitor connection"
+    refusal_log = log
 
 
 class MonitorDoorHandler(JupyterHandler):
