@@ -209,7 +209,9 @@ async def test_disconnect_reasons_reach_the_kernels_handlers(
 ) -> None:
     await kernel.run(APP)
     async with JsClients(jupyter_server) as js:
-        await js.open("ada", "/app", auth={"name": "ada"})
+        # On WebSocket from the start: a disconnect during an upgrade would wait for it to
+        # finish, and the client process may exit before (then the server sees a transport close).
+        await js.open("ada", "/app", auth={"name": "ada"}, transports=["websocket"])
         await js.open("bob", "/app", auth={"name": "bob"})
         start = js.mark()
         js.send(op="disconnect", id="ada")
